@@ -1,0 +1,16 @@
+// What a job handler gets besides its data. Only jobs/agenda.ts knows Agenda.
+import type { Db } from 'mongodb';
+import type { Logger } from '../server/logger.ts';
+import type { JobData, JobName } from './schemas.ts';
+
+export interface JobContext {
+  log: Logger;
+  db: Db;
+  settings: { retentionDays: number };
+  /** Reports progress (0-100) to whoever watches the job. */
+  progress(percent: number): Promise<void>;
+  /** Aborted when the node shuts down; long handlers should stop early. */
+  signal: AbortSignal;
+}
+
+export type JobHandler<K extends JobName> = (data: JobData<K>, ctx: JobContext) => Promise<void>;

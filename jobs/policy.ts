@@ -1,0 +1,17 @@
+// Retry, timeout and concurrency policy for every job, as data in one table.
+import type { JobName } from './schemas.ts';
+
+export interface JobPolicy {
+  /** Runs of this job at once on one node. */
+  concurrency: number;
+  /** A lock older than this is considered abandoned and the job runs again elsewhere. */
+  lockLifetimeMs: number;
+  /** Retries after the first failure (0: none). */
+  retries: number;
+  /** First retry delay; doubles on each further retry. */
+  retryDelayMs: number;
+}
+
+export const jobPolicies: { readonly [K in JobName]: JobPolicy } = {
+  housekeeping: { concurrency: 1, lockLifetimeMs: 5 * 60_000, retries: 2, retryDelayMs: 30_000 },
+};

@@ -1,0 +1,286 @@
+// The node's configuration: every environment variable Flock reads, declared
+// once with its schema, default and meaning. `loadConfig` validates them all and
+// fails with one message naming every bad variable and what it expects; the
+// README table is checked against `configVariables` by a test.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { FlockError } from './errors.ts';
+
+interface VariableSpec<S extends z.ZodType> {
+  schema: S;
+  /** What a valid value looks like, in words; used in errors and docs. */
+  expects: string;
+  /** Documented default; the schema applies it. */
+  default?: string;
+  doc: string;
+}
+
+function variable<S extends z.ZodType>(spec: VariableSpec<S>): VariableSpec<S> {
+  return spec;
+}
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const port = z.coerce.number().int().min(0).max(65535);
+const url = (protocols: readonly string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  });
+const duration = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|seconds?|m|minutes?|h|hours?)$/);
+
+function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'flock');
+}
+
+export const configVariables = {
+  NODE_ENV: variable({
+    schema: z.enum(['development', 'test', 'production']).default('development'),
+    expects: 'one of development, test, production',
+    default: 'development',
+    doc: 'Deployment mode. In production embedded dev services are off unless FLOCK_DEV_SERVICES=auto.',
+  }),
+  HOST: variable({
+    schema: z.string().min(1).default('0.0.0.0'),
+    expects: 'an interface address to listen on',
+    default: '0.0.0.0',
+    doc: 'Address the HTTP/Socket.IO listener binds.',
+  }),
+  PORT: variable({
+    schema: port.default(3000),
+    expects: 'an integer from 0 to 65535 (0 picks a free port)',
+    default: '3000',
+    doc: 'Port of the HTTP/Socket.IO listener.',
+  }),
+  NODE_ID: variable({
+    schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+    expects: '1 to 64 characters from A-Z a-z 0-9 . _ -',
+    doc: 'Stable name of this node in logs, metrics and actor placement. Default: host name, pid and a random suffix.',
+  }),
+  LOG_LEVEL: variable({
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    expects: 'one of fatal, error, warn, info, debug, trace, silent',
+    default: 'info',
+    doc: 'Minimum level of the JSON logs written to stdout.',
+  }),
+  SHUTDOWN_TIMEOUT_MS: variable({
+    schema: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    expects: 'an integer number of milliseconds from 100 to 600000',
+    default: '10000',
+    doc: 'Bound on graceful shutdown after SIGTERM/SIGINT; past it the process exits with code 1.',
+  }),
+  SOCKET_MAX_PAYLOAD_BYTES: variable({
+    schema: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+    expects: 'an integer number of bytes from 1024 to 16777216',
+    default: '65536',
+    doc: 'Largest Socket.IO message accepted (maxHttpBufferSize and uWS maxPayloadLength).',
+  }),
+  FLOCK_DEV_SERVICES: variable({
+    schema: z.enum(['auto', 'off']).optional(),
+    expects: 'auto or off',
+    default: 'auto (off when NODE_ENV=production)',
+    doc: 'auto: start an embedded FerretDB, s3rver and stripe-mock for each service whose URL is unset. off: every service must be configured.',
+  }),
+  FLOCK_DATA_DIR: variable({
+    schema: z.string().min(1).default('.flock-data'),
+    expects: 'a directory path',
+    default: '.flock-data',
+    doc: 'Where embedded services keep their data (FerretDB SQLite files, s3rver objects).',
+  }),
+  FLOCK_CACHE_DIR: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'a directory path',
+    default: '$XDG_CACHE_HOME/flock or ~/.cache/flock',
+    doc: 'Where built dev-service binaries (FerretDB, stripe-mock) are cached across clones.',
+  }),
+  MONGO_URL: variable({
+    schema: url(['mongodb:', 'mongodb+srv:']).optional(),
+    expects: 'a mongodb:// or mongodb+srv:// URL',
+    doc: 'MongoDB to use. Unset: an embedded FerretDB (SQLite) under FLOCK_DATA_DIR.',
+  }),
+  MONGO_DB: variable({
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default('flock'),
+    expects: '1 to 63 characters from A-Z a-z 0-9 _ -',
+    default: 'flock',
+    doc: 'Database name.',
+  }),
+  MONGO_POOL_SIZE: variable({
+    schema: z.coerce.number().int().min(1).max(500).default(20),
+    expects: 'an integer from 1 to 500',
+    default: '20',
+    doc: 'Maximum MongoDB connections per node.',
+  }),
+  REDIS_URL: variable({
+    schema: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    expects: 'a redis:// or rediss:// URL',
+    default: 'redis://127.0.0.1:6379',
+    doc: 'Redis for actor placement, routing, the Socket.IO adapter and job notifications. Never embedded.',
+  }),
+  S3_ENDPOINT: variable({
+    schema: url(['http:', 'https:']).optional(),
+    expects: 'an http:// or https:// URL',
+    doc: 'S3-compatible endpoint (MinIO, R2...). Unset: AWS S3 when FLOCK_DEV_SERVICES=off, otherwise an embedded s3rver.',
+  }),
+  S3_REGION: variable({
+    schema: z.string().min(1).default('us-east-1'),
+    expects: 'a region name',
+    default: 'us-east-1',
+    doc: 'S3 region.',
+  }),
+  S3_ACCESS_KEY_ID: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'an access key id',
+    doc: 'S3 credentials; unset: the AWS SDK default chain (ignored for the embedded s3rver).',
+  }),
+  S3_SECRET_ACCESS_KEY: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'a secret access key',
+    doc: 'Secret for S3_ACCESS_KEY_ID.',
+  }),
+  S3_BUCKET: variable({
+    schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('flock-media'),
+    expects: 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)',
+    default: 'flock-media',
+    doc: 'Bucket for uploaded and derived media. Created at start when missing.',
+  }),
+  S3_FORCE_PATH_STYLE: variable({
+    schema: bool.default(false),
+    expects: 'true or false',
+    default: 'false',
+    doc: 'Path-style bucket addressing (needed by MinIO).',
+  }),
+  STRIPE_API_BASE: variable({
+    schema: url(['http:', 'https:']).optional(),
+    expects: 'an http:// or https:// URL',
+    doc: 'Stripe API base. Unset: api.stripe.com when FLOCK_DEV_SERVICES=off, otherwise an embedded stripe-mock.',
+  }),
+  STRIPE_SECRET_KEY: variable({
+    schema: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/).optional(),
+    expects: 'a Stripe secret key (sk_test_..., sk_live_..., rk_...)',
+    doc: 'Stripe secret key. Required when STRIPE_API_BASE is unset and dev services are off.',
+  }),
+  STRIPE_WEBHOOK_SECRET: variable({
+    schema: z.string().regex(/^whsec_[A-Za-z0-9]+$/).optional(),
+    expects: 'a Stripe webhook signing secret (whsec_...)',
+    doc: 'Verifies Stripe webhook signatures.',
+  }),
+  FFMPEG_PATH: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'a path to an ffmpeg executable',
+    doc: 'ffmpeg to use. Unset: ffmpeg on PATH, else the @ffmpeg-installer binary.',
+  }),
+  FFPROBE_PATH: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'a path to an ffprobe executable',
+    doc: 'ffprobe to use. Unset: ffprobe on PATH, else the @ffprobe-installer binary.',
+  }),
+  JOBS_PROCESS_EVERY: variable({
+    schema: duration.default('10 seconds'),
+    expects: 'a duration such as "500 ms", "10 seconds" or "1 minute"',
+    default: '10 seconds',
+    doc: 'Agenda polling interval; jobs saved on any node are also announced at once over Redis.',
+  }),
+  HOUSEKEEPING_EVERY: variable({
+    schema: duration.default('1 hour'),
+    expects: 'a duration such as "10 minutes" or "1 hour"',
+    default: '1 hour',
+    doc: 'How often the housekeeping job runs.',
+  }),
+  JOBS_RETENTION_DAYS: variable({
+    schema: z.coerce.number().int().min(1).max(3650).default(7),
+    expects: 'an integer number of days from 1 to 3650',
+    default: '7',
+    doc: 'Finished one-off jobs older than this are deleted by housekeeping.',
+  }),
+} as const;
+
+export type ConfigVariable = keyof typeof configVariables;
+type Parsed = { [K in ConfigVariable]: z.output<(typeof configVariables)[K]['schema']> };
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  nodeId: string;
+  host: string;
+  port: number;
+  logLevel: Parsed['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+  socketMaxPayloadBytes: number;
+  devServices: 'auto' | 'off';
+  dataDir: string;
+  cacheDir: string;
+  mongo: { url: string | undefined; dbName: string; poolSize: number };
+  redis: { url: string };
+  s3: {
+    endpoint: string | undefined;
+    region: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    bucket: string;
+    forcePathStyle: boolean;
+  };
+  stripe: { apiBase: string | undefined; secretKey: string | undefined; webhookSecret: string | undefined };
+  media: { ffmpegPath: string | undefined; ffprobePath: string | undefined };
+  jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
+}
+
+/** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(configVariables) as [ConfigVariable, VariableSpec<z.ZodType>][]) {
+    const raw = env[name] === '' ? undefined : env[name];
+    const result = spec.schema.safeParse(raw);
+    if (result.success) values[name] = result.data;
+    else problems.push(`${name}: expected ${spec.expects}, got ${JSON.stringify(raw)}`);
+  }
+  if (problems.length > 0) throw configError(problems);
+  const v = values as Parsed;
+
+  const devServices = v.FLOCK_DEV_SERVICES ?? (v.NODE_ENV === 'production' ? 'off' : 'auto');
+  if (devServices === 'off') {
+    if (!v.MONGO_URL) problems.push('MONGO_URL: expected a mongodb:// or mongodb+srv:// URL when FLOCK_DEV_SERVICES=off, got undefined');
+    if (!v.STRIPE_API_BASE && !v.STRIPE_SECRET_KEY) {
+      problems.push('STRIPE_SECRET_KEY: expected a Stripe secret key when FLOCK_DEV_SERVICES=off and STRIPE_API_BASE is unset, got undefined');
+    }
+  }
+  if (Boolean(v.S3_ACCESS_KEY_ID) !== Boolean(v.S3_SECRET_ACCESS_KEY)) {
+    problems.push('S3_SECRET_ACCESS_KEY: expected S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY to be set together');
+  }
+  if (problems.length > 0) throw configError(problems);
+
+  return {
+    env: v.NODE_ENV,
+    nodeId: v.NODE_ID ?? `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    host: v.HOST,
+    port: v.PORT,
+    logLevel: v.LOG_LEVEL,
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
+    devServices,
+    dataDir: path.resolve(v.FLOCK_DATA_DIR),
+    cacheDir: path.resolve(v.FLOCK_CACHE_DIR ?? defaultCacheDir()),
+    mongo: { url: v.MONGO_URL, dbName: v.MONGO_DB, poolSize: v.MONGO_POOL_SIZE },
+    redis: { url: v.REDIS_URL },
+    s3: {
+      endpoint: v.S3_ENDPOINT,
+      region: v.S3_REGION,
+      accessKeyId: v.S3_ACCESS_KEY_ID,
+      secretAccessKey: v.S3_SECRET_ACCESS_KEY,
+      bucket: v.S3_BUCKET,
+      forcePathStyle: v.S3_FORCE_PATH_STYLE,
+    },
+    stripe: { apiBase: v.STRIPE_API_BASE, secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
+    media: { ffmpegPath: v.FFMPEG_PATH, ffprobePath: v.FFPROBE_PATH },
+    jobs: { processEvery: v.JOBS_PROCESS_EVERY, housekeepingEvery: v.HOUSEKEEPING_EVERY, retentionDays: v.JOBS_RETENTION_DAYS },
+  };
+}
+
+function configError(problems: string[]): FlockError {
+  return new FlockError('CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`, {
+    details: { problems },
+  });
+}

@@ -1,0 +1,113 @@
+// Flock's one application error type and the catalogue of its codes.
+// Every failure a client, an operator or another node can see carries a stable,
+// subsystem-prefixed code from this table; the table also says how the code is
+// surfaced (HTTP status) and what fixes it, so docs and acks come from one place.
+
+export interface ErrorSpec {
+  /** HTTP status when the error ends an HTTP request. */
+  readonly status: number;
+  /** Default human message. */
+  readonly message: string;
+  /** What the caller or operator should do about it. */
+  readonly fix: string;
+}
+
+export const errorCatalogue = {
+  // Configuration and start-up
+  CONFIG_INVALID: {
+    status: 500,
+    message: 'The environment does not describe a valid configuration',
+    fix: 'Set the variables named in the message to the values they expect (see README "Configuration").',
+  },
+  DEVSERVICES_UNAVAILABLE: {
+    status: 500,
+    message: 'An embedded development service cannot be provided on this machine',
+    fix: 'Set the service URL in the environment (MONGO_URL, S3_ENDPOINT, STRIPE_API_BASE) or install what the message names.',
+  },
+  DEVSERVICES_START_FAILED: {
+    status: 500,
+    message: 'An embedded development service failed to start',
+    fix: 'Read the service output quoted in the message; delete its data directory if it is corrupt.',
+  },
+  SERVICE_UNREACHABLE: {
+    status: 503,
+    message: 'A backing service does not answer',
+    fix: 'Check that the service at the configured URL is running and reachable from this node.',
+  },
+  // Generic request errors
+  REQUEST_INVALID: {
+    status: 400,
+    message: 'The request does not match its schema',
+    fix: 'Send a payload that matches the documented schema; the message names the offending fields.',
+  },
+  REQUEST_TOO_LARGE: {
+    status: 413,
+    message: 'The request is larger than allowed',
+    fix: 'Send a smaller payload; limits are documented per event and route.',
+  },
+  NOT_FOUND: {
+    status: 404,
+    message: 'No such resource',
+    fix: 'Check the identifier.',
+  },
+  INTERNAL: {
+    status: 500,
+    message: 'Internal error',
+    fix: 'Retry later; if it persists, report it with the time and the request id from the logs.',
+  },
+  // Jobs
+  JOB_DATA_INVALID: {
+    status: 400,
+    message: 'Job data does not match the job schema',
+    fix: 'Schedule the job with data that matches its schema in jobs/registry.ts.',
+  },
+  JOB_UNKNOWN: {
+    status: 400,
+    message: 'No such job',
+    fix: 'Use a job name declared in jobs/registry.ts.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export interface FlockErrorOptions {
+  cause?: unknown;
+  /** Structured, client-safe details (e.g. which fields failed validation). */
+  details?: Record<string, unknown>;
+}
+
+export class FlockError extends Error {
+  override readonly name = 'FlockError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options: FlockErrorOptions = {}) {
+    super(message ?? errorCatalogue[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return errorCatalogue[this.code].status;
+  }
+}
+
+export function isFlockError(err: unknown): err is FlockError {
+  return err instanceof FlockError;
+}
+
+/** The `error` half of a socket ack or an HTTP error body. Internal causes never leak. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export function toErrorBody(err: unknown): ErrorBody {
+  if (isFlockError(err)) {
+    return err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: err.details };
+  }
+  return { code: 'INTERNAL', message: errorCatalogue.INTERNAL.message };
+}

@@ -1,0 +1,108 @@
+// The composition root of one Flock node: connects the backing services,
+// starts jobs and the Socket.IO/HTTP listener, and shuts all of it down in
+// order. `main.ts` runs it as a process; tests run it as a process too.
+import type { Server } from 'socket.io';
+import type { Config } from './config.ts';
+import type { ResolvedServices } from '../devservices/index.ts';
+import { createJobRunner, type JobRunner } from '../jobs/agenda.ts';
+import type { Logger } from './logger.ts';
+import { connectMongo, disconnectMongo, pingMongo } from './mongo.ts';
+import { Readiness } from './readiness.ts';
+import { closeRealtime, createRealtime } from './realtime.ts';
+import { createRedis } from './redis.ts';
+import { createS3Client, ensureBucket, pingS3 } from './s3.ts';
+import { createStripe } from './stripe.ts';
+import { closeApp, createApp, getJson, listen, notFound } from './uws.ts';
+
+export interface FlockNode {
+  port: number;
+  readiness: Readiness;
+  io: Server;
+  jobs: JobRunner;
+  /** Graceful shutdown: stop accepting, drain sockets and jobs, close services. */
+  close(): Promise<void>;
+}
+
+export async function startNode(config: Config, services: ResolvedServices, log: Logger): Promise<FlockNode> {
+  const readiness = new Readiness();
+  const mongoose = await connectMongo({
+    url: services.mongoUrl,
+    dbName: config.mongo.dbName,
+    poolSize: config.mongo.poolSize,
+    appName: `flock-${config.nodeId}`,
+  });
+  const db = mongoose.connection.db;
+  if (!db) throw new Error('mongoose connected without a database handle');
+
+  const redis = createRedis(services.redisUrl, `flock:${config.nodeId}`, log);
+  const pub = createRedis(services.redisUrl, `flock:${config.nodeId}:pub`, log);
+  const sub = createRedis(services.redisUrl, `flock:${config.nodeId}:sub`, log);
+
+  const s3 = createS3Client(services.s3);
+  await ensureBucket(s3, services.s3.bucket);
+  const stripe = createStripe(services.stripe);
+
+  readiness.add({ name: 'mongo', description: services.descriptions.mongo, check: pingMongo });
+  readiness.add({
+    name: 'redis',
+    description: services.descriptions.redis,
+    check: async () => {
+      await redis.ping();
+    },
+  });
+  readiness.add({ name: 's3', description: services.descriptions.s3, check: () => pingS3(s3, services.s3.bucket) });
+  readiness.add({
+    name: 'stripe',
+    description: services.descriptions.stripe,
+    // Only a local stripe-mock is probed; api.stripe.com is not called on every probe.
+    check: async () => {
+      if (services.stripe.apiBase) await stripe.balance.retrieve();
+    },
+  });
+
+  const jobs = createJobRunner({
+    db,
+    redisUrl: services.redisUrl,
+    nodeId: config.nodeId,
+    processEvery: config.jobs.processEvery,
+    housekeepingEvery: config.jobs.housekeepingEvery,
+    retentionDays: config.jobs.retentionDays,
+    log: log.child({ subsystem: 'jobs' }),
+  });
+  await jobs.start();
+
+  const app = createApp();
+  const io = createRealtime({ app, pub, sub, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
+  getJson(app, '/healthz', async () => ({ status: 200, body: { status: 'ok', node: config.nodeId } }));
+  getJson(app, '/readyz', async () => {
+    const report = await readiness.report();
+    return { status: report.ready ? 200 : 503, body: { node: config.nodeId, ...report } };
+  });
+  notFound(app);
+  const listening = await listen(app, config.host, config.port);
+  readiness.lifecycle = 'ready';
+  log.info({ port: listening.port, host: config.host }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: listening.port,
+    readiness,
+    io,
+    jobs,
+    close() {
+      closing ??= (async () => {
+        readiness.lifecycle = 'draining';
+        listening.stopAccepting();
+        log.info({ sockets: io.engine.clientsCount }, 'draining');
+        await closeRealtime(io);
+        await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
+        closeApp(app);
+        await Promise.allSettled([redis.quit(), pub.quit(), sub.quit()]);
+        await disconnectMongo();
+        s3.destroy();
+        log.info('closed');
+      })();
+      return closing;
+    },
+  };
+}

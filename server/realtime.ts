@@ -1,0 +1,38 @@
+// The Socket.IO server on uWebSockets.js, scaled out with the Redis adapter.
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Server } from 'socket.io';
+import type { Logger } from './logger.ts';
+import type { Redis } from './redis.ts';
+import type { TemplatedApp } from './uws.ts';
+
+export interface RealtimeOptions {
+  app: TemplatedApp;
+  pub: Redis;
+  sub: Redis;
+  maxPayloadBytes: number;
+  log: Logger;
+}
+
+export function createRealtime(options: RealtimeOptions): Server {
+  const io = new Server({
+    serveClient: false,
+    maxHttpBufferSize: options.maxPayloadBytes,
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+    connectTimeout: 10_000,
+    adapter: createAdapter(options.pub, options.sub, { key: 'flock:sio' }),
+  });
+  // engine.io also uses maxHttpBufferSize as uWS's maxPayloadLength.
+  io.attachApp(options.app);
+  io.on('connection', (socket) => {
+    options.log.debug({ sid: socket.id }, 'socket connected');
+  });
+  return io;
+}
+
+/** Disconnects every socket on this node (clients reconnect, to another node). */
+export async function closeRealtime(io: Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    void io.close(() => resolve());
+  });
+}
