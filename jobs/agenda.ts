@@ -7,12 +7,15 @@ import { RedisNotificationChannel } from '@agendajs/redis-backend';
 import type { Db } from 'mongodb';
 import { FlockError } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
+import { createRedis } from '../server/redis.ts';
 import type { JobContext } from './context.ts';
 import { jobPolicies } from './policy.ts';
 import { jobHandlers } from './registry.ts';
 import { jobSchemas, type JobData, type JobName } from './schemas.ts';
 
 export const JOBS_COLLECTION = 'agendaJobs';
+/** One document per job lifecycle event (start, success, fail, retry), with the node that ran it. */
+export const JOB_LOG_COLLECTION = 'agenda_logs';
 
 export interface JobRunnerOptions {
   db: Db;
@@ -25,6 +28,7 @@ export interface JobRunnerOptions {
 }
 
 export interface JobRunner {
+  /** Starts processing jobs on this node. Scheduling works without it. */
   start(): Promise<void>;
   /** Stops taking jobs, waits up to `timeoutMs` for running ones, unlocks the rest. */
   stop(timeoutMs: number): Promise<void>;
@@ -37,7 +41,13 @@ export interface JobRunner {
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const { log } = options;
   const shutdown = new AbortController();
-  const notificationChannel = new RedisNotificationChannel({ connectionString: options.redisUrl });
+  // Our own client, so connection errors are handled and logged once; the
+  // channel duplicates it for subscribing.
+  const redis = createRedis(options.redisUrl, `flock:${options.nodeId}:jobs`, log);
+  const notificationChannel = new RedisNotificationChannel({ redis });
+  // Without a listener an 'error' (Redis restarting) would crash the node; the
+  // channel reconnects by itself and polling covers the gap.
+  notificationChannel.on('error', (err: Error) => log.warn({ err: err.message }, 'job notification channel error'));
   const agenda = new Agenda({
     name: options.nodeId,
     backend: new MongoBackend({ mongo: options.db, collection: JOBS_COLLECTION }),
@@ -45,6 +55,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     processEvery: options.processEvery,
     maxConcurrency: 20,
     defaultConcurrency: 1,
+    logging: true,
   });
   agenda.on('error', (err: Error) => log.error({ err }, 'agenda error'));
 
@@ -94,12 +105,15 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     },
     async stop(timeoutMs) {
       shutdown.abort();
-      try {
-        await agenda.drain(timeoutMs);
-      } catch (err) {
-        log.warn({ err }, 'job drain incomplete');
-      }
-      await agenda.stop(false);
+      // Running jobs get timeoutMs to finish; any still running keep their lock
+      // until it expires and then run again elsewhere (handlers are re-runnable).
+      const result = await agenda.drain({ timeout: timeoutMs, closeConnection: false }).catch((err: unknown) => {
+        log.warn({ err }, 'job drain failed');
+        return undefined;
+      });
+      if (result?.timedOut) log.warn({ running: result.running }, 'jobs still running at shutdown');
+      await notificationChannel.disconnect().catch(() => {});
+      redis.disconnect();
     },
     async now(name, data) {
       const job = await agenda.now(name, validate(name, data));
@@ -110,8 +124,13 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       return String(job.attrs._id);
     },
     onComplete(listener) {
-      const onSuccess = (job: { attrs: { name: string } }) => listener(job.attrs.name as JobName, true);
-      const onFail = (_err: unknown, job: { attrs: { name: string } }) => listener(job.attrs.name as JobName, false);
+      // Only runs on this node: events relayed from other nodes carry remote=true.
+      const onSuccess = (job: { attrs: { name: string } }, remote?: boolean) => {
+        if (!remote) listener(job.attrs.name as JobName, true);
+      };
+      const onFail = (_err: unknown, job: { attrs: { name: string } }, remote?: boolean) => {
+        if (!remote) listener(job.attrs.name as JobName, false);
+      };
       agenda.on('success', onSuccess);
       agenda.on('fail', onFail);
       return () => {

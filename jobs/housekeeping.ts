@@ -1,7 +1,7 @@
-// Housekeeping: deletes finished one-off jobs older than the retention period,
-// so the jobs collection does not grow without bound. Safe to re-run.
+// Housekeeping: deletes finished one-off jobs and job log entries older than
+// the retention period, so neither collection grows without bound. Safe to re-run.
 import type { JobHandler } from './context.ts';
-import { JOBS_COLLECTION } from './agenda.ts';
+import { JOB_LOG_COLLECTION, JOBS_COLLECTION } from './agenda.ts';
 
 export const housekeeping: JobHandler<'housekeeping'> = async (_data, ctx) => {
   const cutoff = new Date(Date.now() - ctx.settings.retentionDays * 24 * 3600_000);
@@ -10,5 +10,6 @@ export const housekeeping: JobHandler<'housekeeping'> = async (_data, ctx) => {
     lastFinishedAt: { $lt: cutoff },
     lockedAt: null,
   });
-  ctx.log.info({ deletedJobs: result.deletedCount, cutoff }, 'housekeeping done');
+  const logs = await ctx.db.collection(JOB_LOG_COLLECTION).deleteMany({ timestamp: { $lt: cutoff } });
+  ctx.log.info({ deletedJobs: result.deletedCount, deletedJobLogs: logs.deletedCount, cutoff }, 'housekeeping done');
 };

@@ -1,6 +1,15 @@
 // Command flock-ferretdb runs FerretDB v1 embedded with its SQLite backend, as
 // Flock's local MongoDB-compatible server when MONGO_URL is not set.
 //
+// FerretDB v1 executes an update as read, modify in Go, write back, with no
+// isolation between connections: two concurrent conditional updates of one
+// document both "win" and concurrent $inc lose increments. Flock relies on
+// single-document atomicity (job locks, actor fencing, counters), as MongoDB
+// guarantees it. So this wrapper puts a thin MongoDB wire-protocol front in
+// front of FerretDB that runs every command that can write one at a time.
+// SQLite admits a single writer anyway, so the cost is small; reads still run
+// in parallel.
+//
 // It is built by devservices/ferretdb.ts through FerretDB's embeddable package
 // (a plain `go install` of cmd/ferretdb panics: it needs a generated version
 // file). It prints one line "ready <mongodb uri>" on stdout once it accepts
@@ -17,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,30 +41,27 @@ func main() {
 	flag.Parse()
 
 	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "flock-ferretdb: -sqlite-dir is required")
-		os.Exit(2)
+		fail(2, "-sqlite-dir is required")
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		fmt.Fprintf(os.Stderr, "flock-ferretdb: %v\n", err)
-		os.Exit(1)
+		fail(1, err.Error())
 	}
-
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "flock-ferretdb: bad -log-level: %v\n", err)
-		os.Exit(2)
+		fail(2, "bad -log-level: "+err.Error())
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	// FerretDB itself listens on a private loopback port; clients reach it
+	// through the serializing front.
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dir + "/",
 		Logger:    logger,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "flock-ferretdb: %v\n", err)
-		os.Exit(1)
+		fail(1, err.Error())
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -72,25 +79,41 @@ func main() {
 		close(done)
 	}()
 
-	// MongoDBURI blocks until the listener is bound; then wait until it accepts.
-	uri := f.MongoDBURI()
-	host := uri[len("mongodb://"):]
-	if i := len(host) - 1; i >= 0 && host[i] == '/' {
-		host = host[:i]
+	// MongoDBURI blocks until FerretDB's listener is bound.
+	backend := strings.TrimSuffix(strings.TrimPrefix(f.MongoDBURI(), "mongodb://"), "/")
+	if err := waitAccepting(backend, 30*time.Second); err != nil {
+		fail(1, "FerretDB never accepted connections: "+err.Error())
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", host, time.Second)
+
+	front, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fail(1, err.Error())
+	}
+	go serveFront(ctx, front, backend, logger)
+	go func() {
+		<-ctx.Done()
+		front.Close()
+	}()
+
+	fmt.Printf("ready mongodb://%s/\n", front.Addr().String())
+	<-done
+}
+
+func waitAccepting(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			c.Close()
-			break
+			return c.Close()
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "flock-ferretdb: listener never accepted: %v\n", err)
-			os.Exit(1)
+			return err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Printf("ready %s\n", uri)
+}
 
-	<-done
+func fail(code int, message string) {
+	fmt.Fprintln(os.Stderr, "flock-ferretdb: "+message)
+	os.Exit(code)
 }
