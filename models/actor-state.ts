@@ -3,9 +3,9 @@
 // counts writes, so a write lands only if it comes from the current owner and
 // follows the version it read: a single-document atomic update, which is right
 // on MongoDB and on FerretDB alike (no transactions needed).
-import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import mongoose, { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
 
-const actorStateSchema = new Schema(
+export const actorStateSchema = new Schema(
   {
     _id: { type: String, required: true },
     type: { type: String, required: true },
@@ -21,7 +21,14 @@ actorStateSchema.index({ type: 1, key: 1 }, { unique: true });
 
 export type ActorStateDoc = InferSchemaType<typeof actorStateSchema>;
 
-export const ActorState = mongoose.model('ActorState', actorStateSchema);
+export type ActorStateModel = Model<ActorStateDoc>;
+
+export const ActorState: ActorStateModel = mongoose.model<ActorStateDoc>('ActorState', actorStateSchema);
+
+/** The model on a given connection (the actor runtime may use its own). */
+export function actorStateModel(connection: Connection): ActorStateModel {
+  return (connection.models.ActorState as ActorStateModel | undefined) ?? connection.model<ActorStateDoc>('ActorState', actorStateSchema);
+}
 
 export function actorDocId(type: string, key: string): string {
   return `${type}/${key}`;

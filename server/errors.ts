@@ -55,6 +55,57 @@ export const errorCatalogue = {
     message: 'Internal error',
     fix: 'Retry later; if it persists, report it with the time and the request id from the logs.',
   },
+  // Actor runtime
+  ACTOR_MESSAGE_INVALID: {
+    status: 400,
+    message: 'The message does not match its schema',
+    fix: 'Send a payload that matches the message schema declared by the actor type.',
+  },
+  ACTOR_UNKNOWN_TYPE: {
+    status: 400,
+    message: 'No such actor type',
+    fix: 'Register the actor type with the runtime on every node.',
+  },
+  ACTOR_UNKNOWN_MESSAGE: {
+    status: 400,
+    message: 'The actor type has no such message',
+    fix: 'Use a message name declared by the actor type.',
+  },
+  ACTOR_TIMEOUT: {
+    status: 504,
+    message: 'The actor did not answer in time',
+    fix: 'Retry if the message is idempotent; the actor may or may not have processed it.',
+  },
+  ACTOR_CYCLE: {
+    status: 500,
+    message: 'A cycle of asks between actors was refused',
+    fix: 'Restructure the calls: an actor cannot ask an actor that is waiting on it; use tell for callbacks.',
+  },
+  ACTOR_BUSY: {
+    status: 503,
+    message: 'The actor mailbox is full',
+    fix: 'Back off and retry later.',
+  },
+  ACTOR_FENCED: {
+    status: 503,
+    message: 'This activation lost ownership of the actor; the write was refused',
+    fix: 'Retry: the message is routed to the current owner.',
+  },
+  ACTOR_STATE_INVALID: {
+    status: 500,
+    message: 'Stored actor state does not match the state schema',
+    fix: 'Migrate the stored state to the current schema.',
+  },
+  ACTOR_UNAVAILABLE: {
+    status: 503,
+    message: 'The actor cannot be reached right now',
+    fix: 'Retry shortly; the node hosting it may be failing over or shutting down.',
+  },
+  ACTOR_HANDLER_FAILED: {
+    status: 500,
+    message: 'The actor failed to handle the message',
+    fix: 'Check the node logs for the cause; the actor keeps running.',
+  },
   // Jobs
   JOB_DATA_INVALID: {
     status: 400,

@@ -1,0 +1,88 @@
+// How an actor type is declared: its message schemas, state schema, handlers
+// and persistence policy, in one object from which callers get their types.
+// Interface first: callers hold an ActorRef (actors/ref.ts), never an instance.
+import type { z } from 'zod';
+import type { Logger } from '../server/logger.ts';
+
+export interface MessageDef<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
+  input: I;
+  output: O;
+}
+
+export type MessageDefs = Record<string, MessageDef>;
+
+/**
+ * durable: state is saved (fenced, versioned) before the reply; an acknowledged
+ *   change survives any crash.
+ * cached: state is written behind at most `flushAfterMs` after a change and
+ *   always on passivation and graceful shutdown; a crash loses the changes of
+ *   at most the last `flushAfterMs`.
+ */
+export type PersistencePolicy = { kind: 'durable' } | { kind: 'cached'; flushAfterMs: number };
+
+export interface ActorContext<S> {
+  readonly type: string;
+  readonly key: string;
+  /** The current state; replace it with setState (do not mutate in place). */
+  readonly state: S;
+  setState(next: S): void;
+  log: Logger;
+  /** Ask another actor from inside a handler; carries the call chain for cycle detection. */
+  ask<D extends ActorType, K extends MessageName<D>>(
+    type: D,
+    key: string,
+    message: K,
+    input: InputOf<D, K>,
+    options?: { timeoutMs?: number },
+  ): Promise<OutputOf<D, K>>;
+  tell<D extends ActorType, K extends MessageName<D>>(type: D, key: string, message: K, input: InputOf<D, K>): Promise<void>;
+  /** Volatile timer: sends `message` to this actor after `delayMs` (repeatedly if `repeat`) while it stays active. */
+  setTimer(name: string, delayMs: number, message: string, input: unknown, options?: { repeat?: boolean }): void;
+  clearTimer(name: string): void;
+  /** Durable reminder: survives passivation and restarts; delivered at least once. */
+  setReminder(name: string, options: { dueInMs: number; periodMs?: number; message: string; input: unknown }): Promise<void>;
+  cancelReminder(name: string): Promise<void>;
+}
+
+export type Handler<S, M extends MessageDef> = (
+  ctx: ActorContext<S>,
+  input: z.output<M['input']>,
+) => z.input<M['output']> | Promise<z.input<M['output']>>;
+
+export interface ActorDefinition<S extends z.ZodType, M extends MessageDefs> {
+  /** Stable type name: part of every actor address and stored document id. */
+  type: string;
+  state: S;
+  initialState: () => z.output<S>;
+  messages: M;
+  handlers: { [K in keyof M]: Handler<z.output<S>, M[K]> };
+  persistence: PersistencePolicy;
+  /** Passivate after this long without messages (default: the runtime's). */
+  idleAfterMs?: number;
+  /** Messages queued per activation before senders get ACTOR_BUSY (default: the runtime's). */
+  mailboxCapacity?: number;
+}
+
+// The defaults are `any` so that every concrete ActorType<S, M> is an ActorType:
+// handlers are contravariant in their state and would not widen otherwise.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface ActorType<S extends z.ZodType = any, M extends MessageDefs = any> extends ActorDefinition<S, M> {
+  readonly __actorType: true;
+}
+
+export type MessageName<D extends ActorType> = Extract<keyof D['messages'], string>;
+export type InputOf<D extends ActorType, K extends MessageName<D>> = z.input<D['messages'][K]['input']>;
+export type OutputOf<D extends ActorType, K extends MessageName<D>> = z.output<D['messages'][K]['output']>;
+
+const TYPE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
+export function defineActor<S extends z.ZodType, M extends MessageDefs>(definition: ActorDefinition<S, M>): ActorType<S, M> {
+  if (!TYPE_NAME.test(definition.type)) throw new Error(`actor type name ${JSON.stringify(definition.type)} must match ${TYPE_NAME}`);
+  if (definition.persistence.kind === 'cached' && !(definition.persistence.flushAfterMs > 0)) {
+    throw new Error(`actor type ${definition.type}: cached persistence needs flushAfterMs > 0`);
+  }
+  return { ...definition, __actorType: true };
+}
+
+/** Actor keys: what may follow the type in an address. */
+export const ACTOR_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;

@@ -1,0 +1,149 @@
+// The actor runtime inside one process: two runtimes (two "nodes") sharing
+// real Redis and MongoDB, talking over Redis like separate processes would.
+import test from 'ava';
+import mongoose, { type Connection } from 'mongoose';
+import { pino } from 'pino';
+import { randomBytes } from 'node:crypto';
+import { ActorRuntime } from '../actors/runtime.ts';
+import { FlockError } from '../server/errors.ts';
+import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from './fixtures/actors.ts';
+import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { eventually } from './helpers/node-process.ts';
+
+const namespace = `t${randomBytes(4).toString('hex')}`;
+let connection: Connection;
+let a: ActorRuntime;
+let b: ActorRuntime;
+
+const start = (nodeId: string) =>
+  ActorRuntime.start({
+    redisUrl: requireEnv('REDIS_URL'),
+    connection,
+    nodeId,
+    namespace,
+    types: fixtureActorTypes,
+    log: pino({ level: 'silent' }),
+    leaseMs: 2_000,
+    idleAfterMs: 60_000,
+    defaultTimeoutMs: 3_000,
+    reminderPollMs: 200,
+  });
+
+test.before(async () => {
+  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('actors') }).asPromise();
+  a = await start('a');
+  b = await start('b');
+});
+test.after.always(async () => {
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  await connection.dropDatabase().catch(() => {});
+  await connection.close();
+});
+
+const codeOf = async (p: Promise<unknown>) => {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof FlockError ? err.code : String(err);
+  }
+};
+
+test.serial('an actor is activated on first message and answers from either node', async (t) => {
+  const key = 'c-basic';
+  t.deepEqual(await a.ref(Counter, key).ask('increment', { by: 2 }), { count: 2 });
+  t.deepEqual(await b.ref(Counter, key).ask('increment', { by: 3 }), { count: 5 });
+  t.deepEqual(await b.ref(Counter, key).ask('get', {}), { count: 5 });
+  const hosts = [a, b].filter((r) => r.activeAddresses().includes(`counter/${key}`));
+  t.is(hosts.length, 1, 'exactly one node hosts it');
+});
+
+test.serial('concurrent increments from both nodes all land exactly once', async (t) => {
+  const key = 'c-concurrent';
+  await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? a : b).ref(Counter, key).ask('increment', { by: 1 })));
+  t.deepEqual(await a.ref(Counter, key).ask('get', {}), { count: 400 });
+  const stored = await a.store.read('counter', key);
+  t.is((stored?.state as { count: number }).count, 400, 'durable: saved before each reply');
+});
+
+test.serial('an invalid message is refused at the sender and never reaches the actor', async (t) => {
+  const key = 'c-invalid';
+  t.is(await codeOf(a.ref(Counter, key).ask('increment', { by: -1 })), 'ACTOR_MESSAGE_INVALID');
+  t.is(await codeOf(a.ref(Counter, key).ask('increment', { by: 'x' } as never)), 'ACTOR_MESSAGE_INVALID');
+  t.is(await codeOf(a.ref(Counter, key).ask('nope' as never, {} as never)), 'ACTOR_UNKNOWN_MESSAGE');
+  t.is(await codeOf(a.ref(Counter, 'bad key with spaces').ask('get', {})), 'ACTOR_MESSAGE_INVALID');
+  t.false(a.activeAddresses().includes(`counter/${key}`) || b.activeAddresses().includes(`counter/${key}`), 'never activated');
+  t.deepEqual(await a.ref(Counter, key).ask('increment', { by: 1 }), { count: 1 }, 'still works');
+});
+
+test.serial('an unregistered actor type is a typed error', async (t) => {
+  const stranger = { ...Counter, type: 'stranger' } as typeof Counter;
+  t.is(await codeOf(a.ref(stranger, 'x').ask('get', {})), 'ACTOR_UNKNOWN_TYPE');
+});
+
+test.serial('turns do not interleave: an awaiting handler keeps the next message out', async (t) => {
+  const key = `slow-${randomBytes(3).toString('hex')}`;
+  await Promise.all([
+    a.ref(Slow, key).ask('work', { id: '1', ms: 100 }),
+    b.ref(Slow, key).ask('work', { id: '2', ms: 10 }),
+    a.ref(Slow, key).ask('work', { id: '3', ms: 10 }),
+  ]);
+  const { log } = await a.ref(Slow, key).ask('log', {});
+  for (let i = 0; i < log.length; i += 2) {
+    t.true(log[i]!.startsWith('start ') && log[i + 1] === `end ${log[i]!.slice(6)}`, log.join(','));
+  }
+});
+
+test.serial('a full mailbox answers ACTOR_BUSY and the actor keeps working', async (t) => {
+  const key = `busy-${randomBytes(3).toString('hex')}`;
+  await a.ref(Slow, key).ask('log', {}); // activate on a
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => codeOf(a.ref(Slow, key).ask('work', { id: String(i), ms: 50 }))));
+  t.true(results.includes('ACTOR_BUSY'), results.join(','));
+  t.true(results.filter((r) => r === 'ok').length >= 5);
+  t.is(await codeOf(a.ref(Slow, key).ask('log', {})), 'ok');
+});
+
+test.serial('a timeout is a typed error and the actor keeps working', async (t) => {
+  const key = `timeout-${randomBytes(3).toString('hex')}`;
+  t.is(await codeOf(b.ref(Slow, key).ask('work', { id: 'long', ms: 800 }, { timeoutMs: 200 })), 'ACTOR_TIMEOUT');
+  t.is(await codeOf(b.ref(Slow, key).ask('log', {}, { timeoutMs: 2_000 })), 'ok');
+});
+
+test.serial('a handler that throws answers ACTOR_HANDLER_FAILED and the actor keeps working', async (t) => {
+  const key = `fail-${randomBytes(3).toString('hex')}`;
+  t.is(await codeOf(a.ref(Slow, key).ask('fail', {})), 'ACTOR_HANDLER_FAILED');
+  t.is(await codeOf(a.ref(Slow, key).ask('log', {})), 'ok');
+});
+
+test.serial('a cycle of asks (A asks B asks A) fails fast with ACTOR_CYCLE', async (t) => {
+  const started = Date.now();
+  t.is(await codeOf(a.ref(Relay, 'ra').ask('forward', { path: ['rb', 'ra'] })), 'ACTOR_CYCLE');
+  t.true(Date.now() - started < 1_000, 'well before the timeout');
+  t.deepEqual(await a.ref(Relay, 'ra').ask('forward', { path: ['rb', 'rc'] }), { reached: 'rc' }, 'acyclic chains work');
+  t.is(await codeOf(b.ref(Relay, 'self').ask('forward', { path: ['self'] })), 'ACTOR_CYCLE', 'self-ask');
+});
+
+test.serial('passivation saves cached state and reactivation restores it', async (t) => {
+  const key = `cached-${randomBytes(3).toString('hex')}`;
+  for (let i = 0; i < 5; i++) await a.ref(CachedCounter, key).ask('increment', { by: 1 });
+  // Stop node a: its actors passivate with a final flush; b then activates it from MongoDB.
+  await a.stop();
+  t.deepEqual(await b.ref(CachedCounter, key).ask('get', {}), { count: 5 });
+  a = await start('a');
+});
+
+test.serial('cached state is written behind within flushAfterMs', async (t) => {
+  const key = `wb-${randomBytes(3).toString('hex')}`;
+  await b.ref(CachedCounter, key).ask('increment', { by: 7 });
+  t.true(await eventually(async () => ((await b.store.read('cached-counter', key))?.state as { count?: number } | null)?.count === 7, 2_000));
+});
+
+test.serial('timers fire while active and reminders are delivered durably', async (t) => {
+  const key = `alarm-${randomBytes(3).toString('hex')}`;
+  await a.ref(Alarm, key).ask('startTicking', { everyMs: 50 });
+  t.true(await eventually(async () => (await a.ref(Alarm, key).ask('status', {})).ticks >= 3, 3_000), 'timer ticks');
+  await b.ref(Alarm, key).ask('arm', { inMs: 300 });
+  t.true(await eventually(async () => (await b.ref(Alarm, key).ask('status', {})).rings === 1, 5_000), 'reminder rang');
+  await new Promise((r) => setTimeout(r, 600));
+  t.is((await b.ref(Alarm, key).ask('status', {})).rings, 1, 'a one-off reminder rings once');
+});
