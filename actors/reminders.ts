@@ -83,7 +83,7 @@ export class Reminders {
           .findOneAndUpdate(
             { dueAt: { $lte: now }, leaseUntil: { $lte: now } },
             { $set: { leaseUntil: new Date(now.getTime() + LEASE_MS) } },
-            { sort: { dueAt: 1 }, new: true },
+            { sort: { dueAt: 1 }, returnDocument: 'after' },
           )
           .lean();
         if (!doc) break;

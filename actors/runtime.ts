@@ -7,7 +7,7 @@ import type { Connection } from 'mongoose';
 import { Registry } from 'prom-client';
 import { FlockError, isFlockError, toErrorBody, type ErrorCode } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
-import { createRedis, type Redis } from '../server/redis.ts';
+import { createRedis, untilReady, type Redis } from '../server/redis.ts';
 import { Activation, type ActivationHost, type CloseReason, type Turn } from './activation.ts';
 import { ACTOR_KEY, type ActorContext, type ActorType, type InputOf, type MessageName, type OutputOf } from './define.ts';
 import { Directory } from './directory.ts';
@@ -431,6 +431,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     await this.store.init();
     await this.reminders.init();
     this.sub.on('message', (_channel: string, raw: string) => this.onInbox(raw));
+    await Promise.all([untilReady(this.cmd), untilReady(this.sub)]);
     await this.sub.subscribe(this.directory.inboxChannel(this.id));
     await this.registerLease();
     this.intervals.push(setInterval(() => void this.renewLease(), Math.max(50, Math.floor(this.leaseMs / 3))));

@@ -25,7 +25,7 @@ export class StateStore {
         .findOneAndUpdate(
           { _id, epoch: { $lte: epoch } },
           { $set: { epoch }, $setOnInsert: { type, key, version: 0, state: null, updatedAt: new Date() } },
-          { upsert: true, new: true },
+          { upsert: true, returnDocument: 'after' },
         )
         .lean();
       if (!doc) throw new Error('claim returned no document');

@@ -178,6 +178,30 @@ export const configVariables = {
     expects: 'a path to an ffprobe executable',
     doc: 'ffprobe to use. Unset: ffprobe on PATH, else the @ffprobe-installer binary.',
   }),
+  ACTOR_LEASE_MS: variable({
+    schema: z.coerce.number().int().min(500).max(60_000).default(5_000),
+    expects: 'an integer number of milliseconds from 500 to 60000',
+    default: '5000',
+    doc: "Node lease for actor placement: a node silent this long is presumed dead and its actors move. Also bounds failover time.",
+  }),
+  ACTOR_IDLE_MS: variable({
+    schema: z.coerce.number().int().min(1_000).max(24 * 3600_000).default(300_000),
+    expects: 'an integer number of milliseconds from 1000 to 86400000',
+    default: '300000',
+    doc: 'Actors without messages for this long are passivated (state saved, memory freed).',
+  }),
+  ACTOR_MAILBOX_CAPACITY: variable({
+    schema: z.coerce.number().int().min(1).max(100_000).default(1_000),
+    expects: 'an integer from 1 to 100000',
+    default: '1000',
+    doc: 'Messages queued per actor before senders get ACTOR_BUSY.',
+  }),
+  ACTOR_ASK_TIMEOUT_MS: variable({
+    schema: z.coerce.number().int().min(100).max(120_000).default(5_000),
+    expects: 'an integer number of milliseconds from 100 to 120000',
+    default: '5000',
+    doc: 'Default time an ask waits for its answer before ACTOR_TIMEOUT.',
+  }),
   JOBS_PROCESS_EVERY: variable({
     schema: duration.default('10 seconds'),
     expects: 'a duration such as "500 ms", "10 seconds" or "1 minute"',
@@ -225,6 +249,7 @@ export interface Config {
   stripe: { apiBase: string | undefined; secretKey: string | undefined; webhookSecret: string | undefined };
   media: { ffmpegPath: string | undefined; ffprobePath: string | undefined };
   jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
+  actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
 }
 
 /** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
@@ -276,6 +301,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stripe: { apiBase: v.STRIPE_API_BASE, secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
     media: { ffmpegPath: v.FFMPEG_PATH, ffprobePath: v.FFPROBE_PATH },
     jobs: { processEvery: v.JOBS_PROCESS_EVERY, housekeepingEvery: v.HOUSEKEEPING_EVERY, retentionDays: v.JOBS_RETENTION_DAYS },
+    actors: {
+      leaseMs: v.ACTOR_LEASE_MS,
+      idleAfterMs: v.ACTOR_IDLE_MS,
+      mailboxCapacity: v.ACTOR_MAILBOX_CAPACITY,
+      askTimeoutMs: v.ACTOR_ASK_TIMEOUT_MS,
+    },
   };
 }
 

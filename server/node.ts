@@ -9,16 +9,20 @@ import type { Logger } from './logger.ts';
 import { connectMongo, disconnectMongo, pingMongo } from './mongo.ts';
 import { Readiness } from './readiness.ts';
 import { closeRealtime, createRealtime } from './realtime.ts';
-import { createRedis } from './redis.ts';
+import { createRedis, untilReady } from './redis.ts';
 import { createS3Client, ensureBucket, pingS3 } from './s3.ts';
 import { createStripe } from './stripe.ts';
-import { closeApp, createApp, getJson, listen, notFound } from './uws.ts';
+import { closeApp, createApp, getJson, getText, listen, notFound } from './uws.ts';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ActorRuntime } from '../actors/runtime.ts';
+import { actorTypes } from '../actors/registry.ts';
 
 export interface FlockNode {
   port: number;
   readiness: Readiness;
   io: Server;
   jobs: JobRunner;
+  actors: ActorRuntime;
   /** Graceful shutdown: stop accepting, drain sockets and jobs, close services. */
   close(): Promise<void>;
 }
@@ -71,6 +75,23 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   });
   await jobs.start();
 
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: config.nodeId });
+  collectDefaultMetrics({ register: registry });
+  const actors = await ActorRuntime.start({
+    redisUrl: services.redisUrl,
+    connection: mongoose.connection,
+    nodeId: config.nodeId,
+    types: actorTypes,
+    log,
+    registry,
+    leaseMs: config.actors.leaseMs,
+    idleAfterMs: config.actors.idleAfterMs,
+    mailboxCapacity: config.actors.mailboxCapacity,
+    defaultTimeoutMs: config.actors.askTimeoutMs,
+  });
+
+  await Promise.all([untilReady(pub), untilReady(sub)]);
   const app = createApp();
   const io = createRealtime({ app, pub, sub, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
   getJson(app, '/healthz', async () => ({ status: 200, body: { status: 'ok', node: config.nodeId } }));
@@ -78,6 +99,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     const report = await readiness.report();
     return { status: report.ready ? 200 : 503, body: { node: config.nodeId, ...report } };
   });
+  getText(app, '/metrics', async () => ({ contentType: registry.contentType, body: await registry.metrics() }));
   notFound(app);
   const listening = await listen(app, config.host, config.port);
   readiness.lifecycle = 'ready';
@@ -89,12 +111,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     readiness,
     io,
     jobs,
+    actors,
     close() {
       closing ??= (async () => {
         readiness.lifecycle = 'draining';
         listening.stopAccepting();
         log.info({ sockets: io.engine.clientsCount }, 'draining');
         await closeRealtime(io);
+        await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
         closeApp(app);
         await Promise.allSettled([redis.quit(), pub.quit(), sub.quit()]);

@@ -23,3 +23,13 @@ export function createRedis(url: string, name: string, log: Logger): Redis {
   });
   return client;
 }
+
+/**
+ * Resolves once the client has passed ioredis's ready check. Subscribe only
+ * after this: a SUBSCRIBE sent before the check makes the check's INFO fail in
+ * subscriber mode, and the connection restarts without the subscription.
+ */
+export function untilReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
+}

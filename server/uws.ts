@@ -86,6 +86,26 @@ export function getJson(app: TemplatedApp, pattern: string, handler: (req: Reque
   });
 }
 
+/** Registers a GET route that answers 200 with a text body (e.g. Prometheus metrics). */
+export function getText(app: TemplatedApp, pattern: string, handler: () => Promise<{ contentType: string; body: string }>): void {
+  app.get(pattern, (res: HttpResponse) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    handler().then(
+      (reply) => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', reply.contentType).end(reply.body));
+      },
+      () => {
+        if (aborted) return;
+        res.cork(() => res.writeStatus('500 Internal Server Error').end());
+      },
+    );
+  });
+}
+
 /** Fallback for every other path: a typed 404. */
 export function notFound(app: TemplatedApp): void {
   app.any('/*', (res: HttpResponse) => {

@@ -147,3 +147,51 @@ test.serial('timers fire while active and reminders are delivered durably', asyn
   await new Promise((r) => setTimeout(r, 600));
   t.is((await b.ref(Alarm, key).ask('status', {})).rings, 1, 'a one-off reminder rings once');
 });
+
+test.serial('the state store refuses a write from a stale epoch, even if it read the latest version', async (t) => {
+  const key = `fence-${randomBytes(3).toString('hex')}`;
+  const old = await a.store.claim('counter', key, 10);
+  t.true(old.ok);
+  t.true(await a.store.save('counter', key, 10, 0, { count: 1, increments: 1 }));
+  const newer = await b.store.claim('counter', key, 11);
+  t.true(newer.ok && newer.version === 1);
+  t.false(await a.store.save('counter', key, 10, 1, { count: 999, increments: 999 }), 'old owner fenced');
+  t.false((await a.store.claim('counter', key, 10)).ok, 'old owner cannot re-claim');
+  t.true(await b.store.save('counter', key, 11, 1, { count: 2, increments: 2 }));
+  t.deepEqual((await a.store.read('counter', key))?.state, { count: 2, increments: 2 });
+});
+
+test.serial('garbage published to a node inbox is dropped and the node keeps working', async (t) => {
+  const { Redis } = await import('ioredis');
+  const raw = new Redis(requireEnv('REDIS_URL'));
+  t.teardown(() => raw.quit().then(() => undefined));
+  const inbox = `${namespace}:actors:inbox:${a.id}`;
+  for (const junk of ['not json', '{}', JSON.stringify({ kind: 'ask', id: 'x' }), JSON.stringify({ kind: 'reply', id: 'nope', ok: true, output: 1 })]) {
+    t.is(await raw.publish(inbox, junk), 1);
+  }
+  // A well-formed envelope whose input fails the schema gets a typed error reply, not a crash.
+  const replyTo = `probe-${randomBytes(3).toString('hex')}`;
+  const sub = new Redis(requireEnv('REDIS_URL'));
+  t.teardown(() => sub.quit().then(() => undefined));
+  const replyChannel = `${namespace}:actors:inbox:${replyTo}`;
+  await sub.subscribe(replyChannel);
+  const reply = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
+  await raw.publish(inbox, JSON.stringify({ kind: 'ask', id: 'p1', replyTo, to: { type: 'counter', key: 'junk' }, message: 'increment', input: { by: 'lots' }, deadline: Date.now() + 5_000, chain: [], hops: 0 }));
+  const parsed = JSON.parse(await reply) as { ok: boolean; error?: { code: string } };
+  t.false(parsed.ok);
+  t.is(parsed.error?.code, 'ACTOR_MESSAGE_INVALID');
+  t.deepEqual(await a.ref(Counter, 'after-junk').ask('increment', { by: 1 }), { count: 1 });
+});
+
+test.serial('metrics count activations, turns and asks by outcome', async (t) => {
+  await a.ref(Counter, 'metrics').ask('increment', { by: 1 });
+  await a.ref(Counter, 'metrics').ask('increment', { by: 0 }).catch(() => {});
+  const metrics = await a.registry.getMetricsAsJSON();
+  const byName = new Map(metrics.map((m) => [m.name, m]));
+  for (const name of ['flock_actor_activations_total', 'flock_actor_active', 'flock_actor_mailbox_depth', 'flock_actor_turn_seconds', 'flock_actor_asks_total']) {
+    t.true(byName.has(name), name);
+  }
+  const asks = byName.get('flock_actor_asks_total')!.values as { labels: { outcome?: string; type?: string }; value: number }[];
+  t.true(asks.some((v) => v.labels.outcome === 'ok' && v.labels.type === 'counter' && v.value > 0));
+  t.true(asks.some((v) => v.labels.outcome === 'invalid' && v.value > 0));
+});

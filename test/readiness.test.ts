@@ -32,6 +32,17 @@ test('a started node is healthy and ready with every service listed', async (t) 
   t.deepEqual([...startupServices].sort(), ['media', 'mongo', 'redis', 's3', 'stripe']);
 });
 
+test('/metrics serves Prometheus metrics of the process and the actor runtime', async (t) => {
+  const node = await startNodeProcess();
+  t.teardown(() => node.stop());
+  const res = await fetch(`${node.url}/metrics`);
+  t.is(res.status, 200);
+  t.regex(res.headers.get('content-type') ?? '', /text\/plain/);
+  const text = await res.text();
+  t.regex(text, /^# HELP flock_actor_asks_total /m);
+  t.regex(text, /^process_cpu_user_seconds_total\{node="/m);
+});
+
 test('an unknown route gets a typed 404', async (t) => {
   const node = await startNodeProcess();
   t.teardown(() => node.stop());
