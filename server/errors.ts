@@ -45,6 +45,97 @@ export const errorCatalogue = {
     message: 'The request is larger than allowed',
     fix: 'Send a smaller payload; limits are documented per event and route.',
   },
+  REQUEST_NO_ACK: {
+    status: 400,
+    message: 'The event was sent without an acknowledgement callback',
+    fix: 'Emit every request with an ack callback as its last argument (socket.emitWithAck).',
+  },
+  REQUEST_UNKNOWN_EVENT: {
+    status: 404,
+    message: 'No such event',
+    fix: 'Use an event from the AsyncAPI document (/asyncapi.json).',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'Too many requests',
+    fix: 'Slow down; retry after the time given in details.retryAfterMs.',
+  },
+  // Accounts and auth
+  AUTH_REQUIRED: {
+    status: 401,
+    message: 'Sign in first',
+    fix: 'Connect with an access token (auth.token in the handshake) or call auth:login.',
+  },
+  AUTH_INVALID_CREDENTIALS: {
+    status: 401,
+    message: 'Wrong username, email or password',
+    fix: 'Check the credentials.',
+  },
+  AUTH_THROTTLED: {
+    status: 429,
+    message: 'Too many failed sign-in attempts',
+    fix: 'Wait for details.retryAfterMs before trying again.',
+  },
+  AUTH_TOKEN_INVALID: {
+    status: 401,
+    message: 'The access token is invalid',
+    fix: 'Sign in again or refresh the token.',
+  },
+  AUTH_TOKEN_EXPIRED: {
+    status: 401,
+    message: 'The access token has expired',
+    fix: 'Call auth:refresh with the refresh token, then auth:reauthenticate with the new access token.',
+  },
+  AUTH_REFRESH_INVALID: {
+    status: 401,
+    message: 'The refresh token is invalid, expired or revoked',
+    fix: 'Sign in again.',
+  },
+  AUTH_REFRESH_REUSED: {
+    status: 401,
+    message: 'A refresh token was used twice; the session was revoked',
+    fix: 'Sign in again. If you did not reuse the token, your token may have been stolen.',
+  },
+  AUTH_SESSION_REVOKED: {
+    status: 401,
+    message: 'The session was revoked',
+    fix: 'Sign in again.',
+  },
+  AUTH_FORBIDDEN: {
+    status: 403,
+    message: 'Your role does not allow this',
+    fix: 'Ask an admin for the role the event requires.',
+  },
+  AUTH_WEAK_PASSWORD: {
+    status: 400,
+    message: 'The password does not meet the rules',
+    fix: 'Use 10 to 256 characters, not only letters or only digits, and not the username or email.',
+  },
+  AUTH_IDENTITY_TAKEN: {
+    status: 409,
+    message: 'That username or email is already registered',
+    fix: 'Choose another username, or sign in to the existing account.',
+  },
+  AUTH_OAUTH_FAILED: {
+    status: 401,
+    message: 'Sign-in with the provider failed',
+    fix: 'Retry the sign-in; check the provider token or the redirect parameters.',
+  },
+  AUTH_OAUTH_UNVERIFIED_EMAIL: {
+    status: 409,
+    message: 'The provider did not verify this email, so it cannot be linked to an existing account',
+    fix: 'Sign in to the existing account with its password and link the provider from there.',
+  },
+  AUTH_ORIGIN_REFUSED: {
+    status: 403,
+    message: 'Connections from this origin are not allowed',
+    fix: 'Add the origin to SOCKET_ALLOWED_ORIGINS.',
+  },
+  USER_NOT_FOUND: {
+    status: 404,
+    message: 'No such user',
+    fix: 'Check the user id or username.',
+  },
   NOT_FOUND: {
     status: 404,
     message: 'No such resource',
