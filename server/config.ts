@@ -79,6 +79,27 @@ export const configVariables = {
     default: '65536',
     doc: 'Largest Socket.IO message accepted (maxHttpBufferSize and uWS maxPayloadLength).',
   }),
+  SOCKET_ALLOWED_ORIGINS: variable({
+    schema: z
+      .string()
+      .regex(/^(\*|https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*)$/)
+      .optional(),
+    expects: '* or a comma-separated list of origins such as https://app.example.com',
+    default: '* outside production; none in production',
+    doc: 'Browser origins allowed to open a socket. Clients that send no Origin header (mobile apps) are always allowed.',
+  }),
+  TRUST_PROXY: variable({
+    schema: bool.default(false),
+    expects: 'true or false',
+    default: 'false',
+    doc: 'Take the client IP from X-Forwarded-For (set it only behind a load balancer that overwrites the header).',
+  }),
+  RATE_LIMIT_IP_PER_SECOND: variable({
+    schema: z.coerce.number().int().min(1).max(100_000).default(100),
+    expects: 'an integer from 1 to 100000',
+    default: '100',
+    doc: 'Socket requests per second from one IP across all events and nodes (bursts of twice that); each event has its own limit too.',
+  }),
   FLOCK_DEV_SERVICES: variable({
     schema: z.enum(['auto', 'off']).optional(),
     expects: 'auto or off',
@@ -233,6 +254,9 @@ export interface Config {
   logLevel: Parsed['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   socketMaxPayloadBytes: number;
+  allowedOrigins: '*' | readonly string[];
+  trustProxy: boolean;
+  ipRatePerSecond: number;
   devServices: 'auto' | 'off';
   dataDir: string;
   cacheDir: string;
@@ -285,6 +309,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: v.LOG_LEVEL,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
+    allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
+    trustProxy: v.TRUST_PROXY,
+    ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,
     devServices,
     dataDir: path.resolve(v.FLOCK_DATA_DIR),
     cacheDir: path.resolve(v.FLOCK_CACHE_DIR ?? defaultCacheDir()),

@@ -15,7 +15,14 @@ import { createStripe } from './stripe.ts';
 import { closeApp, createApp, getJson, getText, listen, notFound } from './uws.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
+import { channels } from '../channels/registry.ts';
+import { buildAsyncApi } from './asyncapi.ts';
+import { attachGateway } from './gateway.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { actorTypes } from '../actors/registry.ts';
+
+/** Version of the socket API in the AsyncAPI document. */
+export const API_VERSION = '0.1.0';
 
 export interface FlockNode {
   port: number;
@@ -94,6 +101,16 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   await Promise.all([untilReady(pub), untilReady(sub)]);
   const app = createApp();
   const io = createRealtime({ app, pub, sub, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
+  attachGateway(io, {
+    channels,
+    allowedOrigins: config.allowedOrigins,
+    trustProxy: config.trustProxy,
+    ipRatePerSecond: config.ipRatePerSecond,
+    limiter: new RateLimiter(redis, 'flock'),
+    log: log.child({ subsystem: 'gateway' }),
+  });
+  const asyncApi = buildAsyncApi(channels, API_VERSION);
+  getJson(app, '/asyncapi.json', async () => ({ status: 200, body: asyncApi }));
   getJson(app, '/healthz', async () => ({ status: 200, body: { status: 'ok', node: config.nodeId } }));
   getJson(app, '/readyz', async () => {
     const report = await readiness.report();

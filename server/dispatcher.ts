@@ -1,0 +1,128 @@
+// The one path every socket request takes: ack present, known event, size,
+// session and role, rate limits, schema, handler, ack. A handler never sees
+// unvalidated input, and every request gets exactly one ack:
+// { ok: true, data } or { ok: false, error: { code, message, details? } }.
+import type { Server, Socket } from 'socket.io';
+import { DEFAULT_MAX_BYTES, type Ack, type ChannelDef, type EventDef, type RateLimit, type Session } from '../channels/define.ts';
+import { FlockError, toErrorBody } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export interface SocketData {
+  session: Session | undefined;
+  ip: string;
+}
+
+export interface DispatcherOptions {
+  limiter: RateLimiter;
+  log: Logger;
+  /** Every event from one IP counts against this bucket too. */
+  ipLimit: RateLimit;
+  /** Refusals for rate limiting within `abuseWindowMs` after which the socket is disconnected. */
+  abuseThreshold: number;
+  abuseWindowMs: number;
+}
+
+const UNKNOWN_EVENT_LIMIT: RateLimit = { capacity: 10, perSecond: 2 };
+
+/** The server-to-client event carrying errors that have no ack to travel in. */
+export const ERROR_EVENT = 'flock:error';
+
+export function attachChannels(io: Server, channels: readonly ChannelDef[], options: DispatcherOptions): Map<string, EventDef> {
+  const events = new Map<string, EventDef>();
+  for (const channel of channels) {
+    for (const [name, def] of Object.entries(channel.events)) {
+      const full = `${channel.name}:${name}`;
+      if (events.has(full)) throw new Error(`event ${full} declared twice`);
+      events.set(full, def);
+    }
+  }
+
+  io.on('connection', (socket: Socket) => {
+    const abuse = { count: 0, windowStart: Date.now() };
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event !== 'string') return;
+      const def = events.get(event);
+      void dispatch(socket, event, def, args, abuse);
+    });
+  });
+
+  async function dispatch(socket: Socket, event: string, def: EventDef | undefined, args: unknown[], abuse: { count: number; windowStart: number }): Promise<void> {
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as (response: Ack<unknown>) => void) : undefined;
+    const data = socket.data as SocketData;
+    const fail = (err: FlockError) => {
+      if (ack) ack({ ok: false, error: toErrorBody(err) });
+      else socket.emit(ERROR_EVENT, { event, ...toErrorBody(err) });
+    };
+    try {
+      // Limits first: malformed, unknown and unauthenticated traffic is flooding too.
+      await limit(socket, def ? event : 'unknown', def?.rateLimit ?? UNKNOWN_EVENT_LIMIT, data.session, data.ip, abuse);
+      if (!ack) throw new FlockError('REQUEST_NO_ACK', `${event} was sent without an ack callback`);
+      if (!def) throw new FlockError('REQUEST_UNKNOWN_EVENT', `No event named ${event}`);
+      const payloads = args.length - 1;
+      if (payloads !== 1) throw new FlockError('REQUEST_INVALID', `${event} takes exactly one payload argument, got ${payloads}`);
+      const size = jsonSize(args[0]);
+      const maxBytes = def.maxBytes ?? DEFAULT_MAX_BYTES;
+      if (size > maxBytes) throw new FlockError('REQUEST_TOO_LARGE', `${event} payloads are limited to ${maxBytes} bytes`, { details: { maxBytes } });
+
+      const session = data.session;
+      if (!('public' in def.access)) {
+        if (!session) throw new FlockError('AUTH_REQUIRED');
+        if (session.expiresAt <= Date.now()) throw new FlockError('AUTH_TOKEN_EXPIRED');
+        if (!def.access.roles.some((role) => session.roles.includes(role))) {
+          throw new FlockError('AUTH_FORBIDDEN', `${event} requires one of the roles ${def.access.roles.join(', ')}`);
+        }
+      }
+
+      const parsed = def.request.safeParse(args[0]);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+        throw new FlockError('REQUEST_INVALID', `${event}: ${issues.map((i) => `${i.path || 'payload'}: ${i.message}`).join('; ')}`, { details: { issues } });
+      }
+      const ctx = { session, socketId: socket.id, ip: data.ip, log: options.log.child({ event, user: session?.userId }) };
+      const result = await (def.handler as (ctx: unknown, input: unknown) => Promise<unknown>)(ctx, parsed.data);
+      const out = def.ack.safeParse(result);
+      if (!out.success) {
+        options.log.error({ event, issues: out.error.issues }, 'handler returned data that fails its ack schema');
+        throw new FlockError('INTERNAL');
+      }
+      ack({ ok: true, data: out.data });
+    } catch (err) {
+      if (!(err instanceof FlockError)) options.log.error({ err, event }, 'handler failed');
+      fail(err instanceof FlockError ? err : new FlockError('INTERNAL', undefined, { cause: err }));
+    }
+  }
+
+  async function limit(socket: Socket, bucket: string, eventLimit: RateLimit, session: Session | undefined, ip: string, abuse: { count: number; windowStart: number }) {
+    const event = bucket;
+    const subject = session ? `u:${session.userId}` : `ip:${ip}`;
+    const [perEvent, perIp] = await Promise.all([
+      options.limiter.take(subject, bucket, eventLimit),
+      options.limiter.take(`ip:${ip}`, 'all', options.ipLimit),
+    ]);
+    if (perEvent.allowed && perIp.allowed) return;
+    const now = Date.now();
+    if (now - abuse.windowStart > options.abuseWindowMs) {
+      abuse.windowStart = now;
+      abuse.count = 0;
+    }
+    abuse.count += 1;
+    if (abuse.count > options.abuseThreshold) {
+      options.log.warn({ subject, ip, event }, 'disconnecting a socket for sustained flooding');
+      socket.emit(ERROR_EVENT, { event, code: 'RATE_LIMITED', message: 'Disconnected for sustained flooding' });
+      setImmediate(() => socket.disconnect(true));
+    }
+    throw new FlockError('RATE_LIMITED', undefined, { details: { retryAfterMs: Math.max(perEvent.retryAfterMs, perIp.retryAfterMs) } });
+  }
+
+  return events;
+}
+
+function jsonSize(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}

@@ -1,0 +1,61 @@
+// The socket gateway: handshake checks (origin, client IP, session from the
+// access token) and the channel dispatcher on the node's Socket.IO server.
+import type { Server, Socket } from 'socket.io';
+import type { ChannelDef, Session } from '../channels/define.ts';
+import { attachChannels, type SocketData } from './dispatcher.ts';
+import { FlockError, toErrorBody } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export interface GatewayOptions {
+  channels: readonly ChannelDef[];
+  allowedOrigins: '*' | readonly string[];
+  trustProxy: boolean;
+  ipRatePerSecond: number;
+  limiter: RateLimiter;
+  log: Logger;
+  /** Turns a handshake token into a session; throws a FlockError when it is not valid. */
+  authenticate?: (token: string) => Promise<Session>;
+}
+
+export function attachGateway(io: Server, options: GatewayOptions): void {
+  io.use((socket: Socket, next) => {
+    handshake(socket, options).then(
+      () => next(),
+      (err: unknown) => {
+        const body = toErrorBody(err);
+        next(Object.assign(new Error(body.message), { data: body }));
+      },
+    );
+  });
+  attachChannels(io, options.channels, {
+    limiter: options.limiter,
+    log: options.log,
+    ipLimit: { capacity: options.ipRatePerSecond * 2, perSecond: options.ipRatePerSecond },
+    abuseThreshold: 100,
+    abuseWindowMs: 10_000,
+  });
+}
+
+async function handshake(socket: Socket, options: GatewayOptions): Promise<void> {
+  const origin = socket.handshake.headers.origin;
+  if (origin && options.allowedOrigins !== '*' && !options.allowedOrigins.includes(origin)) {
+    throw new FlockError('AUTH_ORIGIN_REFUSED', `Origin ${origin} is not allowed`);
+  }
+  const data = socket.data as SocketData;
+  data.ip = clientIp(socket, options.trustProxy);
+  data.session = undefined;
+  const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+  if (token === undefined) return;
+  if (typeof token !== 'string' || token.length > 4096 || !options.authenticate) throw new FlockError('AUTH_TOKEN_INVALID');
+  data.session = await options.authenticate(token);
+}
+
+function clientIp(socket: Socket, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = socket.handshake.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first.slice(0, 64);
+  }
+  return (socket.handshake.address || 'unknown').slice(0, 64);
+}
