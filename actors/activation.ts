@@ -26,8 +26,8 @@ export interface ActivationHost {
   readonly log: Logger;
   readonly metrics: ActorMetrics;
   leaseValid(): boolean;
-  /** Builds the handler context of one turn. */
-  context<S>(activation: Activation, turn: Turn, staged: { state: S; changed: boolean }): ActorContext<S>;
+  /** Builds the handler context of an activation, once; it reads the current turn. */
+  context(activation: Activation): ActorContext<unknown>;
   /** Called when a write was refused: this activation is stale. */
   fenced(activation: Activation): void;
   /** Called when the node lease is no longer valid. */
@@ -42,6 +42,12 @@ export class Activation {
   /** Set by the runtime when it starts deactivating this activation. */
   ended: Promise<void> | undefined;
   readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The turn being handled and its staged state (turns never overlap). */
+  currentTurn: Turn | undefined;
+  readonly staged: { state: unknown; changed: boolean } = { state: undefined, changed: false };
+  private ctx: ActorContext<unknown> | undefined;
+  private readonly depthGauge: { inc(n?: number): void; dec(n?: number): void };
+  private readonly turnHistogram: { observe(v: number): void };
   private readonly queue: Turn[] = [];
   private running: Promise<void> | undefined;
   private dirty = false;
@@ -58,7 +64,10 @@ export class Activation {
     private state: unknown,
     private readonly host: ActivationHost,
     private readonly capacity: number,
-  ) {}
+  ) {
+    this.depthGauge = host.metrics.mailboxDepth.labels(def.type);
+    this.turnHistogram = host.metrics.turnSeconds.labels(def.type);
+  }
 
   get depth(): number {
     return this.queue.length;
@@ -73,7 +82,7 @@ export class Activation {
       throw new FlockError('ACTOR_BUSY', `${this.address}: mailbox full (${this.capacity} messages)`);
     }
     this.queue.push(turn);
-    this.host.metrics.mailboxDepth.inc({ type: this.def.type });
+    this.depthGauge.inc();
     this.lastActive = Date.now();
     this.running ??= this.pump();
   }
@@ -89,7 +98,7 @@ export class Activation {
       if (reason !== 'fenced') await this.flush().catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final flush failed'));
       this.status = 'closed';
       const queued = this.queue.splice(0);
-      this.host.metrics.mailboxDepth.dec({ type: this.def.type }, queued.length);
+      this.depthGauge.dec(queued.length);
       for (const turn of queued) this.host.reroute(turn);
     })();
     return this.closing;
@@ -117,7 +126,7 @@ export class Activation {
   private async pump(): Promise<void> {
     while (this.queue.length > 0 && this.status === 'active') {
       const turn = this.queue.shift()!;
-      this.host.metrics.mailboxDepth.dec({ type: this.def.type });
+      this.depthGauge.dec();
       await this.run(turn);
     }
     this.running = undefined;
@@ -136,10 +145,14 @@ export class Activation {
       return;
     }
     const started = performance.now();
-    const staged = { state: this.state, changed: false };
+    const staged = this.staged;
+    staged.state = this.state;
+    staged.changed = false;
+    this.currentTurn = turn;
+    this.ctx ??= this.host.context(this);
     try {
       const handler = this.def.handlers[turn.message]!;
-      const raw = await handler(this.host.context(this, turn, staged), turn.input);
+      const raw = await handler(this.ctx, turn.input);
       const parsed = this.def.messages[turn.message]!.output.safeParse(raw);
       if (!parsed.success) {
         throw new FlockError('ACTOR_HANDLER_FAILED', `${this.address}: ${turn.message} returned output that fails its schema`);
@@ -153,7 +166,8 @@ export class Activation {
       if (!isFlockError(err)) this.host.log.error({ err, actor: this.address, message: turn.message }, 'actor handler failed');
       turn.reject(isFlockError(err) ? err : new FlockError('ACTOR_HANDLER_FAILED', `${this.address}: ${turn.message} failed`, { cause: err }));
     } finally {
-      this.host.metrics.turnSeconds.observe({ type: this.def.type }, (performance.now() - started) / 1000);
+      this.currentTurn = undefined;
+      this.turnHistogram.observe((performance.now() - started) / 1000);
       this.lastActive = Date.now();
     }
   }

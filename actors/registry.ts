@@ -1,6 +1,6 @@
 // The actor types every node hosts. Every node must register the same types:
-// an actor may be activated on any of them. Product actors (users,
-// conversations, feeds) are added here as they are built.
+// an actor may be activated on any of them.
 import type { ActorType } from './define.ts';
+import { UserActor } from './user.ts';
 
-export const actorTypes: readonly ActorType[] = [];
+export const actorTypes: readonly ActorType[] = [UserActor];

@@ -85,6 +85,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
   private stopping = false;
   private intervals: NodeJS.Timeout[] = [];
   private requestSeq = 0;
+  private readonly askCounters = new Map<string, Map<AskOutcome, { inc(): void }>>();
 
   private constructor(private readonly options: RuntimeOptions) {
     this.id = `${options.nodeId}.${randomBytes(4).toString('hex')}`;
@@ -180,32 +181,37 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     this.deliver({ ...found, hops: turn.hops + 1 }).then(turn.resolve, turn.reject);
   }
 
-  context<S>(activation: Activation, turn: Turn, staged: { state: S; changed: boolean }): ActorContext<S> {
-    const chain = [...turn.chain, activation.address];
+  context(activation: Activation): ActorContext<unknown> {
+    // Built once per activation; it reads the turn in progress (turns never overlap).
+    const chain = () => [...(activation.currentTurn?.chain ?? []), activation.address];
+    let log: Logger | undefined;
+    const runtime = this;
     return {
       type: activation.def.type,
       key: activation.key,
       get state() {
-        return staged.state;
+        return activation.staged.state;
       },
-      setState(next: S) {
-        staged.state = next;
-        staged.changed = true;
+      setState(next: unknown) {
+        activation.staged.state = next;
+        activation.staged.changed = true;
       },
-      log: this.log.child({ actor: activation.address }),
-      ask: (def, key, message, input, options) => this.send(def, key, message, input, chain, options?.timeoutMs) as never,
+      get log() {
+        return (log ??= runtime.log.child({ actor: activation.address }));
+      },
+      ask: (def, key, message, input, options) => this.send(def, key, message, input, chain(), options?.timeoutMs) as never,
       tell: async (def, key, message, input) => {
         const request = this.validate(def, key, message, input, [], this.defaultTimeoutMs);
         void this.deliver(request).catch((err: unknown) => this.log.warn({ err: toErrorBody(err), actor: request.address }, 'tell failed'));
       },
       setTimer: (name, delayMs, message, input, options) => {
-        this.validate(activation.def, activation.key, message as never, input as never, [], this.defaultTimeoutMs);
+        this.validate(activation.def, activation.key, message, input, [], this.defaultTimeoutMs);
         clearTimeout(activation.timers.get(name));
         const fire = () => {
           if (activation.status !== 'active') return;
           if (options?.repeat) activation.timers.set(name, setTimeout(fire, delayMs));
           else activation.timers.delete(name);
-          const request = this.validate(activation.def, activation.key, message as never, input as never, [], this.defaultTimeoutMs);
+          const request = this.validate(activation.def, activation.key, message, input, [], this.defaultTimeoutMs);
           void this.deliver(request).catch((err: unknown) => this.log.warn({ err: toErrorBody(err), actor: activation.address, timer: name }, 'timer delivery failed'));
         };
         activation.timers.set(name, setTimeout(fire, delayMs));
@@ -215,7 +221,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
         activation.timers.delete(name);
       },
       setReminder: (name, options) => {
-        this.validate(activation.def, activation.key, options.message as never, options.input as never, [], this.defaultTimeoutMs);
+        this.validate(activation.def, activation.key, options.message, options.input, [], this.defaultTimeoutMs);
         return this.reminders.set(activation.def.type, activation.key, name, options);
       },
       cancelReminder: (name) => this.reminders.cancel(activation.def.type, activation.key, name),
@@ -248,19 +254,19 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     try {
       request = this.validate(def, key, message, input, chain, timeoutMs ?? this.defaultTimeoutMs);
     } catch (err) {
-      this.metrics.asks.inc({ type: def.type, outcome: 'invalid' });
+      countAsk(this, this.askCounters, def.type, 'invalid');
       throw err;
     }
     if (chain.includes(request.address)) {
-      this.metrics.asks.inc({ type: def.type, outcome: 'cycle' });
+      countAsk(this, this.askCounters, def.type, 'cycle');
       throw new FlockError('ACTOR_CYCLE', `ask cycle: ${[...chain, request.address].join(' -> ')}`);
     }
     try {
       const output = await this.deliver(request);
-      this.metrics.asks.inc({ type: def.type, outcome: 'ok' });
+      countAsk(this, this.askCounters, def.type, 'ok');
       return output;
     } catch (err) {
-      this.metrics.asks.inc({ type: def.type, outcome: outcomeOf(err) });
+      countAsk(this, this.askCounters, def.type, outcomeOf(err));
       throw err;
     }
   }
@@ -540,6 +546,14 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
       }
     }
   }
+}
+
+function countAsk(runtime: { metrics: ActorMetrics }, cache: Map<string, Map<AskOutcome, { inc(): void }>>, type: string, outcome: AskOutcome): void {
+  let byOutcome = cache.get(type);
+  if (!byOutcome) cache.set(type, (byOutcome = new Map()));
+  let counter = byOutcome.get(outcome);
+  if (!counter) byOutcome.set(outcome, (counter = runtime.metrics.asks.labels(type, outcome)));
+  counter.inc();
 }
 
 function outcomeOf(err: unknown): AskOutcome {
