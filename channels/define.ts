@@ -33,6 +33,8 @@ export interface EventContext {
   socketId: string;
   ip: string;
   log: Logger;
+  /** Signs this socket in (or out) without reconnecting: login, refresh, logout. */
+  setSession(session: Session | undefined): void;
 }
 
 /** Like EventContext, for events that require a session. */

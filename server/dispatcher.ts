@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   /** Refusals for rate limiting within `abuseWindowMs` after which the socket is disconnected. */
   abuseThreshold: number;
   abuseWindowMs: number;
+  /** Attaches a session to a socket (rooms, expiry timer); see server/gateway.ts. */
+  bindSession(socket: Socket, session: Session | undefined): void;
 }
 
 const UNKNOWN_EVENT_LIMIT: RateLimit = { capacity: 10, perSecond: 2 };
@@ -80,7 +82,13 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
         const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
         throw new FlockError('REQUEST_INVALID', `${event}: ${issues.map((i) => `${i.path || 'payload'}: ${i.message}`).join('; ')}`, { details: { issues } });
       }
-      const ctx = { session, socketId: socket.id, ip: data.ip, log: options.log.child({ event, user: session?.userId }) };
+      const ctx = {
+        session,
+        socketId: socket.id,
+        ip: data.ip,
+        log: options.log.child({ event, user: session?.userId }),
+        setSession: (next: Session | undefined) => options.bindSession(socket, next),
+      };
       const result = await (def.handler as (ctx: unknown, input: unknown) => Promise<unknown>)(ctx, parsed.data);
       const out = def.ack.safeParse(result);
       if (!out.success) {

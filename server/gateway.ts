@@ -28,13 +28,43 @@ export function attachGateway(io: Server, options: GatewayOptions): void {
       },
     );
   });
+  io.on('connection', (socket: Socket) => {
+    bindSession(socket, (socket.data as SocketData).session);
+    socket.once('disconnect', () => clearTimeout(expiryTimers.get(socket.id)));
+  });
   attachChannels(io, options.channels, {
     limiter: options.limiter,
     log: options.log,
     ipLimit: { capacity: options.ipRatePerSecond * 2, perSecond: options.ipRatePerSecond },
     abuseThreshold: 100,
     abuseWindowMs: 10_000,
+    bindSession,
   });
+}
+
+const expiryTimers = new Map<string, NodeJS.Timeout>();
+
+/**
+ * Attaches a session to a socket: rooms for its user and session (personal
+ * events, cluster-wide revocation) and a timer that tells the client when the
+ * access token expires so it can refresh in place.
+ */
+export function bindSession(socket: Socket, session: Session | undefined): void {
+  const data = socket.data as SocketData;
+  const previous = data.session;
+  if (previous && previous.sessionId !== session?.sessionId) void socket.leave(`session:${previous.sessionId}`);
+  if (previous && previous.userId !== session?.userId) void socket.leave(`user:${previous.userId}`);
+  data.session = session;
+  clearTimeout(expiryTimers.get(socket.id));
+  expiryTimers.delete(socket.id);
+  if (!session) return;
+  void socket.join([`user:${session.userId}`, `session:${session.sessionId}`]);
+  const timer = setTimeout(() => {
+    expiryTimers.delete(socket.id);
+    if ((socket.data as SocketData).session === session) socket.emit('auth:expired', { expiredAt: session.expiresAt });
+  }, Math.max(0, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1)));
+  timer.unref();
+  expiryTimers.set(socket.id, timer);
 }
 
 async function handshake(socket: Socket, options: GatewayOptions): Promise<void> {

@@ -2,6 +2,7 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
 import { configVariables } from '../server/config.ts';
+import { errorCatalogue } from '../server/errors.ts';
 
 test('README has a configuration row for every variable in server/config.ts', async (t) => {
   const readme = await fs.readFile(new URL('../README.md', import.meta.url), 'utf8');
@@ -12,4 +13,9 @@ test('README names the setup and test commands', async (t) => {
   const readme = await fs.readFile(new URL('../README.md', import.meta.url), 'utf8');
   t.true(readme.includes('npm install\nnpm start'));
   t.true(readme.includes('npm test'));
+});
+
+test('README lists every error code of the catalogue', async (t) => {
+  const readme = await fs.readFile(new URL('../README.md', import.meta.url), 'utf8');
+  for (const code of Object.keys(errorCatalogue)) t.true(readme.includes(`| \`${code}\` |`), code);
 });
