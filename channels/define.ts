@@ -5,6 +5,7 @@
 // these declarations.
 import type { z } from 'zod';
 import type { Logger } from '../server/logger.ts';
+import type { GatewayServices } from './services.ts';
 
 export const ROLES = ['user', 'creator', 'moderator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,6 +36,9 @@ export interface EventContext {
   log: Logger;
   /** Signs this socket in (or out) without reconnecting: login, refresh, logout. */
   setSession(session: Session | undefined): void;
+  /** Socket.IO rooms of this socket (e.g. presence subscriptions). */
+  rooms: { join(names: string[]): void; leave(names: string[]): void; count(prefix: string): number };
+  services: GatewayServices;
 }
 
 /** Like EventContext, for events that require a session. */

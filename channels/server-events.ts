@@ -1,6 +1,8 @@
 // Every event the server emits to clients, with its payload schema. The
 // AsyncAPI document and the typed client take their types from here.
 import { z } from 'zod';
+import { presenceChangeSchema } from '../server/presence/presence.ts';
+import { personalEventSchema } from '../server/streams/envelope.ts';
 
 const errorBody = z.object({
   code: z.string(),
@@ -16,6 +18,19 @@ export const serverEvents = {
   'auth:expired': {
     summary: 'The access token of this socket has expired: call auth:refresh, then auth:reauthenticate, without reconnecting.',
     payload: z.object({ expiredAt: z.number().int() }),
+  },
+  'stream:event': {
+    summary:
+      'An event of the personal stream, pushed live. Apply it if its prev is the id you applied last; drop it if you have seen its id; otherwise call stream:resume with your last id.',
+    payload: personalEventSchema,
+  },
+  'presence:update': {
+    summary: 'A watched user went online or offline.',
+    payload: presenceChangeSchema,
+  },
+  'auth:revoked': {
+    summary: 'This session was revoked (logout elsewhere, log out everywhere, or refresh token reuse); the socket is disconnected next.',
+    payload: z.object({ reason: z.string() }),
   },
 } as const;
 

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_BYTES, type Ack, type ChannelDef, type EventDef, type RateL
 import { FlockError, toErrorBody } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { GatewayServices } from '../channels/services.ts';
 
 export interface SocketData {
   session: Session | undefined;
@@ -23,6 +24,7 @@ export interface DispatcherOptions {
   abuseWindowMs: number;
   /** Attaches a session to a socket (rooms, expiry timer); see server/gateway.ts. */
   bindSession(socket: Socket, session: Session | undefined): void;
+  services: GatewayServices;
 }
 
 const UNKNOWN_EVENT_LIMIT: RateLimit = { capacity: 10, perSecond: 2 };
@@ -88,6 +90,12 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
         ip: data.ip,
         log: options.log.child({ event, user: session?.userId }),
         setSession: (next: Session | undefined) => options.bindSession(socket, next),
+        rooms: {
+          join: (names: string[]) => void socket.join(names),
+          leave: (names: string[]) => names.forEach((n) => void socket.leave(n)),
+          count: (prefix: string) => [...socket.rooms].filter((r) => r.startsWith(prefix)).length,
+        },
+        services: options.services,
       };
       const result = await (def.handler as (ctx: unknown, input: unknown) => Promise<unknown>)(ctx, parsed.data);
       const out = def.ack.safeParse(result);

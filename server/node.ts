@@ -19,6 +19,9 @@ import { channels } from '../channels/registry.ts';
 import { buildAsyncApi } from './asyncapi.ts';
 import { attachGateway } from './gateway.ts';
 import { RateLimiter } from './rate-limit.ts';
+import type { GatewayServices } from '../channels/services.ts';
+import { createPresence } from './presence/presence.ts';
+import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 
 /** Version of the socket API in the AsyncAPI document. */
@@ -30,6 +33,7 @@ export interface FlockNode {
   io: Server;
   jobs: JobRunner;
   actors: ActorRuntime;
+  gatewayServices: GatewayServices;
   /** Graceful shutdown: stop accepting, drain sockets and jobs, close services. */
   close(): Promise<void>;
 }
@@ -101,7 +105,21 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   await Promise.all([untilReady(pub), untilReady(sub)]);
   const app = createApp();
   const io = createRealtime({ app, pub, sub, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
-  attachGateway(io, {
+  const streams = createPersonalStream({ redis, prefix: 'flock' });
+  const presence = createPresence({ redis, prefix: 'flock', nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
+  await presence.start();
+  const gatewayServices: GatewayServices = {
+    actors,
+    streams,
+    presence,
+    async deliver(userId, type, data) {
+      const event = await streams.append(userId, { type, data });
+      io.to(`user:${userId}`).emit('stream:event', event);
+      return event;
+    },
+  };
+  const gateway = attachGateway(io, {
+    services: gatewayServices,
     channels,
     allowedOrigins: config.allowedOrigins,
     trustProxy: config.trustProxy,
@@ -129,12 +147,15 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     io,
     jobs,
     actors,
+    gatewayServices,
     close() {
       closing ??= (async () => {
         readiness.lifecycle = 'draining';
         listening.stopAccepting();
         log.info({ sockets: io.engine.clientsCount }, 'draining');
         await closeRealtime(io);
+        await gateway.settled();
+        await presence.stop();
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
         closeApp(app);

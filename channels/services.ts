@@ -1,0 +1,15 @@
+// What channel handlers may use, handed to them in their context by the
+// dispatcher. Channels stay static declarations (the typed client and the
+// AsyncAPI document read them); the node supplies the implementations.
+import type { ActorRuntime } from '../actors/runtime.ts';
+import type { Presence } from '../server/presence/presence.ts';
+import type { PersonalEvent } from '../server/streams/envelope.ts';
+import type { PersonalStream } from '../server/streams/personal-stream.ts';
+
+export interface GatewayServices {
+  actors: ActorRuntime;
+  streams: PersonalStream;
+  presence: Presence;
+  /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
+  deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
+}

@@ -1,0 +1,32 @@
+// stream: the signed-in user's resumable personal stream. Events addressed to
+// one user (account and security events now; notifications and messages as
+// they are built) arrive live as `stream:event`; after a reconnect the client
+// sends the id of the last event it applied and gets exactly what it missed,
+// or a resync instruction when the window was trimmed.
+import { z } from 'zod';
+import { EVENT_ID, resumeResultSchema } from '../server/streams/envelope.ts';
+import { defineChannel, defineEvent, ROLES } from './define.ts';
+
+export const streamChannel = defineChannel({
+  name: 'stream',
+  description: 'The personal event stream of the signed-in user.',
+  events: {
+    resume: defineEvent({
+      summary:
+        'Returns the events after lastId (all retained events when omitted), oldest first, at most `limit`; page on while `more`. ' +
+        'A resync answer means events were trimmed: reload state, then resume from `head`.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 20, perSecond: 5 },
+      maxBytes: 256,
+      request: z.object({ lastId: z.string().regex(EVENT_ID).optional(), limit: z.number().int().min(1).max(500).default(200) }).strict(),
+      ack: z.intersection(resumeResultSchema, z.object({ head: z.string().nullable() })),
+      handler: async (ctx, { lastId, limit }) => {
+        const [result, head] = await Promise.all([
+          ctx.services.streams.since(ctx.session.userId, lastId, limit),
+          ctx.services.streams.head(ctx.session.userId),
+        ]);
+        return { ...result, head };
+      },
+    }),
+  },
+});
