@@ -5,8 +5,8 @@ import mongoose, { type Connection } from 'mongoose';
 import { pino } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { FlockError } from '../server/errors.ts';
 import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from './fixtures/actors.ts';
+import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
 
@@ -40,14 +40,6 @@ test.after.always(async () => {
   await connection.close();
 });
 
-const codeOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof FlockError ? err.code : String(err);
-  }
-};
 
 test.serial('an actor is activated on first message and answers from either node', async (t) => {
   const key = 'c-basic';

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { io } from 'socket.io-client';
 import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
+import { codeOf } from './helpers/outcome.ts';
 import { startNodeProcess, type NodeProcess } from './helpers/node-process.ts';
 import { uniqueDbName } from './helpers/env.ts';
 
@@ -32,11 +33,6 @@ async function client(i: number, ip: string): Promise<FlockClient> {
   return c;
 }
 
-const codeOf = async (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (err: unknown) => (err instanceof FlockRequestError ? err.code : String(err)),
-  );
 
 test('a public request is acked with typed data on either node', async (t) => {
   for (const i of [0, 1]) {

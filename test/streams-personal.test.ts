@@ -7,6 +7,7 @@ import { FlockError } from '../server/errors.ts';
 import { personalEventSchema, resumeResultSchema, type PersonalEvent, type ResumeResult } from '../server/streams/envelope.ts';
 import { createPersonalStream, type PersonalStreamSettings } from '../server/streams/personal-stream.ts';
 import { compareStreamIds, parseStreamId } from '../server/streams/stream-id.ts';
+import { codeOf } from './helpers/outcome.ts';
 import { requireEnv } from './helpers/env.ts';
 
 const prefix = `t${randomBytes(4).toString('hex')}`;
@@ -30,14 +31,6 @@ test.after.always(async () => {
   await Promise.allSettled(clients.map((c) => c.quit()));
 });
 
-const codeOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof FlockError ? err.code : String(err);
-  }
-};
 
 const eventsOf = (result: ResumeResult): PersonalEvent[] => {
   if (result.kind !== 'events') throw new Error(`expected events, got resync (${result.reason})`);

@@ -3,6 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { requireEnv } from './env.ts';
+import { onJsonLines } from './outcome.ts';
 
 const entry = fileURLToPath(new URL('../fixtures/actor-node.ts', import.meta.url));
 
@@ -43,20 +44,7 @@ export async function startActorNode(nodeId: string, options: ClusterOptions): P
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const logs: Record<string, unknown>[] = [];
-  let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
+  onJsonLines(child.stdout!, (entry) => logs.push(entry));
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

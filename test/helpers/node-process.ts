@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tempDir, uniqueDbName } from './env.ts';
+import { onJsonLines } from './outcome.ts';
 
 const mainPath = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 const tsxUrl = import.meta.resolve('tsx');
@@ -41,24 +42,12 @@ export async function startNodeProcess(options: NodeOptions = {}): Promise<NodeP
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
     const timer = setTimeout(() => reject(new Error(`node not listening after ${options.timeoutMs ?? 60_000} ms\n${stderr}`)), options.timeoutMs ?? 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'listening' && typeof entry.port === 'number') {
-            clearTimeout(timer);
-            resolve(entry.port);
-          }
-        } catch {
-          // not a log line
-        }
+    onJsonLines(child.stdout!, (entry) => {
+      logs.push(entry);
+      if (entry.msg === 'listening' && typeof entry.port === 'number') {
+        clearTimeout(timer);
+        resolve(entry.port);
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => {
