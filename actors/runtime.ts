@@ -87,7 +87,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
   private requestSeq = 0;
   private readonly askCounters = new Map<string, Map<AskOutcome, { inc(): void }>>();
 
-  private constructor(private readonly options: RuntimeOptions) {
+  private constructor(options: RuntimeOptions) {
     this.id = `${options.nodeId}.${randomBytes(4).toString('hex')}`;
     this.log = options.log.child({ subsystem: 'actors', runtime: this.id });
     this.registry = options.registry ?? new Registry();
