@@ -5,7 +5,7 @@
 // once: a node that dies mid-delivery leaves the lease to expire and another
 // node delivers again.
 import { randomBytes } from 'node:crypto';
-import type { Connection } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { toErrorBody } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import { actorReminderModel, type ActorReminderModel } from '../models/actor-reminder.ts';
@@ -81,7 +81,7 @@ export class Reminders {
         const now = new Date();
         const doc = await this.model
           .findOneAndUpdate(
-            { dueAt: { $lte: now }, leaseUntil: { $lte: now } },
+            { dueAt: mongoose.trusted({ $lte: now }), leaseUntil: mongoose.trusted({ $lte: now }) },
             { $set: { leaseUntil: new Date(now.getTime() + LEASE_MS) } },
             { sort: { dueAt: 1 }, returnDocument: 'after' },
           )

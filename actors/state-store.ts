@@ -1,7 +1,7 @@
 // Durable actor state in MongoDB with fencing: activating claims the document
 // for the activation's epoch, and a save lands only if the document still
 // carries that epoch and the version the activation last wrote.
-import type { Connection } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { actorDocId, actorStateModel, type ActorStateModel } from '../models/actor-state.ts';
 
 export type ClaimOutcome = { ok: true; version: number; state: unknown } | { ok: false; storedEpoch: number };
@@ -23,7 +23,8 @@ export class StateStore {
     try {
       const doc = await this.model
         .findOneAndUpdate(
-          { _id, epoch: { $lte: epoch } },
+          // trusted(): the node sanitizes filters (sanitizeFilter); this operator is ours.
+          { _id, epoch: mongoose.trusted({ $lte: epoch }) },
           { $set: { epoch }, $setOnInsert: { type, key, version: 0, state: null, updatedAt: new Date() } },
           { upsert: true, returnDocument: 'after' },
         )

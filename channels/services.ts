@@ -2,6 +2,9 @@
 // dispatcher. Channels stay static declarations (the typed client and the
 // AsyncAPI document read them); the node supplies the implementations.
 import type { ActorRuntime } from '../actors/runtime.ts';
+import type { AccountService } from '../server/auth/accounts.ts';
+import type { LoginService } from '../server/auth/login.ts';
+import type { TokenService } from '../server/auth/tokens.ts';
 import type { Presence } from '../server/presence/presence.ts';
 import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
@@ -10,6 +13,9 @@ export interface GatewayServices {
   actors: ActorRuntime;
   streams: PersonalStream;
   presence: Presence;
+  accounts: AccountService;
+  login: LoginService;
+  tokens: TokenService;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
 }

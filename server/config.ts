@@ -79,6 +79,28 @@ export const configVariables = {
     default: '65536',
     doc: 'Largest Socket.IO message accepted (maxHttpBufferSize and uWS maxPayloadLength).',
   }),
+  JWT_SECRET: variable({
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9+/_=-]+$/)
+      .refine((v) => Buffer.from(v, 'base64').length >= 32)
+      .optional(),
+    expects: 'at least 32 random bytes, base64 encoded (openssl rand -base64 48)',
+    default: 'generated once into FLOCK_DATA_DIR/jwt-secret outside production',
+    doc: 'HMAC key of access tokens (HS256), the same on every node. Required in production.',
+  }),
+  ACCESS_TOKEN_TTL_SECONDS: variable({
+    schema: z.coerce.number().int().min(5).max(24 * 3600).default(900),
+    expects: 'an integer number of seconds from 5 to 86400',
+    default: '900',
+    doc: 'Lifetime of access tokens; sockets are told to refresh when theirs expires.',
+  }),
+  REFRESH_TOKEN_TTL_SECONDS: variable({
+    schema: z.coerce.number().int().min(300).max(365 * 24 * 3600).default(30 * 24 * 3600),
+    expects: 'an integer number of seconds from 300 to 31536000',
+    default: '2592000',
+    doc: 'Lifetime of each refresh token; a session lives while it is refreshed within it.',
+  }),
   SOCKET_ALLOWED_ORIGINS: variable({
     schema: z
       .string()
@@ -255,6 +277,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   socketMaxPayloadBytes: number;
   allowedOrigins: '*' | readonly string[];
+  auth: { jwtSecret: string | undefined; accessTtlSeconds: number; refreshTtlSeconds: number };
   trustProxy: boolean;
   ipRatePerSecond: number;
   devServices: 'auto' | 'off';
@@ -292,6 +315,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const devServices = v.FLOCK_DEV_SERVICES ?? (v.NODE_ENV === 'production' ? 'off' : 'auto');
   if (devServices === 'off') {
     if (!v.MONGO_URL) problems.push('MONGO_URL: expected a mongodb:// or mongodb+srv:// URL when FLOCK_DEV_SERVICES=off, got undefined');
+    if (v.NODE_ENV === 'production' && !v.JWT_SECRET) {
+      problems.push('JWT_SECRET: expected at least 32 random bytes, base64 encoded, in production, got undefined');
+    }
     if (!v.STRIPE_API_BASE && !v.STRIPE_SECRET_KEY) {
       problems.push('STRIPE_SECRET_KEY: expected a Stripe secret key when FLOCK_DEV_SERVICES=off and STRIPE_API_BASE is unset, got undefined');
     }
@@ -311,6 +337,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
     allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
     trustProxy: v.TRUST_PROXY,
+    auth: { jwtSecret: v.JWT_SECRET, accessTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS },
     ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,
     devServices,
     dataDir: path.resolve(v.FLOCK_DATA_DIR),

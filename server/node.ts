@@ -21,6 +21,12 @@ import { attachGateway } from './gateway.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
 import { createPresence } from './presence/presence.ts';
+import { createAccountService } from './auth/accounts.ts';
+import { loadJwtSecret } from './auth/jwt-secret.ts';
+import { createLoginService } from './auth/login.ts';
+import { createRevocations } from './auth/revocations.ts';
+import { createLoginThrottle } from './auth/throttle.ts';
+import { createTokenService } from './auth/tokens.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 
@@ -108,10 +114,35 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const streams = createPersonalStream({ redis, prefix: 'flock' });
   const presence = createPresence({ redis, prefix: 'flock', nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
   await presence.start();
+  const accounts = createAccountService({ connection: mongoose.connection });
+  await accounts.init();
+  const revocations = createRevocations({ redis, subscriber: createRedis(services.redisUrl, `flock:${config.nodeId}:revocations`, log), log });
+  const tokens = createTokenService({
+    connection: mongoose.connection,
+    settings: {
+      secret: await loadJwtSecret(config.auth.jwtSecret, config.dataDir),
+      accessTtlSeconds: config.auth.accessTtlSeconds,
+      refreshTtlSeconds: config.auth.refreshTtlSeconds,
+    },
+    lookupRoles: async (userId) => (await accounts.findById(userId))?.roles ?? null,
+    revocations,
+  });
+  await tokens.init();
+  const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
+  // A revoked session ends on every node at once, not when its access token expires.
+  const stopRevocations = await revocations.subscribe((sessionIds) => {
+    for (const sid of sessionIds) {
+      io.local.to(`session:${sid}`).emit('auth:revoked', { reason: 'session revoked' });
+      io.local.in(`session:${sid}`).disconnectSockets(true);
+    }
+  });
   const gatewayServices: GatewayServices = {
     actors,
     streams,
     presence,
+    accounts,
+    login,
+    tokens,
     async deliver(userId, type, data) {
       const event = await streams.append(userId, { type, data });
       io.to(`user:${userId}`).emit('stream:event', event);
@@ -120,6 +151,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   };
   const gateway = attachGateway(io, {
     services: gatewayServices,
+    authenticate: (token) => tokens.verifyAccessToken(token),
     channels,
     allowedOrigins: config.allowedOrigins,
     trustProxy: config.trustProxy,
@@ -155,6 +187,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         log.info({ sockets: io.engine.clientsCount }, 'draining');
         await closeRealtime(io);
         await gateway.settled();
+        await stopRevocations();
         await presence.stop();
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));

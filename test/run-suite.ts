@@ -2,6 +2,7 @@
 // module (the same one `npm start` uses), then runs ava with their URLs in the
 // environment so every test file and every node process it spawns shares them.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,14 @@ log(`ready in ${Math.round(performance.now() - started)} ms`);
 const avaCli = fileURLToPath(new URL('../node_modules/ava/entrypoints/cli.mjs', import.meta.url));
 const child = spawn(process.execPath, [avaCli, ...process.argv.slice(2)], {
   stdio: 'inherit',
-  env: { ...process.env, ...servicesEnv(services), NODE_ENV: 'test', FLOCK_TEST_DATA_DIR: dataDir },
+  env: {
+    ...process.env,
+    ...servicesEnv(services),
+    NODE_ENV: 'test',
+    FLOCK_TEST_DATA_DIR: dataDir,
+    // Every node of every test cluster signs and checks access tokens with one key.
+    JWT_SECRET: process.env.JWT_SECRET ?? randomBytes(48).toString('base64'),
+  },
 });
 const forward = (signal: NodeJS.Signals) => child.kill(signal);
 process.on('SIGINT', forward);

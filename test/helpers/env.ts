@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+// Every test runs with the node's mongoose settings (strictQuery, sanitizeFilter).
+import '../../server/mongo.ts';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];

@@ -1,0 +1,64 @@
+// users: profiles (owned by UserActor) and account roles.
+import { z } from 'zod';
+import { profileUpdate, publicProfile, UserActor } from '../actors/user.ts';
+import { userIdInput } from '../server/auth/accounts.ts';
+import { FlockError } from '../server/errors.ts';
+import { defineChannel, defineEvent, ROLES } from './define.ts';
+
+const roles = z.array(z.enum(ROLES)).min(1).max(ROLES.length);
+
+export const usersChannel = defineChannel({
+  name: 'users',
+  description: 'Profiles and roles.',
+  events: {
+    me: defineEvent({
+      summary: 'The signed-in user: profile, email and roles.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 20, perSecond: 5 },
+      maxBytes: 64,
+      request: z.object({}).strict(),
+      ack: z.object({ profile: publicProfile, email: z.string().nullable(), roles }),
+      handler: async (ctx) => {
+        const account = await ctx.services.accounts.findById(ctx.session.userId);
+        if (!account) throw new FlockError('USER_NOT_FOUND');
+        const profile = await ctx.services.actors.ref(UserActor, account.id).ask('getProfile', {});
+        return { profile, email: account.email, roles: account.roles };
+      },
+    }),
+    get: defineEvent({
+      summary: "Another user's public profile.",
+      access: { roles: ROLES },
+      rateLimit: { capacity: 60, perSecond: 20 },
+      maxBytes: 256,
+      request: z.object({ userId: userIdInput }).strict(),
+      ack: publicProfile,
+      handler: async (ctx, { userId }) => ctx.services.actors.ref(UserActor, userId).ask('getProfile', {}),
+    }),
+    updateProfile: defineEvent({
+      summary: 'Updates the signed-in user’s display name, bio or avatar.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 10, perSecond: 1 },
+      maxBytes: 2048,
+      request: profileUpdate,
+      ack: publicProfile,
+      handler: async (ctx, update) => ctx.services.actors.ref(UserActor, ctx.session.userId).ask('updateProfile', update),
+    }),
+    setRoles: defineEvent({
+      summary: "Replaces a user's roles (admins only). Removing a role revokes the user's sessions at once; added roles apply at their next refresh.",
+      access: { roles: ['admin'] },
+      rateLimit: { capacity: 10, perSecond: 1 },
+      maxBytes: 512,
+      request: z.object({ userId: userIdInput, roles }).strict(),
+      ack: z.object({ userId: z.string(), roles }),
+      handler: async (ctx, { userId, roles: next }) => {
+        const before = await ctx.services.accounts.findById(userId);
+        if (!before) throw new FlockError('USER_NOT_FOUND');
+        const account = await ctx.services.accounts.setRoles(userId, next);
+        const removed = before.roles.some((r) => !account.roles.includes(r));
+        if (removed) await ctx.services.tokens.revokeAllSessions(userId);
+        await ctx.services.deliver(userId, 'account.roles_changed', { roles: account.roles, by: ctx.session.userId });
+        return { userId, roles: account.roles };
+      },
+    }),
+  },
+});

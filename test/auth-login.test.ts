@@ -1,0 +1,163 @@
+// Password sign-in (accounts + throttle) against the suite's real MongoDB and Redis.
+import { hash } from '@node-rs/argon2';
+import test from 'ava';
+import { Redis } from 'ioredis';
+import mongoose, { type Connection } from 'mongoose';
+import { randomBytes } from 'node:crypto';
+import { accountModel } from '../models/account.ts';
+import { createAccountService, type AccountService } from '../server/auth/accounts.ts';
+import { createLoginService, type LoginService } from '../server/auth/login.ts';
+import { PASSWORD_HASH_PARAMS, needsRehash } from '../server/auth/passwords.ts';
+import { createLoginThrottle, type ThrottleSettings } from '../server/auth/throttle.ts';
+import { FlockError } from '../server/errors.ts';
+import '../server/mongo.ts';
+import { requireEnv, uniqueDbName } from './helpers/env.ts';
+
+const prefix = `t${randomBytes(4).toString('hex')}`;
+let connection: Connection;
+let redis: Redis;
+let accounts: AccountService;
+
+test.before(async () => {
+  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('auth_login') }).asPromise();
+  redis = new Redis(requireEnv('REDIS_URL'));
+  accounts = createAccountService({ connection });
+  await accounts.init();
+});
+test.after.always(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+  await connection?.dropDatabase().catch(() => {});
+  await connection?.close();
+});
+
+/** A login service with its own throttle key space, since tests run concurrently. */
+const loginService = (settings: Partial<ThrottleSettings> = {}): LoginService =>
+  createLoginService({ accounts, throttle: createLoginThrottle({ redis, settings: { prefix: `${prefix}:${randomBytes(3).toString('hex')}`, ...settings } }) });
+
+let n = 0;
+const PASSWORD = 'sign in password 1';
+const newAccount = async (stem: string) => {
+  n += 1;
+  return accounts.register({ username: `${stem}${n}`, email: `${stem}${n}@example.com`, password: PASSWORD });
+};
+const errorOf = async (p: Promise<unknown>): Promise<FlockError> => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof FlockError)) throw new Error(`expected a FlockError, got ${String(err)}`);
+  return err;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('the right password signs in by username (any case) or email', async (t) => {
+  const login = loginService();
+  const account = await newAccount('signin');
+  t.is((await login.authenticate({ identifier: account.username.toUpperCase(), password: PASSWORD, ip: '203.0.113.10' })).id, account.id);
+  const byEmail = await login.authenticate({ identifier: account.email!, password: PASSWORD, ip: '203.0.113.10' });
+  t.is(byEmail.id, account.id);
+  t.false('passwordHash' in byEmail);
+});
+
+test('a wrong password and an unknown user get the same AUTH_INVALID_CREDENTIALS', async (t) => {
+  const login = loginService();
+  const account = await newAccount('wrongpw');
+  const wrong = await errorOf(login.authenticate({ identifier: account.username, password: 'not the password 1', ip: '203.0.113.11' }));
+  const unknown = await errorOf(login.authenticate({ identifier: 'no_such_user', password: PASSWORD, ip: '203.0.113.11' }));
+  const unknownEmail = await errorOf(login.authenticate({ identifier: 'nobody@example.com', password: PASSWORD, ip: '203.0.113.11' }));
+  for (const err of [wrong, unknown, unknownEmail]) {
+    t.is(err.code, 'AUTH_INVALID_CREDENTIALS');
+    t.is(err.message, wrong.message);
+    t.is(err.details, undefined);
+  }
+});
+
+// Serial: ava runs serial tests before the others, so no other hashing in this process skews the clock.
+test.serial('an unknown user costs a hash verification like a wrong password does', async (t) => {
+  const login = loginService({ accountLimit: 100, ipLimit: 100 });
+  const account = await newAccount('timing');
+  const time = async (identifier: string) => {
+    const started = performance.now();
+    await login.authenticate({ identifier, password: 'not the password 1', ip: '203.0.113.12' }).catch(() => {});
+    return performance.now() - started;
+  };
+  await time(account.username); // warm-up: the dummy hash is made once per service
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const wrong: number[] = [];
+  const unknown: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    wrong.push(await time(account.username));
+    unknown.push(await time(`ghost_${i}`));
+  }
+  t.true(median(unknown) > median(wrong) * 0.5, `unknown ${median(unknown).toFixed(1)} ms vs wrong ${median(wrong).toFixed(1)} ms`);
+});
+
+test('sign-in throttles after 5 failures for that account; another account from another IP is unaffected; it unlocks after the window', async (t) => {
+  const login = loginService({ accountLimit: 5, accountWindowMs: 1_500 });
+  const [victim, bystander] = await Promise.all([newAccount('victim'), newAccount('bystander')]);
+  for (let i = 0; i < 5; i++) {
+    t.is((await errorOf(login.authenticate({ identifier: victim.username, password: `guess number ${i}`, ip: '198.51.100.20' }))).code, 'AUTH_INVALID_CREDENTIALS');
+  }
+  const throttled = await errorOf(login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' }));
+  t.is(throttled.code, 'AUTH_THROTTLED', 'even the right password, from another IP');
+  const retryAfterMs = throttled.details?.retryAfterMs as number;
+  t.true(retryAfterMs > 0 && retryAfterMs <= 1_500, String(retryAfterMs));
+  t.is((await errorOf(login.authenticate({ identifier: victim.email!, password: PASSWORD, ip: '198.51.100.21' }))).code, 'AUTH_THROTTLED', 'by email too');
+  t.is((await login.authenticate({ identifier: bystander.username, password: PASSWORD, ip: '198.51.100.22' })).id, bystander.id);
+  await sleep(retryAfterMs + 100);
+  t.is((await login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' })).id, victim.id);
+});
+
+test('attempts refused while locked are not counted, so they do not prolong the lock', async (t) => {
+  const login = loginService({ accountLimit: 2, accountWindowMs: 800 });
+  const account = await newAccount('locked');
+  for (let i = 0; i < 2; i++) await errorOf(login.authenticate({ identifier: account.username, password: `bad guess ${i}`, ip: '198.51.100.23' }));
+  const lockedAt = performance.now();
+  for (let i = 0; i < 3; i++) {
+    t.is((await errorOf(login.authenticate({ identifier: account.username, password: `more guesses ${i}`, ip: '198.51.100.23' }))).code, 'AUTH_THROTTLED');
+    await sleep(200);
+  }
+  await sleep(Math.max(0, 900 - (performance.now() - lockedAt)));
+  t.is((await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.23' })).id, account.id);
+});
+
+test('unknown identifiers are throttled the same way as accounts', async (t) => {
+  const login = loginService({ accountLimit: 3 });
+  for (let i = 0; i < 3; i++) await errorOf(login.authenticate({ identifier: 'phantom_user', password: `guess ${i} x`, ip: '198.51.100.24' }));
+  t.is((await errorOf(login.authenticate({ identifier: 'phantom_user', password: 'guess 4 x', ip: '198.51.100.25' }))).code, 'AUTH_THROTTLED');
+});
+
+test('a successful sign-in clears the account failures', async (t) => {
+  const login = loginService({ accountLimit: 3 });
+  const account = await newAccount('recover');
+  for (let i = 0; i < 2; i++) await errorOf(login.authenticate({ identifier: account.username, password: `typo ${i} pass`, ip: '198.51.100.26' }));
+  await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.26' });
+  for (let i = 0; i < 2; i++) await errorOf(login.authenticate({ identifier: account.username, password: `typo ${i} again`, ip: '198.51.100.26' }));
+  t.is((await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.26' })).id, account.id);
+});
+
+test('an account without a password (OAuth only) cannot sign in with one', async (t) => {
+  const login = loginService();
+  const account = await accounts.createOAuthAccount({ provider: 'google', subject: 'g-nopw', email: 'nopw@example.com', emailVerified: true, suggestedUsername: 'nopw' });
+  t.is((await errorOf(login.authenticate({ identifier: account.username, password: '', ip: '198.51.100.27' }))).code, 'AUTH_INVALID_CREDENTIALS');
+  t.is((await errorOf(login.authenticate({ identifier: 'nopw@example.com', password: PASSWORD, ip: '198.51.100.27' }))).code, 'AUTH_INVALID_CREDENTIALS');
+});
+
+test('a hash made with older parameters is upgraded at the next successful sign-in', async (t) => {
+  const login = loginService();
+  const account = await newAccount('rehash');
+  const model = accountModel(connection);
+  await model.updateOne({ _id: account.id }, { $set: { passwordHash: await hash(PASSWORD, { ...PASSWORD_HASH_PARAMS, timeCost: 1, memoryCost: 8192 }) } });
+  await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.28' });
+  const stored = (await model.findById(account.id).lean())!.passwordHash!;
+  t.false(needsRehash(stored));
+  t.is((await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.28' })).id, account.id);
+});
+
+test('malformed input is REQUEST_INVALID', async (t) => {
+  const login = loginService();
+  t.is((await errorOf(login.authenticate({ identifier: 'x', password: 'y' } as never))).code, 'REQUEST_INVALID');
+  t.is((await errorOf(login.authenticate({ identifier: { $ne: '' }, password: 'y', ip: '1.2.3.4' } as never))).code, 'REQUEST_INVALID');
+});

@@ -1,0 +1,124 @@
+// Cross-node revocation of access tokens against the suite's real Redis: each
+// "node" has its own command and subscriber connections.
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { createRevocations, type Revocations } from '../server/auth/revocations.ts';
+import { requireEnv } from './helpers/env.ts';
+
+const prefix = `t${randomBytes(4).toString('hex')}`;
+const clients: Redis[] = [];
+const connect = () => {
+  const client = new Redis(requireEnv('REDIS_URL'));
+  clients.push(client);
+  return client;
+};
+const raw = connect();
+
+test.after.always(async () => {
+  const keys = await raw.keys(`${prefix}:*`);
+  if (keys.length > 0) await raw.del(...keys);
+  await Promise.allSettled(clients.map((c) => c.quit()));
+});
+
+/** One node's revocations, in its own key space unless `space` is shared. */
+const node = (space: string): Revocations => createRevocations({ redis: connect(), subscriber: connect(), settings: { prefix: `${prefix}:${space}` } });
+const sid = () => `s_${randomBytes(8).toString('base64url')}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once `done()` holds; rejects after timeoutMs so a lost message fails the test. */
+const eventually = async (done: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+};
+
+test('a revoked session is marked for the given TTL; others are not', async (t) => {
+  const space = 'marks';
+  const revocations = node(space);
+  const [gone, alive] = [sid(), sid()];
+  await revocations.revoke([gone], 900);
+  t.true(await revocations.isRevoked(gone));
+  t.false(await revocations.isRevoked(alive));
+  const ttl = await raw.ttl(`${prefix}:${space}:revoked:${gone}`);
+  t.true(ttl > 895 && ttl <= 900, String(ttl));
+  t.true(await node(space).isRevoked(gone), 'seen by another node');
+});
+
+test('a revocation mark expires with its TTL', async (t) => {
+  const revocations = node('expiry');
+  const gone = sid();
+  await revocations.revoke([gone], 1);
+  t.true(await revocations.isRevoked(gone));
+  await sleep(1_100);
+  t.false(await revocations.isRevoked(gone));
+});
+
+test('a revocation published on one Redis connection reaches a subscriber on another', async (t) => {
+  const space = 'pubsub';
+  const [a, b] = [node(space), node(space)];
+  const received: string[][] = [];
+  await b.subscribe((ids) => received.push(ids));
+  const ids = [sid(), sid()];
+  await a.revoke(ids, 60);
+  await eventually(() => received.length === 1, 2_000);
+  t.deepEqual(received, [ids]);
+});
+
+test('subscribe right after the connection is created waits for ready and still receives', async (t) => {
+  const space = 'early';
+  const subscriber = new Redis(requireEnv('REDIS_URL'));
+  clients.push(subscriber);
+  t.not(subscriber.status, 'ready');
+  const listener = createRevocations({ redis: connect(), subscriber, settings: { prefix: `${prefix}:${space}` } });
+  const received: string[][] = [];
+  await listener.subscribe((ids) => received.push(ids));
+  const id = sid();
+  await node(space).revoke([id], 60);
+  await eventually(() => received.length === 1, 2_000);
+  t.deepEqual(received, [[id]]);
+});
+
+test('malformed messages on the channel are ignored; listeners of other prefixes hear nothing', async (t) => {
+  const space = 'malformed';
+  const listener = node(space);
+  const stranger = node('elsewhere');
+  const received: string[][] = [];
+  const strangerReceived: string[][] = [];
+  await listener.subscribe((ids) => received.push(ids));
+  await stranger.subscribe((ids) => strangerReceived.push(ids));
+  const channel = `${prefix}:${space}:auth:revocations`;
+  for (const junk of ['not json', '{"sessionIds":"s_1"}', '{"sessionIds":[]}', '{"other":1}']) await raw.publish(channel, junk);
+  const id = sid();
+  await node(space).revoke([id], 60);
+  await eventually(() => received.length === 1, 2_000);
+  await sleep(100);
+  t.deepEqual(received, [[id]]);
+  t.deepEqual(strangerReceived, []);
+});
+
+test('a listener can be removed, and one failing listener does not stop the others', async (t) => {
+  const space = 'listeners';
+  const revocations = node(space);
+  const kept: string[][] = [];
+  const removed: string[][] = [];
+  await revocations.subscribe(() => {
+    throw new Error('listener bug');
+  });
+  await revocations.subscribe((ids) => kept.push(ids));
+  const unsubscribe = await revocations.subscribe((ids) => removed.push(ids));
+  await unsubscribe();
+  await node(space).revoke([sid()], 60);
+  await eventually(() => kept.length === 1, 2_000);
+  t.deepEqual(removed, []);
+});
+
+test('revoking nothing publishes nothing', async (t) => {
+  const space = 'empty';
+  const received: string[][] = [];
+  await node(space).subscribe((ids) => received.push(ids));
+  await node(space).revoke([], 60);
+  await sleep(100);
+  t.deepEqual(received, []);
+});
