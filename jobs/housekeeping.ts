@@ -1,7 +1,9 @@
 // Housekeeping: deletes finished one-off jobs and job log entries older than
-// the retention period, so neither collection grows without bound. Safe to re-run.
+// the retention period, and expired refresh tokens (FerretDB has no TTL
+// indexes), so no collection grows without bound. Safe to re-run.
 import type { JobHandler } from './context.ts';
 import { JOB_LOG_COLLECTION, JOBS_COLLECTION } from './agenda.ts';
+import { REFRESH_TOKEN_COLLECTION } from '../models/refresh-token.ts';
 
 export const housekeeping: JobHandler<'housekeeping'> = async (_data, ctx) => {
   const cutoff = new Date(Date.now() - ctx.settings.retentionDays * 24 * 3600_000);
@@ -11,5 +13,9 @@ export const housekeeping: JobHandler<'housekeeping'> = async (_data, ctx) => {
     lockedAt: null,
   });
   const logs = await ctx.db.collection(JOB_LOG_COLLECTION).deleteMany({ timestamp: { $lt: cutoff } });
-  ctx.log.info({ deletedJobs: result.deletedCount, deletedJobLogs: logs.deletedCount, cutoff }, 'housekeeping done');
+  const tokens = await ctx.db.collection(REFRESH_TOKEN_COLLECTION).deleteMany({ expiresAt: { $lte: new Date() } });
+  ctx.log.info(
+    { deletedJobs: result.deletedCount, deletedJobLogs: logs.deletedCount, deletedRefreshTokens: tokens.deletedCount, cutoff },
+    'housekeeping done',
+  );
 };

@@ -9,6 +9,8 @@
 // housekeeping job calls.
 import { Schema, type Connection, type Model } from 'mongoose';
 
+export const REFRESH_TOKEN_COLLECTION = 'refresh_tokens';
+
 export interface RefreshTokenDoc {
   /** SHA-256 of the token, hex. */
   _id: string;
@@ -33,7 +35,7 @@ export const refreshTokenSchema = new Schema<RefreshTokenDoc>(
     rotatedAt: { type: Date, default: null },
     revokedAt: { type: Date, default: null },
   },
-  { collection: 'refresh_tokens', versionKey: false, minimize: false, strict: 'throw' },
+  { collection: REFRESH_TOKEN_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
 );
 refreshTokenSchema.index({ family: 1 });
 refreshTokenSchema.index({ userId: 1 });

@@ -41,11 +41,15 @@ test.after.always(async () => {
 
 const logsFor = (jobId: string, event: string) => db.collection(JOB_LOG_COLLECTION).find({ jobId, event }).toArray();
 
-test.serial('a housekeeping job scheduled now runs exactly once across two nodes and deletes old finished jobs', async (t) => {
+test.serial('a housekeeping job scheduled now runs exactly once across two nodes and deletes old finished jobs and expired refresh tokens', async (t) => {
   const longAgo = new Date(Date.now() - 30 * 24 * 3600_000);
   await db.collection(JOBS_COLLECTION).insertMany([
     { name: 'old-finished', type: 'normal', nextRunAt: null, lastFinishedAt: longAgo, lockedAt: null, data: {} },
     { name: 'recent-finished', type: 'normal', nextRunAt: null, lastFinishedAt: new Date(), lockedAt: null, data: {} },
+  ]);
+  await db.collection('refresh_tokens').insertMany([
+    { _id: 'expired' as never, family: 's_1', userId: 'u_1', expiresAt: new Date(Date.now() - 1000) },
+    { _id: 'live' as never, family: 's_2', userId: 'u_1', expiresAt: new Date(Date.now() + 3600_000) },
   ]);
   const jobId = await scheduler.now('housekeeping', {});
   t.true(await eventually(async () => (await logsFor(jobId, 'success')).length > 0, 20_000), 'the job succeeded');
@@ -57,6 +61,7 @@ test.serial('a housekeeping job scheduled now runs exactly once across two nodes
   t.is((await logsFor(jobId, 'fail')).length, 0);
   t.is(await db.collection(JOBS_COLLECTION).countDocuments({ name: 'old-finished' }), 0);
   t.is(await db.collection(JOBS_COLLECTION).countDocuments({ name: 'recent-finished' }), 1);
+  t.deepEqual((await db.collection('refresh_tokens').find().toArray()).map((d) => d._id), ['live'], 'expired refresh tokens purged');
 });
 
 test.serial('the recurring housekeeping job exists once however many nodes start', async (t) => {
