@@ -5,8 +5,8 @@
 // of theft or a client bug, and the family is revoked (server/auth/tokens.ts).
 //
 // No TTL index: FerretDB v1 does not implement `expireAfterSeconds`. Expired
-// documents are deleted by purgeExpired() in server/auth/tokens.ts, which the
-// housekeeping job calls.
+// documents are deleted by the housekeeping job (jobs/housekeeping.ts), or by
+// purgeExpired() in server/auth/tokens.ts.
 import { Schema, type Connection, type Model } from 'mongoose';
 
 export const REFRESH_TOKEN_COLLECTION = 'refresh_tokens';

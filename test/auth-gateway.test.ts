@@ -28,12 +28,15 @@ test.after.always(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
 });
 
+// Sign-in throttling counts failures per IP for 15 minutes in the shared Redis:
+// a fresh address range per run keeps runs independent.
+const ipBase = `10.${1 + Math.floor(Math.random() * 250)}`;
 let ipSeq = 1;
 /** A connected client on node i, with its own client IP (the nodes trust X-Forwarded-For). */
 async function connect(i: number, token?: string): Promise<FlockClient> {
   const c = new FlockClient(nodes[i]!.url, {
     ...(token && { token }),
-    socket: { extraHeaders: { 'x-forwarded-for': `10.1.${Math.floor(ipSeq / 250)}.${ipSeq++ % 250}` }, reconnection: false },
+    socket: { extraHeaders: { 'x-forwarded-for': `${ipBase}.${Math.floor(ipSeq / 250)}.${ipSeq++ % 250}` }, reconnection: false },
   });
   clients.push(c);
   await c.connected();
