@@ -116,7 +116,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   await presence.start();
   const accounts = createAccountService({ connection: mongoose.connection });
   await accounts.init();
-  const revocations = createRevocations({ redis, subscriber: createRedis(services.redisUrl, `flock:${config.nodeId}:revocations`, log), log });
+  const revocationsSub = createRedis(services.redisUrl, `flock:${config.nodeId}:revocations`, log);
+  const revocations = createRevocations({ redis, subscriber: revocationsSub, log });
   const tokens = createTokenService({
     connection: mongoose.connection,
     settings: {
@@ -192,7 +193,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
         closeApp(app);
-        await Promise.allSettled([redis.quit(), pub.quit(), sub.quit()]);
+        await Promise.allSettled([redis.quit(), pub.quit(), sub.quit(), revocationsSub.quit()]);
         await disconnectMongo();
         s3.destroy();
         log.info('closed');
