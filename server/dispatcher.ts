@@ -113,11 +113,11 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
   async function limit(socket: Socket, bucket: string, eventLimit: RateLimit, session: Session | undefined, ip: string, abuse: { count: number; windowStart: number }) {
     const event = bucket;
     const subject = session ? `u:${session.userId}` : `ip:${ip}`;
-    const [perEvent, perIp] = await Promise.all([
-      options.limiter.take(subject, bucket, eventLimit),
-      options.limiter.take(`ip:${ip}`, 'all', options.ipLimit),
+    const taken = await options.limiter.take([
+      { subject, name: bucket, limit: eventLimit },
+      { subject: `ip:${ip}`, name: 'all', limit: options.ipLimit },
     ]);
-    if (perEvent.allowed && perIp.allowed) return;
+    if (taken.allowed) return;
     const now = Date.now();
     if (now - abuse.windowStart > options.abuseWindowMs) {
       abuse.windowStart = now;
@@ -129,7 +129,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
       socket.emit(ERROR_EVENT, { event, code: 'RATE_LIMITED', message: 'Disconnected for sustained flooding' });
       setImmediate(() => socket.disconnect(true));
     }
-    throw new FlockError('RATE_LIMITED', undefined, { details: { retryAfterMs: Math.max(perEvent.retryAfterMs, perIp.retryAfterMs) } });
+    throw new FlockError('RATE_LIMITED', undefined, { details: { retryAfterMs: taken.retryAfterMs } });
   }
 
   return events;

@@ -1,37 +1,52 @@
-// Token buckets in Redis, shared by every node: one bucket per (subject,
-// bucket name), refilled continuously. The script reads Redis's clock, so
-// nodes with skewed clocks still share one limit.
+// Token buckets in Redis, shared by every node. One script call checks
+// several buckets at once (e.g. the event's bucket for this user and the
+// all-events bucket for this IP) and takes a token from each only if every
+// one has it, so a refused request costs nothing. The script reads Redis's
+// clock, so nodes with skewed clocks still share one limit.
 import type { Redis } from 'ioredis';
 import type { RateLimit } from '../channels/define.ts';
 
+// KEYS: bucket keys. ARGV: capacity_1, perSecond_1, capacity_2, perSecond_2, ...
+// Returns {allowed, retryAfterMs}.
 const TAKE = `
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local capacity = tonumber(ARGV[1])
-local per_ms = tonumber(ARGV[2]) / 1000
-local cost = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + (now - at) * per_ms)
-local allowed = 0
+local tokens = {}
 local retry = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  retry = math.ceil((cost - tokens) / per_ms)
+for i, key in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[i * 2 - 1])
+  local per_ms = tonumber(ARGV[i * 2]) / 1000
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local have = tonumber(state[1]) or capacity
+  local at = tonumber(state[2]) or now
+  have = math.min(capacity, have + (now - at) * per_ms)
+  tokens[i] = have
+  if have < 1 then retry = math.max(retry, math.ceil((1 - have) / per_ms)) end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / per_ms) + 1000)
+local allowed = 0
+if retry == 0 then allowed = 1 end
+for i, key in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[i * 2 - 1])
+  local per_ms = tonumber(ARGV[i * 2]) / 1000
+  local left = tokens[i]
+  if allowed == 1 then left = left - 1 end
+  redis.call('HSET', key, 'tokens', tostring(left), 'at', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(capacity / per_ms) + 1000)
+end
 return {allowed, retry}
 `;
 
-type Scripted = Redis & { flockTake(key: string, capacity: number, perSecond: number, cost: number): Promise<[number, number]> };
+type Scripted = Redis & { flockTake(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]> };
 
 export interface TakeResult {
   allowed: boolean;
   retryAfterMs: number;
+}
+
+export interface Bucket {
+  subject: string;
+  name: string;
+  limit: RateLimit;
 }
 
 export class RateLimiter {
@@ -41,12 +56,15 @@ export class RateLimiter {
     redis: Redis,
     private readonly prefix: string,
   ) {
-    if (!('flockTake' in redis)) redis.defineCommand('flockTake', { numberOfKeys: 1, lua: TAKE });
+    if (!('flockTake' in redis)) redis.defineCommand('flockTake', { lua: TAKE });
     this.redis = redis as Scripted;
   }
 
-  async take(subject: string, bucket: string, limit: RateLimit, cost = 1): Promise<TakeResult> {
-    const [allowed, retry] = await this.redis.flockTake(`${this.prefix}:rl:${bucket}:${subject}`, limit.capacity, limit.perSecond, cost);
+  /** One token from every bucket, or none if any is empty. */
+  async take(buckets: readonly Bucket[]): Promise<TakeResult> {
+    const keys = buckets.map((b) => `${this.prefix}:rl:${b.name}:${b.subject}`);
+    const args = buckets.flatMap((b) => [b.limit.capacity, b.limit.perSecond]);
+    const [allowed, retry] = await this.redis.flockTake(keys.length, ...keys, ...args);
     return { allowed: allowed === 1, retryAfterMs: retry };
   }
 }

@@ -2,11 +2,16 @@
 // the three servers under test and the load generators. Every request carries
 // an id and gets exactly one reply with the same id.
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** What a server under test reports about itself. */
 export interface ServerStats {
   rss: number;
   heapUsed: number;
+  heapTotal: number;
+  /** Anonymous and file-backed resident memory (Linux /proc/self/status; 0 elsewhere). */
+  rssAnon: number;
+  rssFile: number;
   external: number;
   arrayBuffers: number;
   /** process.cpuUsage(), microseconds since the process started. */
@@ -22,10 +27,24 @@ export interface Reply {
   [field: string]: unknown;
 }
 
+function procStatusKb(status: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
 export function serverStats(): ServerStats {
   const mem = process.memoryUsage();
   const cpu = process.cpuUsage();
-  return { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system };
+  let status = '';
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    // not Linux
+  }
+  return {
+    rssAnon: procStatusKb(status, 'RssAnon'),
+    rssFile: procStatusKb(status, 'RssFile'),
+    rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system };
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
