@@ -80,6 +80,8 @@ export interface AccountService {
   findById(userId: string): Promise<Account | null>;
   /** Replaces the roles; USER_NOT_FOUND if there is no such account. */
   setRoles(userId: string, roles: readonly AccountRole[]): Promise<Account>;
+  /** Records that the owner proved control of the account's email (e.g. by a mailed code). */
+  markEmailVerified(userId: string): Promise<Account>;
   /**
    * Links a provider identity to the account (one identity per provider per
    * account). Idempotent for the same identity; AUTH_IDENTITY_TAKEN when the
@@ -151,6 +153,13 @@ export function createAccountService(deps: { connection: Connection }): AccountS
       const id = parseInput(userIdInput, userId, 'user id');
       const next = [...new Set(parseInput(z.array(roleInput).min(1).max(ACCOUNT_ROLES.length * 2), roles, 'roles'))];
       const updated = await model.findOneAndUpdate({ _id: id }, { $set: { roles: next } }, { returnDocument: 'after' }).lean<AccountDoc>();
+      if (!updated) throw new FlockError('USER_NOT_FOUND', `no account ${id}`);
+      return toAccount(updated);
+    },
+
+    async markEmailVerified(userId) {
+      const id = parseInput(userIdInput, userId, 'user id');
+      const updated = await model.findOneAndUpdate({ _id: id }, { $set: { emailVerified: true } }, { returnDocument: 'after' }).lean<AccountDoc>();
       if (!updated) throw new FlockError('USER_NOT_FOUND', `no account ${id}`);
       return toAccount(updated);
     },
