@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { UserActor } from '../actors/user.ts';
 import type { IssuedSession } from '../server/auth/tokens.ts';
 import { emailInput, usernameInput } from '../server/auth/accounts.ts';
+import { FlockError } from '../server/errors.ts';
 import { defineChannel, defineEvent, ROLES, type EventContext, type Session } from './define.ts';
 
 const tokens = z.object({
@@ -64,6 +65,66 @@ export const authChannel = defineChannel({
         const issued = await ctx.services.tokens.refresh(refreshToken);
         const account = await ctx.services.accounts.findById(issued.userId);
         return signIn(ctx, account?.displayUsername ?? '', issued);
+      },
+    }),
+    signInWithProvider: defineEvent({
+      summary:
+        'Mobile sign-in with a provider SDK token: a Google ID token, or a Google/Facebook access token (checked to be issued to this app). ' +
+        'Signs in to the linked account, or links a matching account whose email both sides verified, or creates one; signs this socket in.',
+      access: { public: true },
+      rateLimit: signInLimit,
+      maxBytes: 8192,
+      request: z
+        .object({
+          provider: z.enum(['google', 'facebook', 'twitter']),
+          idToken: z.string().min(16).max(8000).optional(),
+          accessToken: z.string().min(8).max(4000).optional(),
+        })
+        .strict()
+        .refine((r) => (r.idToken === undefined) !== (r.accessToken === undefined), 'send exactly one of idToken and accessToken'),
+      ack: signedIn.extend({ resolution: z.enum(['existing', 'linked', 'created']) }),
+      handler: async (ctx, { provider, idToken, accessToken }) => {
+        const oauth = ctx.services.oauth;
+        if (!oauth) throw new FlockError('AUTH_OAUTH_FAILED', 'no sign-in provider is configured on this server');
+        const result = await oauth.signInWithToken(provider, idToken !== undefined ? { idToken } : { accessToken });
+        const { account } = result;
+        await ctx.services.actors.ref(UserActor, account.id).ask('create', { username: account.displayUsername, displayName: account.displayUsername });
+        return { ...signIn(ctx, account.displayUsername, result.session), resolution: result.resolution };
+      },
+    }),
+    startLink: defineEvent({
+      summary: 'Starts a browser flow that links a provider to the signed-in account; open the returned URL. The callback returns a link code for auth:linkProvider.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 5, perSecond: 0.2 },
+      maxBytes: 1024,
+      request: z.object({ provider: z.enum(['google', 'facebook', 'twitter']), returnTo: z.string().max(512).optional() }).strict(),
+      ack: z.object({ url: z.string(), expiresInSeconds: z.number().int() }),
+      handler: async (ctx, { provider, returnTo }) => {
+        const oauth = ctx.services.oauth;
+        if (!oauth) throw new FlockError('AUTH_OAUTH_FAILED', 'no sign-in provider is configured on this server');
+        const started = await oauth.start(provider, { linkUserId: ctx.session.userId, ...(returnTo !== undefined && { returnTo }) });
+        return { url: started.url, expiresInSeconds: started.expiresInSeconds };
+      },
+    }),
+    linkProvider: defineEvent({
+      summary: 'Links a provider identity to the signed-in account, with the link code a flow started by auth:startLink returned, or with an SDK token.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 5, perSecond: 0.2 },
+      maxBytes: 8192,
+      request: z
+        .object({
+          provider: z.enum(['google', 'facebook', 'twitter']),
+          linkCode: z.string().min(8).max(200).optional(),
+          idToken: z.string().min(16).max(8000).optional(),
+          accessToken: z.string().min(8).max(4000).optional(),
+        })
+        .strict(),
+      ack: z.object({ providers: z.array(z.object({ provider: z.string(), subject: z.string() })) }),
+      handler: async (ctx, { provider, ...credential }) => {
+        const oauth = ctx.services.oauth;
+        if (!oauth) throw new FlockError('AUTH_OAUTH_FAILED', 'no sign-in provider is configured on this server');
+        const account = await oauth.link(ctx.session.userId, provider, credential);
+        return { providers: account.providers.map((p) => ({ provider: p.provider, subject: p.subject })) };
       },
     }),
     reauthenticate: defineEvent({

@@ -5,6 +5,7 @@ import type { ActorRuntime } from '../actors/runtime.ts';
 import type { AccountService } from '../server/auth/accounts.ts';
 import type { LoginService } from '../server/auth/login.ts';
 import type { TokenService } from '../server/auth/tokens.ts';
+import type { OAuthService } from '../server/auth/oauth/oauth-service.ts';
 import type { Presence } from '../server/presence/presence.ts';
 import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
@@ -16,6 +17,8 @@ export interface GatewayServices {
   accounts: AccountService;
   login: LoginService;
   tokens: TokenService;
+  /** Undefined when no OAuth provider is configured. */
+  oauth: OAuthService | undefined;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
 }

@@ -1,6 +1,6 @@
 // system: connectivity checks any client may use before signing in.
 import { z } from 'zod';
-import { defineChannel, defineEvent } from './define.ts';
+import { defineChannel, defineEvent, ROLES } from './define.ts';
 
 export const systemChannel = defineChannel({
   name: 'system',
@@ -14,6 +14,18 @@ export const systemChannel = defineChannel({
       request: z.object({ echo: z.string().max(256).optional() }).strict(),
       ack: z.object({ now: z.number().int(), echo: z.string().optional() }),
       handler: async (_ctx, { echo }) => (echo === undefined ? { now: Date.now() } : { now: Date.now(), echo }),
+    }),
+    whoami: defineEvent({
+      summary: 'The session of this socket (user, roles, token expiry), with an optional echo; a cheap signed-in round trip.',
+      access: { roles: ROLES },
+      rateLimit: { capacity: 20, perSecond: 5 },
+      maxBytes: 1024,
+      request: z.object({ echo: z.string().max(256).optional() }).strict(),
+      ack: z.object({ userId: z.string(), roles: z.array(z.enum(ROLES)), expiresAt: z.number().int(), echo: z.string().optional() }),
+      handler: async (ctx, { echo }) => {
+        const { userId, roles, expiresAt } = ctx.session;
+        return echo === undefined ? { userId, roles: [...roles], expiresAt } : { userId, roles: [...roles], expiresAt, echo };
+      },
     }),
   },
 });

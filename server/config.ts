@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { FlockError } from './errors.ts';
+import { oauthSettingsSchema, type OAuthSettings } from './auth/oauth/settings.ts';
 
 interface VariableSpec<S extends z.ZodType> {
   schema: S;
@@ -100,6 +101,22 @@ export const configVariables = {
     expects: 'an integer number of seconds from 300 to 31536000',
     default: '2592000',
     doc: 'Lifetime of each refresh token; a session lives while it is refreshed within it.',
+  }),
+  OAUTH_CONFIG: variable({
+    schema: z
+      .string()
+      .transform((raw, ctx) => {
+        try {
+          return JSON.parse(raw) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(oauthSettingsSchema)
+      .optional(),
+    expects: 'a JSON object of OAuth settings (README "Sign-in with Google, Facebook and X")',
+    doc: 'OAuth providers (client ids, secrets, callback URLs), allowed return URLs. Unset: provider sign-in is off.',
   }),
   SOCKET_ALLOWED_ORIGINS: variable({
     schema: z
@@ -278,6 +295,7 @@ export interface Config {
   socketMaxPayloadBytes: number;
   allowedOrigins: '*' | readonly string[];
   auth: { jwtSecret: string | undefined; accessTtlSeconds: number; refreshTtlSeconds: number };
+  oauth: OAuthSettings | undefined;
   trustProxy: boolean;
   ipRatePerSecond: number;
   devServices: 'auto' | 'off';
@@ -338,6 +356,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
     trustProxy: v.TRUST_PROXY,
     auth: { jwtSecret: v.JWT_SECRET, accessTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS },
+    oauth: v.OAUTH_CONFIG,
     ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,
     devServices,
     dataDir: path.resolve(v.FLOCK_DATA_DIR),

@@ -27,6 +27,8 @@ import { createLoginService } from './auth/login.ts';
 import { createRevocations } from './auth/revocations.ts';
 import { createLoginThrottle } from './auth/throttle.ts';
 import { createTokenService } from './auth/tokens.ts';
+import { createOAuthService } from './auth/oauth/oauth-service.ts';
+import { registerOAuthRoutes } from './auth/oauth/routes.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 
@@ -137,7 +139,10 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       io.local.in(`session:${sid}`).disconnectSockets(true);
     }
   });
+  const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
+  if (oauth) registerOAuthRoutes(app, oauth, { log: log.child({ subsystem: 'oauth' }) });
   const gatewayServices: GatewayServices = {
+    oauth,
     actors,
     streams,
     presence,
