@@ -111,7 +111,7 @@ type ServerName = 'ws-echo' | 'uws-echo' | 'flock';
 const SERVERS: { name: ServerName; event: string; what: string }[] = [
   { name: 'ws-echo', event: 'echo', what: 'baseline: Socket.IO on node:http, default ws engine, echo handler' },
   { name: 'uws-echo', event: 'echo', what: 'baseline: Socket.IO on uWS.App(), echo handler' },
-  { name: 'flock', event: 'system:ping', what: 'Flock node (server/main.ts), system:ping through the dispatcher' },
+  { name: 'flock', event: 'system:whoami', what: 'Flock node (server/main.ts), authenticated sockets, system:whoami through the dispatcher' },
 ];
 
 // ---- setup ----
@@ -119,6 +119,9 @@ const SERVERS: { name: ServerName; event: string; what: string }[] = [
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tsx = import.meta.resolve('tsx');
 const runId = randomBytes(4).toString('hex');
+/** Access-token key shared by the Flock node and the load generators (which sign one token per socket). */
+const jwtSecret = randomBytes(48).toString('base64');
+process.env.BENCH_JWT_SECRET = jwtSecret;
 const dbName = `bench_gateway_${runId}`;
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -259,6 +262,8 @@ async function startFlock(): Promise<RunningServer> {
       TRUST_PROXY: 'true',
       // Per-IP limit across all events; with one address per socket, far above one socket's rate.
       RATE_LIMIT_IP_PER_SECOND: '1000',
+      // The load generators sign each socket's access token with this key.
+      JWT_SECRET: jwtSecret,
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

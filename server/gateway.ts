@@ -23,10 +23,19 @@ export interface GatewayOptions {
 export interface Gateway {
   /** Waits for presence bookkeeping of sockets that already disconnected. */
   settled(): Promise<void>;
+  /** Tells this node's sockets of these sessions they were revoked, and disconnects them. */
+  endSessions(sessionIds: readonly string[]): void;
+  close(): void;
 }
 
+const EXPIRY_SWEEP_MS = 1_000;
+
 export function attachGateway(io: Server, options: GatewayOptions): Gateway {
-  const expiryTimers = new Map<string, NodeJS.Timeout>();
+  // Per-socket bookkeeping is kept small on purpose (memory per connected
+  // socket is a published target): one entry in a local session index and one
+  // in a per-second expiry bucket, instead of an adapter room and a timer each.
+  const bySession = new Map<string, Set<Socket>>();
+  const expiring = new Map<number, Set<Socket>>();
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     const tracked = p.catch((err: unknown) => options.log.warn({ err: (err as Error).message }, 'presence update failed'));
@@ -34,33 +43,56 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
     void tracked.finally(() => pending.delete(tracked));
   };
   const { presence } = options.services;
+  const bucketOf = (session: Session) => Math.ceil(session.expiresAt / EXPIRY_SWEEP_MS);
+
+  const forget = (socket: Socket, session: Session) => {
+    const peers = bySession.get(session.sessionId);
+    peers?.delete(socket);
+    if (peers?.size === 0) bySession.delete(session.sessionId);
+    const bucket = expiring.get(bucketOf(session));
+    bucket?.delete(socket);
+    if (bucket?.size === 0) expiring.delete(bucketOf(session));
+  };
 
   /**
-   * Attaches a session to a socket: rooms for its user and session (personal
-   * events, cluster-wide revocation), presence, and a timer that tells the
-   * client when the access token expires so it can refresh in place.
+   * Attaches a session to a socket: its user's room (personal events from any
+   * node), the local session index (revocation), presence, and the expiry
+   * bucket that tells the client to refresh in place.
    */
   const bindSession = (socket: Socket, session: Session | undefined): void => {
     const data = socket.data as SocketData;
     const previous = data.session;
-    if (previous && previous.sessionId !== session?.sessionId) void socket.leave(`session:${previous.sessionId}`);
+    if (previous) forget(socket, previous);
     if (previous && previous.userId !== session?.userId) {
       void socket.leave(`user:${previous.userId}`);
       track(presence.disconnected(previous.userId, socket.id));
     }
     data.session = session;
-    clearTimeout(expiryTimers.get(socket.id));
-    expiryTimers.delete(socket.id);
     if (!session) return;
-    void socket.join([`user:${session.userId}`, `session:${session.sessionId}`]);
-    if (previous?.userId !== session.userId) track(presence.connected(session.userId, socket.id));
-    const timer = setTimeout(() => {
-      expiryTimers.delete(socket.id);
-      if ((socket.data as SocketData).session === session) socket.emit('auth:expired', { expiredAt: session.expiresAt });
-    }, Math.max(0, Math.min(session.expiresAt - Date.now(), 2 ** 31 - 1)));
-    timer.unref();
-    expiryTimers.set(socket.id, timer);
+    if (previous?.userId !== session.userId) {
+      void socket.join(`user:${session.userId}`);
+      track(presence.connected(session.userId, socket.id));
+    }
+    let peers = bySession.get(session.sessionId);
+    if (!peers) bySession.set(session.sessionId, (peers = new Set()));
+    peers.add(socket);
+    let bucket = expiring.get(bucketOf(session));
+    if (!bucket) expiring.set(bucketOf(session), (bucket = new Set()));
+    bucket.add(socket);
   };
+
+  const sweep = setInterval(() => {
+    const now = Date.now() / EXPIRY_SWEEP_MS;
+    for (const [second, sockets] of expiring) {
+      if (second > now) continue;
+      expiring.delete(second);
+      for (const socket of sockets) {
+        const session = (socket.data as SocketData).session;
+        if (session && bucketOf(session) === second) socket.emit('auth:expired', { expiredAt: session.expiresAt });
+      }
+    }
+  }, EXPIRY_SWEEP_MS);
+  sweep.unref();
 
   io.use((socket: Socket, next) => {
     handshake(socket, options).then(
@@ -92,6 +124,17 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
     async settled() {
       await Promise.all([...pending]);
     },
+    endSessions(sessionIds) {
+      for (const sid of sessionIds) {
+        for (const socket of [...(bySession.get(sid) ?? [])]) {
+          socket.emit('auth:revoked', { reason: 'session revoked' });
+          socket.disconnect(true);
+        }
+      }
+    },
+    close() {
+      clearInterval(sweep);
+    },
   };
 }
 
@@ -107,6 +150,8 @@ async function handshake(socket: Socket, options: GatewayOptions): Promise<void>
   if (token === undefined) return;
   if (typeof token !== 'string' || token.length > 4096 || !options.authenticate) throw new FlockError('AUTH_TOKEN_INVALID');
   data.session = await options.authenticate(token);
+  // Socket.IO keeps the handshake for the socket's lifetime; the token is not needed again.
+  socket.handshake.auth = {};
 }
 
 function clientIp(socket: Socket, trustProxy: boolean): string {

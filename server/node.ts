@@ -132,13 +132,6 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   });
   await tokens.init();
   const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
-  // A revoked session ends on every node at once, not when its access token expires.
-  const stopRevocations = await revocations.subscribe((sessionIds) => {
-    for (const sid of sessionIds) {
-      io.local.to(`session:${sid}`).emit('auth:revoked', { reason: 'session revoked' });
-      io.local.in(`session:${sid}`).disconnectSockets(true);
-    }
-  });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
   if (oauth) registerOAuthRoutes(app, oauth, { log: log.child({ subsystem: 'oauth' }) });
   const gatewayServices: GatewayServices = {
@@ -165,6 +158,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     limiter: new RateLimiter(redis, 'flock'),
     log: log.child({ subsystem: 'gateway' }),
   });
+  // A revoked session ends on every node at once, not when its access token expires.
+  const stopRevocations = await revocations.subscribe((sessionIds) => gateway.endSessions(sessionIds));
   const asyncApi = buildAsyncApi(channels, API_VERSION);
   getJson(app, '/asyncapi.json', async () => ({ status: 200, body: asyncApi }));
   getJson(app, '/healthz', async () => ({ status: 200, body: { status: 'ok', node: config.nodeId } }));
@@ -193,6 +188,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         log.info({ sockets: io.engine.clientsCount }, 'draining');
         await closeRealtime(io);
         await gateway.settled();
+        gateway.close();
         await stopRevocations();
         await presence.stop();
         await actors.stop();

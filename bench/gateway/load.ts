@@ -6,6 +6,7 @@
 //   connect     { url, from, count }          open sockets from..from+count-1
 //   run         { event, count, ratePerSec }  send count requests, one latency sample per ack
 //   disconnect  {}                            close every socket
+import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
 import type { Reply } from './ipc.ts';
 
@@ -25,14 +26,23 @@ export function ipFor(i: number): string {
 }
 
 /**
- * The handshake `auth` payload of socket i. The sockets are unauthenticated in
- * this version: access tokens are being added to the gateway separately, and
- * until a node can issue and verify them there is no token to send, so the
- * bench measures `system:ping`, which is public. Once tokens exist, this is
- * the one place that changes: return `{ token: tokenFor(i) }`.
+ * The handshake `auth` payload of socket i: a real access token (HS256, signed
+ * with the JWT_SECRET the Flock node runs with), one session per socket, so
+ * every Flock socket is authenticated like an app's. The echo servers ignore it.
  */
-function handshakeAuth(_i: number): Record<string, unknown> {
-  return {};
+async function handshakeAuth(i: number): Promise<Record<string, unknown>> {
+  const secret = process.env.BENCH_JWT_SECRET;
+  if (!secret) return {};
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ sid: `s_bench${i}`, roles: ['user'] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(`u_bench${i}`)
+    .setIssuer('flock')
+    .setAudience('flock')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(new Uint8Array(Buffer.from(secret, 'base64')));
+  return { token };
 }
 
 let sockets: Socket[] = [];
@@ -43,15 +53,16 @@ async function connect(url: string, from: number, count: number): Promise<{ conn
   let failed = 0;
   let firstError: string | undefined;
   const opened: Socket[] = [];
-  const one = (i: number) =>
-    new Promise<void>((resolve) => {
+  const one = async (i: number) => {
+    const auth = await handshakeAuth(i);
+    return new Promise<void>((resolve) => {
       const socket = io(url, {
         transports: ['websocket'],
         forceNew: true,
         reconnection: false,
         timeout: CONNECT_TIMEOUT_MS,
         extraHeaders: { 'x-forwarded-for': ipFor(i) },
-        auth: handshakeAuth(i),
+        auth,
       });
       socket.once('connect', () => {
         opened.push(socket);
@@ -64,6 +75,7 @@ async function connect(url: string, from: number, count: number): Promise<{ conn
         resolve();
       });
     });
+  };
   const worker = async () => {
     while (next < from + count) await one(next++);
   };
