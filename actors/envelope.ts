@@ -36,7 +36,5 @@ export const replyEnvelope = z.discriminatedUnion('ok', [
 ]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;
 
-export const envelope = z.union([requestEnvelope, replyEnvelope]);
-
 /** Largest envelope a node accepts from Redis. */
 export const MAX_ENVELOPE_BYTES = 1024 * 1024;

@@ -11,7 +11,7 @@ import { createRedis, untilReady, type Redis } from '../server/redis.ts';
 import { Activation, type ActivationHost, type CloseReason, type Turn } from './activation.ts';
 import { ACTOR_KEY, type ActorContext, type ActorType, type InputOf, type MessageName, type OutputOf } from './define.ts';
 import { Directory } from './directory.ts';
-import { envelope, MAX_ENVELOPE_BYTES, type ReplyEnvelope, type RequestEnvelope } from './envelope.ts';
+import { MAX_ENVELOPE_BYTES, replyEnvelope, requestEnvelope, type ReplyEnvelope, type RequestEnvelope } from './envelope.ts';
 import { createActorMetrics, type ActorMetrics, type AskOutcome } from './metrics.ts';
 import { ActorRef, type ActorSender, type AskOptions } from './ref.ts';
 import { Reminders, type ReminderDelivery } from './reminders.ts';
@@ -374,25 +374,29 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
 
   // ---- receiving ----
 
-  private onInbox(raw: string): void {
-    if (raw.length > MAX_ENVELOPE_BYTES) {
-      this.log.warn({ bytes: raw.length }, 'oversized actor envelope dropped');
+  private onInbox(text: string): void {
+    if (text.length > MAX_ENVELOPE_BYTES) {
+      this.log.warn({ bytes: text.length }, 'oversized actor envelope dropped');
       return;
     }
-    let parsed: ReturnType<typeof envelope.safeParse>;
+    let raw: unknown;
     try {
-      parsed = envelope.safeParse(JSON.parse(raw));
+      raw = JSON.parse(text);
     } catch {
       this.log.warn('malformed actor envelope dropped');
       return;
     }
-    if (!parsed.success) {
-      this.log.warn({ issues: parsed.error.issues.length }, 'invalid actor envelope dropped');
+    // Dispatch on kind first: one schema per envelope instead of trying a union.
+    const kind = typeof raw === 'object' && raw !== null ? (raw as { kind?: unknown }).kind : undefined;
+    if (kind === 'reply') {
+      const parsed = replyEnvelope.safeParse(raw);
+      if (parsed.success) this.onReply(parsed.data);
+      else this.log.warn({ issues: parsed.error.issues.length }, 'invalid actor reply dropped');
       return;
     }
-    const env = parsed.data;
-    if (env.kind === 'reply') this.onReply(env);
-    else void this.onRequest(env);
+    const parsed = requestEnvelope.safeParse(raw);
+    if (parsed.success) void this.onRequest(parsed.data);
+    else this.log.warn({ issues: parsed.error.issues.length }, 'invalid actor envelope dropped');
   }
 
   private onReply(env: ReplyEnvelope): void {

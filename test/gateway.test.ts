@@ -112,3 +112,12 @@ test('a browser origin that is not allowed is refused at the handshake; an allow
   allowed.close();
   t.pass();
 });
+
+test('HTTP long-polling works for browsers that cannot open a websocket', async (t) => {
+  const c = new FlockClient(nodes[1]!.url, { socket: { transports: ['polling'], extraHeaders: { 'x-forwarded-for': '10.0.0.77' }, reconnection: false } });
+  t.teardown(() => c.close());
+  await c.connected();
+  t.is(c.socket.io.engine.transport.name, 'polling');
+  const res = await c.request('system:ping', { echo: 'over polling' });
+  t.is(res.echo, 'over polling');
+});
