@@ -6,7 +6,7 @@
 // node delivers again.
 import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import { toErrorBody } from '../server/errors.ts';
+import { FlockError, toErrorBody } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import { actorReminderModel, type ActorReminderModel } from '../models/actor-reminder.ts';
 import type { ActorType } from './define.ts';
@@ -47,7 +47,9 @@ export class Reminders {
   }
 
   async set(type: string, key: string, name: string, options: { dueInMs: number; periodMs?: number; message: string; input: unknown }): Promise<void> {
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new Error(`reminder name ${JSON.stringify(name)} is not valid`);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      throw new FlockError('ACTOR_MESSAGE_INVALID', `reminder name ${JSON.stringify(name)} must be 1 to 64 characters from A-Z a-z 0-9 . _ -`);
+    }
     const now = Date.now();
     await this.model.updateOne(
       { _id: `${type}/${key}/${name}` },

@@ -218,3 +218,18 @@ test('presence: a watcher on one node sees a user go online and offline on the o
   back.close();
   t.true(await eventually(async () => updates.some((u) => u.userId === watched.userId && !u.online && u.lastSeen !== null)));
 });
+
+test('profiles: update your own with validation, read another user’s public profile from the other node', async (t) => {
+  const alice = await registered(0);
+  const bob = await registered(1);
+  const updated = await alice.c.request('users:updateProfile', { displayName: 'Alice A.', bio: 'hello' });
+  t.like(updated, { userId: alice.userId, displayName: 'Alice A.', bio: 'hello' });
+  t.is(await codeOf(alice.c.request('users:updateProfile', { displayName: '' })), 'REQUEST_INVALID');
+  t.is(await codeOf(alice.c.request('users:updateProfile', { bio: 'x'.repeat(301) })), 'REQUEST_INVALID');
+  t.is(await codeOf(alice.c.request('users:updateProfile', {} as never)), 'REQUEST_INVALID');
+  t.is(await codeOf(alice.c.request('users:updateProfile', { roles: ['admin'] } as never)), 'REQUEST_INVALID', 'no mass assignment');
+  const seen = await bob.c.request('users:get', { userId: alice.userId });
+  t.deepEqual(seen, updated);
+  t.false('email' in seen, 'public profiles carry no email');
+  t.is(await codeOf(bob.c.request('users:get', { userId: 'u_nobodyhere' })), 'USER_NOT_FOUND');
+});
