@@ -33,6 +33,7 @@ import { ActorRuntime } from '../actors/runtime.ts';
 import { resolveServices, type ResolvedServices } from '../devservices/index.ts';
 import { loadConfig } from '../server/config.ts';
 import { CachedCounter, Counter, fixtureActorTypes } from '../test/fixtures/actors.ts';
+import { runBenchmark } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -457,16 +458,4 @@ function fmt(us: number): string {
   return us >= 100 ? Math.round(us).toLocaleString('en-US') : us.toFixed(1);
 }
 
-let failed = false;
-try {
-  await main();
-} catch (err) {
-  failed = true;
-  progress(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  await cleanup().catch((err: unknown) => {
-    failed = true;
-    progress(`cleanup failed: ${String(err)}`);
-  });
-}
-process.exit(failed ? 1 : 0);
+await runBenchmark(main, cleanup, progress);

@@ -44,6 +44,7 @@ import { MongoClient } from 'mongodb';
 import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
 import { loadConfig } from '../server/config.ts';
 import { call, type Reply, type ServerStats } from './gateway/ipc.ts';
+import { runBenchmark } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -713,16 +714,4 @@ async function cleanup(): Promise<void> {
   if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
 }
 
-let failed = false;
-try {
-  await main();
-} catch (err) {
-  failed = true;
-  progress(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  await cleanup().catch((err: unknown) => {
-    failed = true;
-    progress(`cleanup failed: ${String(err)}`);
-  });
-}
-process.exit(failed ? 1 : 0);
+await runBenchmark(main, cleanup, progress);
