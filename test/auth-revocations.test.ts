@@ -1,25 +1,14 @@
 // Cross-node revocation of access tokens against the suite's real Redis: each
 // "node" has its own command and subscriber connections.
 import test from 'ava';
-import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { createRevocations, type Revocations } from '../server/auth/revocations.ts';
-import { requireEnv } from './helpers/env.ts';
+import { redisKeySpace } from './helpers/redis.ts';
 
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const clients: Redis[] = [];
-const connect = () => {
-  const client = new Redis(requireEnv('REDIS_URL'));
-  clients.push(client);
-  return client;
-};
+const { prefix, connect, cleanup } = redisKeySpace();
 const raw = connect();
 
-test.after.always(async () => {
-  const keys = await raw.keys(`${prefix}:*`);
-  if (keys.length > 0) await raw.del(...keys);
-  await Promise.allSettled(clients.map((c) => c.quit()));
-});
+test.after.always(cleanup);
 
 /** One node's revocations, in its own key space unless `space` is shared. */
 const node = (space: string): Revocations => createRevocations({ redis: connect(), subscriber: connect(), settings: { prefix: `${prefix}:${space}` } });
@@ -68,8 +57,7 @@ test('a revocation published on one Redis connection reaches a subscriber on ano
 
 test('subscribe right after the connection is created waits for ready and still receives', async (t) => {
   const space = 'early';
-  const subscriber = new Redis(requireEnv('REDIS_URL'));
-  clients.push(subscriber);
+  const subscriber = connect();
   t.not(subscriber.status, 'ready');
   const listener = createRevocations({ redis: connect(), subscriber, settings: { prefix: `${prefix}:${space}` } });
   const received: string[][] = [];

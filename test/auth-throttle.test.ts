@@ -1,26 +1,15 @@
 // Sign-in throttling against the suite's real Redis: several throttles on
 // separate connections stand for several nodes sharing one limit.
 import test from 'ava';
-import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { createLoginThrottle, type LoginThrottle, type ThrottleSettings } from '../server/auth/throttle.ts';
 import { FlockError } from '../server/errors.ts';
-import { requireEnv } from './helpers/env.ts';
+import { redisKeySpace } from './helpers/redis.ts';
 
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const clients: Redis[] = [];
-const connect = () => {
-  const client = new Redis(requireEnv('REDIS_URL'));
-  clients.push(client);
-  return client;
-};
+const { prefix, connect, cleanup } = redisKeySpace();
 const raw = connect();
 
-test.after.always(async () => {
-  const keys = await raw.keys(`${prefix}:*`);
-  if (keys.length > 0) await raw.del(...keys);
-  await Promise.allSettled(clients.map((c) => c.quit()));
-});
+test.after.always(cleanup);
 
 /** A throttle with its own key space (tests run concurrently) and its own connection. */
 const throttle = (settings: Partial<ThrottleSettings> = {}, space = randomBytes(3).toString('hex')) =>

@@ -1,24 +1,16 @@
 // Presence across nodes against real Redis: several presence instances in one
 // process, each with its own connections, like separate nodes.
 import test from 'ava';
-import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { FlockError } from '../server/errors.ts';
 import { createPresence, type Presence, type PresenceChange, type PresenceOptions } from '../server/presence/presence.ts';
-import { requireEnv } from './helpers/env.ts';
+import { redisKeySpace } from './helpers/redis.ts';
 import { eventually } from './helpers/node-process.ts';
 
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const leaseMs = 600;
-const clients: Redis[] = [];
-const nodes: Presence[] = [];
-
-const connect = () => {
-  const client = new Redis(requireEnv('REDIS_URL'));
-  clients.push(client);
-  return client;
-};
+const { prefix, connect, cleanup } = redisKeySpace();
 const raw = connect();
+const leaseMs = 600;
+const nodes: Presence[] = [];
 
 const startNode = async (nodeId: string, options: Partial<PresenceOptions> = {}) => {
   const presence = createPresence({ redis: connect(), prefix, nodeId, leaseMs, ...options });
@@ -41,9 +33,7 @@ const changesOf = (node: Presence, userId: string) => {
 
 test.after.always(async () => {
   await Promise.allSettled(nodes.map((n) => n.stop()));
-  const keys = await raw.keys(`${prefix}:*`);
-  if (keys.length > 0) await raw.del(...keys);
-  await Promise.allSettled(clients.map((c) => c.quit()));
+  await cleanup();
 });
 
 test('a user with sockets on two nodes stays online until both disconnect; lastSeen is set at the last disconnect', async (t) => {

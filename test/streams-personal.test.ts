@@ -8,28 +8,14 @@ import { personalEventSchema, resumeResultSchema, type PersonalEvent, type Resum
 import { createPersonalStream, type PersonalStreamSettings } from '../server/streams/personal-stream.ts';
 import { compareStreamIds, parseStreamId } from '../server/streams/stream-id.ts';
 import { codeOf } from './helpers/outcome.ts';
-import { requireEnv } from './helpers/env.ts';
+import { redisKeySpace } from './helpers/redis.ts';
 
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const clients: Redis[] = [];
-
-const connect = () => {
-  const client = new Redis(requireEnv('REDIS_URL'));
-  clients.push(client);
-  return client;
-};
+const { prefix, connect, cleanup } = redisKeySpace();
 const streamOn = (client: Redis, settings: Partial<PersonalStreamSettings> = {}) => createPersonalStream({ redis: client, prefix, settings });
 const user = () => `u-${randomBytes(4).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test.after.always(async () => {
-  const client = clients[0];
-  if (client) {
-    const keys = await client.keys(`${prefix}:*`);
-    if (keys.length > 0) await client.del(...keys);
-  }
-  await Promise.allSettled(clients.map((c) => c.quit()));
-});
+test.after.always(cleanup);
 
 
 const eventsOf = (result: ResumeResult): PersonalEvent[] => {
