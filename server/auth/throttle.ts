@@ -53,17 +53,11 @@ export function createLoginThrottle(deps: { redis: Redis; settings?: Partial<Thr
   const accountKey = (identifier: string) =>
     `${settings.prefix}:auth:fail:acct:${createHash('sha256').update(identifier.trim().toLowerCase()).digest('hex')}`;
   const ipKey = (ip: string) => `${settings.prefix}:auth:fail:ip:${ipBucket(ip)}`;
+  const limits = [settings.accountLimit, settings.accountWindowMs, settings.ipLimit, settings.ipWindowMs] as const;
 
   return {
     async check(identifier, ip) {
-      const retryAfterMs = await redis.flockAuthThrottleCheck(
-        accountKey(identifier),
-        ipKey(ip),
-        settings.accountLimit,
-        settings.accountWindowMs,
-        settings.ipLimit,
-        settings.ipWindowMs,
-      );
+      const retryAfterMs = await redis.flockAuthThrottleCheck(accountKey(identifier), ipKey(ip), ...limits);
       if (retryAfterMs > 0) {
         throw new FlockError('AUTH_THROTTLED', `too many failed sign-in attempts; retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
           details: { retryAfterMs },
@@ -73,15 +67,7 @@ export function createLoginThrottle(deps: { redis: Redis; settings?: Partial<Thr
 
     async recordFailure(identifier, ip) {
       // The member only has to be unique: two failures in the same millisecond both count.
-      await redis.flockAuthThrottleFail(
-        accountKey(identifier),
-        ipKey(ip),
-        settings.accountLimit,
-        settings.accountWindowMs,
-        settings.ipLimit,
-        settings.ipWindowMs,
-        randomBytes(8).toString('hex'),
-      );
+      await redis.flockAuthThrottleFail(accountKey(identifier), ipKey(ip), ...limits, randomBytes(8).toString('hex'));
     },
 
     async recordSuccess(identifier) {
