@@ -75,6 +75,10 @@ func roundTrip(req []byte, client, server net.Conn) error {
 	if writes(req) {
 		writeLock.Lock()
 		defer writeLock.Unlock()
+		var err error
+		if req, err = pushDownFence(req, server); err != nil { // fence.go
+			return err
+		}
 	}
 	if _, err := server.Write(req); err != nil {
 		return err
