@@ -44,7 +44,9 @@ export class Activation {
   readonly timers = new Map<string, NodeJS.Timeout>();
   /** The turn being handled and its staged state (turns never overlap). */
   currentTurn: Turn | undefined;
-  readonly staged: { state: unknown; changed: boolean } = { state: undefined, changed: false };
+  readonly staged: { state: unknown; changed: boolean; effects: Array<() => Promise<void>> } = { state: undefined, changed: false, effects: [] };
+  /** Whether the definition's onActivate hook has completed for this activation. */
+  private activated = false;
   private ctx: ActorContext<unknown> | undefined;
   private readonly depthGauge: { inc(n?: number): void; dec(n?: number): void };
   private readonly turnHistogram: { observe(v: number): void };
@@ -146,11 +148,28 @@ export class Activation {
     }
     const started = performance.now();
     const staged = this.staged;
-    staged.state = this.state;
-    staged.changed = false;
     this.currentTurn = turn;
     this.ctx ??= this.host.context(this);
     try {
+      if (!this.activated && this.def.onActivate) {
+        staged.state = this.state;
+        staged.changed = false;
+        staged.effects = [];
+        try {
+          await this.def.onActivate(this.ctx);
+        } catch (err) {
+          throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: activation hook failed`, { cause: err });
+        }
+        if (staged.changed && !(await this.commit(staged.state))) {
+          turn.reject(new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`));
+          return;
+        }
+        await this.runEffects(staged.effects);
+      }
+      this.activated = true;
+      staged.state = this.state;
+      staged.changed = false;
+      staged.effects = [];
       const handler = this.def.handlers[turn.message]!;
       const raw = await handler(this.ctx, turn.input);
       const parsed = this.def.messages[turn.message]!.output.safeParse(raw);
@@ -161,6 +180,7 @@ export class Activation {
         turn.reject(new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`));
         return;
       }
+      await this.runEffects(staged.effects);
       turn.resolve(parsed.data);
     } catch (err) {
       if (!isFlockError(err)) this.host.log.error({ err, actor: this.address, message: turn.message }, 'actor handler failed');
@@ -169,6 +189,20 @@ export class Activation {
       this.currentTurn = undefined;
       this.turnHistogram.observe((performance.now() - started) / 1000);
       this.lastActive = Date.now();
+    }
+  }
+
+  private async runEffects(effects: Array<() => Promise<void>>): Promise<void> {
+    this.staged.effects = [];
+    for (const effect of effects) {
+      try {
+        await effect();
+      } catch (err) {
+        // The state is saved but its effects are not all done: redo them (onActivate) before the next turn.
+        this.activated = false;
+        if (isFlockError(err)) throw err;
+        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, { cause: err });
+      }
     }
   }
 

@@ -3,6 +3,7 @@
 // Interface first: callers hold an ActorRef (actors/ref.ts), never an instance.
 import type { z } from 'zod';
 import type { Logger } from '../server/logger.ts';
+import type { ActorServices } from './services.ts';
 
 export interface MessageDef<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
   input: I;
@@ -26,6 +27,20 @@ export interface ActorContext<S> {
   /** The current state; replace it with setState (do not mutate in place). */
   readonly state: S;
   setState(next: S): void;
+  /**
+   * Fencing token of this activation: larger than the epoch of every earlier
+   * activation of this actor. Documents the actor owns outside its state are
+   * written with an `epoch <= mine` condition so a stale owner cannot touch them.
+   */
+  readonly epoch: number;
+  /**
+   * Runs `effect` after this turn's state is committed and before the reply;
+   * if it throws, the sender gets ACTOR_UNAVAILABLE (the state stays saved, so
+   * record in it whatever `onActivate` needs to redo the effect).
+   */
+  afterCommit(effect: () => Promise<void>): void;
+  /** Stores of the domain documents actors own (see actors/services.ts). */
+  readonly services: ActorServices;
   log: Logger;
   /** Ask another actor from inside a handler; carries the call chain for cycle detection. */
   ask<D extends ActorType, K extends MessageName<D>>(
@@ -57,6 +72,13 @@ export interface ActorDefinition<S extends z.ZodType, M extends MessageDefs> {
   messages: M;
   handlers: { [K in keyof M]: Handler<z.output<S>, M[K]> };
   persistence: PersistencePolicy;
+  /**
+   * Runs before the first turn of every activation, with the loaded state: the
+   * place to redo effects a crashed owner may have left half done. It may set
+   * state; if it throws, the turn that woke the actor fails with
+   * ACTOR_UNAVAILABLE and the hook runs again before the next turn.
+   */
+  onActivate?: (ctx: ActorContext<z.output<S>>) => Promise<void>;
   /** Passivate after this long without messages (default: the runtime's). */
   idleAfterMs?: number;
   /** Messages queued per activation before senders get ACTOR_BUSY (default: the runtime's). */

@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { Registry } from 'prom-client';
-import { FlockError, isFlockError, toErrorBody, type ErrorCode } from '../server/errors.ts';
+import { FlockError, isFlockError, toErrorBody } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import { createRedis, untilReady, type Redis } from '../server/redis.ts';
 import { Activation, type ActivationHost, type CloseReason, type Turn } from './activation.ts';
 import { ACTOR_KEY, type ActorContext, type ActorType, type InputOf, type MessageName, type OutputOf } from './define.ts';
+import { missingServices, type ActorServices } from './services.ts';
 import { Directory } from './directory.ts';
 import { MAX_ENVELOPE_BYTES, replyEnvelope, requestEnvelope, type ReplyEnvelope, type RequestEnvelope } from './envelope.ts';
 import { createActorMetrics, type ActorMetrics, type AskOutcome } from './metrics.ts';
@@ -33,6 +34,8 @@ export interface RuntimeOptions {
   mailboxCapacity?: number;
   defaultTimeoutMs?: number;
   reminderPollMs?: number;
+  /** Domain stores handed to handlers as ctx.services. */
+  services?: ActorServices;
 }
 
 interface Request {
@@ -46,13 +49,13 @@ interface Request {
   hops: number;
 }
 
-interface PendingReply {
-  def: ActorType;
-  message: string;
-  address: string;
+/** An ask published to another node, waiting for its reply. */
+interface PendingAsk {
+  id: string;
+  request: Request;
+  deadline: number;
   resolve(output: unknown): void;
   reject(err: unknown): void;
-  timer: NodeJS.Timeout;
 }
 
 const MAX_HOPS = 4;
@@ -72,14 +75,24 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
   private readonly resolving = new Map<string, Promise<void>>();
   /** Last known owner of remote actors. */
   private readonly routes = new Map<string, string>();
-  private readonly pending = new Map<string, PendingReply>();
+  private readonly pending = new Map<string, PendingAsk>();
+  /** Deadlines of remote asks and local turns: one timer each instead of one per message. */
+  private readonly askDeadlines = new Deadlines<PendingAsk>((p) => this.expireAsk(p));
+  private readonly turnDeadlines = new Deadlines<LocalTurn>((t) => t.expire());
   private readonly directory: Directory;
   private readonly cmd: Redis;
   private readonly sub: Redis;
+  private readonly replies: ReplyPublisher;
+  /** How turns of requests from other nodes answer (built once; a turn holds no closures). */
+  private readonly inboxReplies: ReplySink = {
+    ok: (env, output) => this.replyOk(env, output),
+    error: (env, err) => this.replyError(env, err),
+  };
   private readonly leaseMs: number;
   private readonly idleAfterMs: number;
   private readonly mailboxCapacity: number;
   readonly defaultTimeoutMs: number;
+  readonly services: ActorServices;
   private leaseValidUntil = 0;
   private losingLease: Promise<void> | undefined;
   private stopping = false;
@@ -96,6 +109,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     this.idleAfterMs = options.idleAfterMs ?? 5 * 60_000;
     this.mailboxCapacity = options.mailboxCapacity ?? 1_000;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 5_000;
+    this.services = options.services ?? missingServices();
     for (const def of options.types) {
       if (this.types.has(def.type)) throw new Error(`actor type ${def.type} registered twice`);
       this.types.set(def.type, def);
@@ -103,6 +117,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     this.store = new StateStore(options.connection);
     this.cmd = createRedis(options.redisUrl, `flock:${this.id}:actors`, this.log);
     this.sub = createRedis(options.redisUrl, `flock:${this.id}:actors-sub`, this.log);
+    this.replies = new ReplyPublisher(createRedis(options.redisUrl, `flock:${this.id}:actors-replies`, this.log), this.log);
     this.directory = new Directory(this.cmd, options.namespace ?? 'flock', this.id, randomBytes(8).toString('hex'), this.leaseMs);
     this.reminders = new Reminders(options.connection, this, this.log, options.reminderPollMs ?? 1_000);
   }
@@ -134,12 +149,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     this.reminders.stop();
     await Promise.allSettled([...this.activations.values()].map((a) => this.deactivate(a, 'shutdown')));
     await this.directory.unregister().catch(() => {});
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new FlockError('ACTOR_UNAVAILABLE', 'node shutting down'));
-      this.pending.delete(id);
-    }
-    await Promise.allSettled([this.sub.quit(), this.cmd.quit()]);
+    this.askDeadlines.clear();
+    this.turnDeadlines.clear();
+    for (const p of this.pending.values()) p.reject(new FlockError('ACTOR_UNAVAILABLE', 'node shutting down'));
+    this.pending.clear();
+    await Promise.allSettled([this.sub.quit(), this.cmd.quit(), this.replies.close()]);
   }
 
   typeNamed(type: string): ActorType | undefined {
@@ -176,9 +190,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
 
   reroute(turn: Turn): void {
     // Turns handed back by a closing activation: deliver again from the top.
-    const found = this.findRequestOf(turn);
-    if (!found) return;
-    this.deliver({ ...found, hops: turn.hops + 1 }).then(turn.resolve, turn.reject);
+    if (!(turn instanceof RoutedTurn)) return;
+    this.deliver({ ...turn.request, hops: turn.hops + 1 }).then(
+      (output) => turn.resolve(output),
+      (err: unknown) => turn.reject(err),
+    );
   }
 
   context(activation: Activation): ActorContext<unknown> {
@@ -195,6 +211,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
       setState(next: unknown) {
         activation.staged.state = next;
         activation.staged.changed = true;
+      },
+      epoch: activation.epoch,
+      services: this.services,
+      afterCommit(effect: () => Promise<void>) {
+        activation.staged.effects.push(effect);
       },
       get log() {
         return (log ??= runtime.log.child({ actor: activation.address }));
@@ -304,40 +325,17 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
 
   private runLocal(activation: Activation, request: Request): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new FlockError('ACTOR_TIMEOUT', `${request.address}: no answer to ${request.message} in time`)),
-        Math.max(0, request.deadline - Date.now()),
-      );
-      const turn: Turn & { request: Request } = {
-        message: request.message,
-        input: request.input,
-        chain: request.chain,
-        deadline: request.deadline,
-        hops: request.hops,
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-        request,
-      };
+      const turn = new LocalTurn(request, this.turnDeadlines, resolve, reject);
       try {
         activation.submit(turn);
       } catch (err) {
-        clearTimeout(timer);
-        reject(err);
+        turn.reject(err);
       }
     });
   }
 
-  private findRequestOf(turn: Turn): Request | undefined {
-    return (turn as Turn & { request?: Request }).request;
-  }
-
-  private async sendRemote(owner: string, request: Request): Promise<unknown> {
+  /** Publishes the request to the owner's inbox; UNDELIVERED when nobody listens there. */
+  private sendRemote(owner: string, request: Request): Promise<unknown> {
     const id = `${this.id}:${(this.requestSeq++).toString(36)}`;
     const env: RequestEnvelope = {
       kind: 'ask',
@@ -350,26 +348,37 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
       chain: request.chain,
       hops: request.hops,
     };
-    const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        // The owner may be paused or dead: look it up again next time.
-        this.routes.delete(request.address);
-        reject(new FlockError('ACTOR_TIMEOUT', `${request.address}: no answer to ${request.message} in time`));
-      }, Math.max(0, request.deadline - Date.now()));
-      this.pending.set(id, { def: request.def, message: request.message, address: request.address, resolve, reject, timer });
+    const payload = JSON.stringify(env);
+    return new Promise((resolve, reject) => {
+      const pending: PendingAsk = { id, request, deadline: request.deadline, resolve, reject };
+      this.pending.set(id, pending);
+      this.askDeadlines.add(pending);
+      // The reply may be handled before this acknowledgement; either way, whichever settles first wins.
+      this.cmd.publish(this.directory.inboxChannel(owner), payload).then(
+        (receivers) => {
+          if (receivers === 0 && this.forget(pending)) resolve(UNDELIVERED);
+        },
+        (err: unknown) => {
+          if (this.forget(pending)) reject(err);
+        },
+      );
     });
-    const receivers = await this.cmd.publish(this.directory.inboxChannel(owner), JSON.stringify(env));
-    if (receivers === 0) {
-      const pending = this.pending.get(id);
-      if (pending) {
-        clearTimeout(pending.timer);
-        this.pending.delete(id);
-      }
-      reply.catch(() => {});
-      return UNDELIVERED;
-    }
-    return reply;
+  }
+
+  /** Stops waiting for a remote ask; false if it was settled already. */
+  private forget(pending: PendingAsk): boolean {
+    if (this.pending.get(pending.id) !== pending) return false;
+    this.pending.delete(pending.id);
+    this.askDeadlines.delete(pending);
+    return true;
+  }
+
+  private expireAsk(pending: PendingAsk): void {
+    if (this.pending.get(pending.id) !== pending) return;
+    this.pending.delete(pending.id);
+    // The owner may be paused or dead: look it up again next time.
+    this.routes.delete(pending.request.address);
+    pending.reject(new FlockError('ACTOR_TIMEOUT', `${pending.request.address}: no answer to ${pending.request.message} in time`));
   }
 
   // ---- receiving ----
@@ -395,44 +404,70 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
       return;
     }
     const parsed = requestEnvelope.safeParse(raw);
-    if (parsed.success) void this.onRequest(parsed.data);
+    if (parsed.success) this.onRequest(parsed.data);
     else this.log.warn({ issues: parsed.error.issues.length }, 'invalid actor envelope dropped');
   }
 
   private onReply(env: ReplyEnvelope): void {
     const pending = this.pending.get(env.id);
-    if (!pending) return; // timed out already
-    this.pending.delete(env.id);
-    clearTimeout(pending.timer);
+    if (!pending || !this.forget(pending)) return; // timed out already
+    const { request } = pending;
     if (!env.ok) {
       pending.reject(new FlockError(env.error.code, env.error.message));
       return;
     }
-    const output = pending.def.messages[pending.message]!.output.safeParse(env.output);
+    const output = request.def.messages[request.message]!.output.safeParse(env.output);
     if (output.success) pending.resolve(output.data);
-    else pending.reject(new FlockError('ACTOR_HANDLER_FAILED', `${pending.address}: reply fails the output schema`));
+    else pending.reject(new FlockError('ACTOR_HANDLER_FAILED', `${request.address}: reply fails the output schema`));
   }
 
-  private async onRequest(env: RequestEnvelope): Promise<void> {
+  private onRequest(env: RequestEnvelope): void {
     if (Date.now() > env.deadline) return; // the sender stopped waiting
-    let outcome: { ok: true; output: unknown } | { ok: false; code: ErrorCode; message: string };
+    let request: Request;
     try {
       const def = this.types.get(env.to.type);
       if (!def) throw new FlockError('ACTOR_UNKNOWN_TYPE', `actor type ${env.to.type} is not registered on this node`);
-      const request = this.validate(def, env.to.key, env.message, env.input, env.chain, 0);
-      const output = await this.deliver({ ...request, deadline: env.deadline, hops: env.hops + 1 });
-      outcome = { ok: true, output };
+      request = this.validate(def, env.to.key, env.message, env.input, env.chain, 0);
     } catch (err) {
-      const body = toErrorBody(err);
-      outcome = { ok: false, code: body.code, message: body.message };
+      this.replyError(env, err);
+      return;
     }
-    if (env.kind === 'tell') return;
-    const reply: ReplyEnvelope = outcome.ok
-      ? { kind: 'reply', id: env.id, ok: true, output: outcome.output }
-      : { kind: 'reply', id: env.id, ok: false, error: { code: outcome.code, message: outcome.message } };
-    await this.cmd.publish(this.directory.inboxChannel(env.replyTo), JSON.stringify(reply)).catch((err: unknown) => {
-      this.log.warn({ err }, 'reply publish failed');
-    });
+    request.deadline = env.deadline;
+    request.hops = env.hops + 1;
+    // Hot path: the actor is active here, so its turn answers the sender itself.
+    const local = this.activations.get(request.address);
+    if (local?.status === 'active' && !this.stopping) {
+      const turn = new InboxTurn(request, env, this.inboxReplies);
+      try {
+        local.submit(turn);
+      } catch (err) {
+        turn.reject(err);
+      }
+      return;
+    }
+    this.deliver(request).then(
+      (output) => this.replyOk(env, output),
+      (err: unknown) => this.replyError(env, err),
+    );
+  }
+
+  /** Answers a request from another node (asks only; tells get no reply). */
+  private replyOk(env: RequestEnvelope, output: unknown): void {
+    if (env.kind === 'ask') this.publishReply(env, { kind: 'reply', id: env.id, ok: true, output });
+  }
+
+  private replyError(env: RequestEnvelope, err: unknown): void {
+    if (env.kind !== 'ask') return;
+    const body = toErrorBody(err);
+    this.publishReply(env, { kind: 'reply', id: env.id, ok: false, error: { code: body.code, message: body.message } });
+  }
+
+  private publishReply(env: RequestEnvelope, reply: ReplyEnvelope): void {
+    const channel = this.directory.inboxChannel(env.replyTo);
+    const payload = JSON.stringify(reply);
+    if (this.replies.publish(channel, payload)) return;
+    // The reply connection is (re)connecting: take the ordinary one.
+    this.cmd.publish(channel, payload).catch((err: unknown) => this.log.warn({ err }, 'reply publish failed'));
   }
 
   // ---- lifecycle ----
@@ -443,6 +478,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     this.sub.on('message', (_channel: string, raw: string) => this.onInbox(raw));
     await Promise.all([untilReady(this.cmd), untilReady(this.sub)]);
     await this.sub.subscribe(this.directory.inboxChannel(this.id));
+    await this.replies.ready();
     await this.registerLease();
     this.intervals.push(setInterval(() => void this.renewLease(), Math.max(50, Math.floor(this.leaseMs / 3))));
     this.intervals.push(setInterval(() => void this.passivateIdle(), Math.max(50, Math.min(1_000, Math.floor(this.idleAfterMs / 2)))));
@@ -550,6 +586,213 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
       }
     }
   }
+}
+
+/** A turn this runtime submitted: it keeps its request, so a closing activation can hand it back for rerouting. */
+abstract class RoutedTurn implements Turn {
+  readonly message: string;
+  readonly input: unknown;
+  readonly chain: string[];
+  readonly deadline: number;
+  readonly hops: number;
+
+  constructor(readonly request: Request) {
+    this.message = request.message;
+    this.input = request.input;
+    this.chain = request.chain;
+    this.deadline = request.deadline;
+    this.hops = request.hops;
+  }
+
+  abstract resolve(output: unknown): void;
+  abstract reject(err: unknown): void;
+}
+
+/** The turn of an ask or tell made on this node: settles its caller's promise once, at the latest with ACTOR_TIMEOUT at its deadline. */
+class LocalTurn extends RoutedTurn {
+  private settled = false;
+
+  constructor(
+    request: Request,
+    private readonly deadlines: Deadlines<LocalTurn>,
+    private readonly onResolve: (output: unknown) => void,
+    private readonly onReject: (err: unknown) => void,
+  ) {
+    super(request);
+    deadlines.add(this);
+  }
+
+  resolve(output: unknown): void {
+    if (this.settle()) this.onResolve(output);
+  }
+
+  reject(err: unknown): void {
+    if (this.settle()) this.onReject(err);
+  }
+
+  /** Called by the deadlines, which have dropped it already. */
+  expire(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onReject(new FlockError('ACTOR_TIMEOUT', `${this.request.address}: no answer to ${this.message} in time`));
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.deadlines.delete(this);
+    return true;
+  }
+}
+
+interface ReplySink {
+  ok(env: RequestEnvelope, output: unknown): void;
+  error(env: RequestEnvelope, err: unknown): void;
+}
+
+/**
+ * The turn of a request from another node: its outcome goes straight to the
+ * sender's inbox. It needs no deadline of its own: the sender stops waiting at
+ * the request's deadline, and an expired turn is not started.
+ */
+class InboxTurn extends RoutedTurn {
+  constructor(
+    request: Request,
+    private readonly env: RequestEnvelope,
+    private readonly replies: ReplySink,
+  ) {
+    super(request);
+  }
+
+  resolve(output: unknown): void {
+    this.replies.ok(this.env, output);
+  }
+
+  reject(err: unknown): void {
+    this.replies.error(this.env, err);
+  }
+}
+
+const DEADLINE_SLOT_MS = 10;
+
+/**
+ * Expires waiters at their deadline (at most DEADLINE_SLOT_MS late) with one
+ * timer for all of them: waiters sit in slots of that width, and the timer is
+ * armed for the earliest slot. Arming and clearing a timer per message cost
+ * more than the rest of a message's bookkeeping. The timer does not keep the
+ * process alive; the runtime's own intervals do while it runs.
+ */
+class Deadlines<T extends { readonly deadline: number }> {
+  private readonly slots = new Map<number, Set<T>>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedSlot = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly expire: (item: T) => void) {}
+
+  add(item: T): void {
+    const slot = Math.ceil(item.deadline / DEADLINE_SLOT_MS);
+    let items = this.slots.get(slot);
+    if (!items) this.slots.set(slot, (items = new Set()));
+    items.add(item);
+    if (slot < this.armedSlot) this.arm(slot);
+  }
+
+  delete(item: T): void {
+    const slot = Math.ceil(item.deadline / DEADLINE_SLOT_MS);
+    const items = this.slots.get(slot);
+    if (items?.delete(item) && items.size === 0) this.slots.delete(slot);
+  }
+
+  /** Drops every waiter without expiring it (shutdown). */
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedSlot = Number.POSITIVE_INFINITY;
+    this.slots.clear();
+  }
+
+  private arm(slot: number): void {
+    clearTimeout(this.timer);
+    this.armedSlot = slot;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, slot * DEADLINE_SLOT_MS - Date.now()));
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    this.armedSlot = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [slot, items] of this.slots) {
+      if (slot * DEADLINE_SLOT_MS <= now) {
+        this.slots.delete(slot);
+        for (const item of items) this.expire(item);
+      } else if (slot < next) {
+        next = slot;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY && next < this.armedSlot) this.arm(next);
+  }
+}
+
+/**
+ * Publishes replies on a connection in CLIENT REPLY OFF mode. Redis then
+ * answers nothing on it, so the owner is not woken once more per reply to read
+ * a receiver count it has no use for (a lost reply is an ask timeout either
+ * way); on this 2-core machine that extra wake-up cost about 0.4x a PING per
+ * ask (BENCHMARKS.md). ioredis cannot track a connection that gets no answers,
+ * so it only connects, authenticates and reconnects this one: once its
+ * handshake is done, frames are written to its socket directly. `publish`
+ * returns false (the caller then takes an ordinary connection) until the
+ * current socket is muted, and for good if Redis answers anyway (CLIENT REPLY
+ * refused, e.g. by a proxy).
+ */
+class ReplyPublisher {
+  private muted: unknown;
+  private refused = false;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly log: Logger,
+  ) {
+    client.on('ready', () => this.mute());
+  }
+
+  ready(): Promise<void> {
+    return untilReady(this.client);
+  }
+
+  publish(channel: string, message: string): boolean {
+    const stream = this.client.stream;
+    if (this.refused || stream !== this.muted || this.client.status !== 'ready') return false;
+    stream.write(respCommand('PUBLISH', channel, message));
+    return true;
+  }
+
+  close(): Promise<void> {
+    // QUIT would wait for an answer that never comes; the socket is flushed before it closes.
+    this.client.disconnect();
+    return Promise.resolve();
+  }
+
+  private mute(): void {
+    if (this.refused) return;
+    const stream = this.client.stream;
+    stream.write(respCommand('CLIENT', 'REPLY', 'OFF'));
+    stream.on('data', () => {
+      if (this.refused) return;
+      this.refused = true;
+      this.log.warn('Redis answered on the muted reply connection (CLIENT REPLY OFF refused?): replies take the command connection');
+    });
+    this.muted = stream;
+  }
+}
+
+/** One command in the Redis protocol (RESP2 array of bulk strings). */
+function respCommand(...args: string[]): string {
+  let frame = `*${args.length}\r\n`;
+  for (const arg of args) frame += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+  return frame;
 }
 
 function countAsk(runtime: { metrics: ActorMetrics }, cache: Map<string, Map<AskOutcome, { inc(): void }>>, type: string, outcome: AskOutcome): void {

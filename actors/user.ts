@@ -1,15 +1,30 @@
-// UserActor: owns a user's profile. Credentials and roles live in the account
-// document (server/auth); everything a person shows about themselves lives
-// here. Durable: a profile edit is saved before it is acknowledged.
+// UserActor: owns a user's profile, privacy, the follow edges pointing at the
+// user (followers and follow requests) with their exact count, and the
+// blocks and mutes the user made. Credentials and roles live in the account
+// document (server/auth). Durable: every change is saved before it is
+// acknowledged.
+//
+// Edges and the profile read model live outside the actor state (models/edge.ts,
+// models/profile.ts). A turn that changes edges records the writes in its state
+// (`pendingEdges`) and does them after the save (ctx.afterCommit); onActivate
+// redoes the last turn's writes and re-projects the profile, so a crash between
+// the save and the writes never leaves the count and the edges apart. The edge
+// writes are idempotent and fenced by the activation epoch.
 import { z } from 'zod';
+import { userIdInput } from '../server/auth/accounts.ts';
 import { FlockError } from '../server/errors.ts';
-import { defineActor } from './define.ts';
+import { EDGE_KINDS, EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
+import type { EdgeWrite } from '../social/edges.ts';
+import { fencedUpsert } from '../social/fenced.ts';
+import { defineActor, type ActorContext } from './define.ts';
 
 export const displayName = z.string().trim().min(1).max(50);
 export const bio = z.string().max(300);
 export const mediaId = z.string().regex(/^m_[A-Za-z0-9_-]{6,40}$/);
 
-const profileState = z.object({
+const edgeWrite = z.object({ kind: z.enum(EDGE_KINDS), owner: z.string(), member: z.string(), status: z.enum(EDGE_STATUSES) });
+
+const userState = z.object({
   exists: z.boolean(),
   username: z.string(),
   displayName: z.string(),
@@ -17,7 +32,13 @@ const profileState = z.object({
   avatarMediaId: z.string().nullable(),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
+  private: z.boolean().default(false),
+  /** Active follow edges pointing at this user: exact, kept with the edges. */
+  followers: z.number().int().min(0).default(0),
+  /** The last turn's edge writes, redone on activation (idempotent). */
+  pendingEdges: z.array(edgeWrite).default([]),
 });
+type UserState = z.output<typeof userState>;
 
 export const publicProfile = z.object({
   userId: z.string(),
@@ -25,52 +46,172 @@ export const publicProfile = z.object({
   displayName: z.string(),
   bio: z.string(),
   avatarMediaId: z.string().nullable(),
+  private: z.boolean(),
+  followers: z.number().int(),
+  following: z.number().int(),
   createdAt: z.number().int(),
 });
 export type PublicProfile = z.infer<typeof publicProfile>;
 
 export const profileUpdate = z
-  .object({ displayName: displayName.optional(), bio: bio.optional(), avatarMediaId: mediaId.nullable().optional() })
+  .object({ displayName: displayName.optional(), bio: bio.optional(), avatarMediaId: mediaId.nullable().optional(), private: z.boolean().optional() })
   .strict()
   .refine((u) => Object.keys(u).length > 0, 'nothing to update');
 
+const followStatus = z.object({ status: z.enum(['active', 'pending', 'none']) });
+const byFollower = z.object({ followerId: userIdInput });
+const byUser = z.object({ userId: userIdInput });
+const done = z.object({ changed: z.boolean() });
+
 export const UserActor = defineActor({
   type: 'user',
-  state: profileState,
-  initialState: () => ({ exists: false, username: '', displayName: '', bio: '', avatarMediaId: null, createdAt: 0, updatedAt: 0 }),
+  state: userState,
+  initialState: () => ({ exists: false, username: '', displayName: '', bio: '', avatarMediaId: null, createdAt: 0, updatedAt: 0, private: false, followers: 0, pendingEdges: [] }),
   persistence: { kind: 'durable' },
+  onActivate: async (ctx) => {
+    if (!ctx.state.exists) return;
+    await ctx.services.social.edges.apply(ctx.state.pendingEdges, ctx.epoch);
+    await project(ctx);
+  },
   messages: {
     /** Idempotent: creating an existing profile returns it unchanged. */
     create: { input: z.object({ username: z.string().min(3).max(30), displayName }), output: publicProfile },
     getProfile: { input: z.object({}), output: publicProfile },
     updateProfile: { input: profileUpdate, output: publicProfile },
+    /** `followerId` follows this user: active at once, or pending when the account is private. */
+    follow: { input: byFollower, output: followStatus },
+    /** Ends a follow or withdraws a request (by the follower); also "remove follower" (by this user). */
+    unfollow: { input: byFollower, output: followStatus },
+    approveFollower: { input: byFollower, output: followStatus },
+    rejectFollower: { input: byFollower, output: followStatus },
+    /** Blocks `userId`: also ends their follow of this user (the other direction is the other actor's). */
+    block: { input: byUser, output: done },
+    unblock: { input: byUser, output: done },
+    mute: { input: byUser, output: done },
+    unmute: { input: byUser, output: done },
   },
   handlers: {
-    create: (ctx, { username, displayName }) => {
+    create: async (ctx, { username, displayName }) => {
       if (!ctx.state.exists) {
         const now = Date.now();
-        ctx.setState({ exists: true, username, displayName, bio: '', avatarMediaId: null, createdAt: now, updatedAt: now });
+        ctx.setState({ ...ctx.state, exists: true, username, displayName, bio: '', avatarMediaId: null, createdAt: now, updatedAt: now });
+        ctx.afterCommit(() => project(ctx));
       }
-      return toPublic(ctx.key, ctx.state);
+      return toPublic(ctx);
     },
-    getProfile: (ctx) => {
-      if (!ctx.state.exists) throw new FlockError('USER_NOT_FOUND');
-      return toPublic(ctx.key, ctx.state);
-    },
-    updateProfile: (ctx, update) => {
-      if (!ctx.state.exists) throw new FlockError('USER_NOT_FOUND');
+    getProfile: (ctx) => toPublic(existing(ctx)),
+    updateProfile: async (ctx, update) => {
+      const s = existing(ctx).state;
       ctx.setState({
-        ...ctx.state,
+        ...s,
         ...(update.displayName !== undefined && { displayName: update.displayName }),
         ...(update.bio !== undefined && { bio: update.bio }),
         ...(update.avatarMediaId !== undefined && { avatarMediaId: update.avatarMediaId }),
+        ...(update.private !== undefined && { private: update.private }),
         updatedAt: Date.now(),
       });
-      return toPublic(ctx.key, ctx.state);
+      ctx.afterCommit(() => project(ctx));
+      return toPublic(ctx);
     },
+    follow: async (ctx, { followerId }) => {
+      const social = existing(ctx).services.social;
+      if (followerId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      const current = await social.edges.status('follow', ctx.key, followerId);
+      if (current !== 'none') return { status: current };
+      if (await social.blockedEitherWay(ctx.key, followerId)) throw new FlockError('USER_BLOCKED');
+      const following = await social.edges.count({ kind: 'follow', member: followerId, statuses: ['active', 'pending'] });
+      if (following >= social.settings.maxFollowing) throw new FlockError('FOLLOW_LIMIT', `at most ${social.settings.maxFollowing} follows and requests`);
+      const status: EdgeStatus = ctx.state.private ? 'pending' : 'active';
+      changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status }], status === 'active' ? 1 : 0);
+      ctx.afterCommit(() =>
+        social.events.emit(status === 'active' ? 'follow.created' : 'follow.requested', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }),
+      );
+      return { status };
+    },
+    unfollow: async (ctx, { followerId }) => {
+      const current = await existing(ctx).services.social.edges.status('follow', ctx.key, followerId);
+      if (current !== 'none') changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }], current === 'active' ? -1 : 0);
+      return { status: 'none' as const };
+    },
+    approveFollower: async (ctx, { followerId }) => {
+      const social = existing(ctx).services.social;
+      const current = await social.edges.status('follow', ctx.key, followerId);
+      if (current === 'active') return { status: current };
+      if (current !== 'pending') throw new FlockError('FOLLOW_REQUEST_NOT_FOUND');
+      changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'active' }], 1);
+      ctx.afterCommit(() => social.events.emit('follow.created', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
+      return { status: 'active' as const };
+    },
+    rejectFollower: async (ctx, { followerId }) => {
+      const current = await existing(ctx).services.social.edges.status('follow', ctx.key, followerId);
+      if (current !== 'pending') throw new FlockError('FOLLOW_REQUEST_NOT_FOUND');
+      changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }]);
+      return { status: 'none' as const };
+    },
+    block: async (ctx, { userId }) => {
+      const social = existing(ctx).services.social;
+      if (userId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      if ((await social.edges.status('block', ctx.key, userId)) === 'active') return { changed: false };
+      if (!(await social.accounts.exists({ _id: userId }))) throw new FlockError('USER_NOT_FOUND');
+      const writes: EdgeWrite[] = [{ kind: 'block', owner: ctx.key, member: userId, status: 'active' }];
+      const theirFollow = await social.edges.status('follow', ctx.key, userId);
+      if (theirFollow !== 'none') writes.push({ kind: 'follow', owner: ctx.key, member: userId, status: 'none' });
+      changeEdges(ctx, writes, theirFollow === 'active' ? -1 : 0);
+      ctx.afterCommit(() => social.events.emit('block.created', `block:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { blockerId: ctx.key, blockedId: userId }));
+      return { changed: true };
+    },
+    unblock: (ctx, { userId }) => setOwnEdge(ctx, 'block', userId, 'none'),
+    mute: async (ctx, { userId }) => {
+      if (userId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      if (!(await existing(ctx).services.social.accounts.exists({ _id: userId }))) throw new FlockError('USER_NOT_FOUND');
+      return setOwnEdge(ctx, 'mute', userId, 'active');
+    },
+    unmute: (ctx, { userId }) => setOwnEdge(ctx, 'mute', userId, 'none'),
   },
 });
 
-function toPublic(userId: string, s: z.infer<typeof profileState>): PublicProfile {
-  return { userId, username: s.username, displayName: s.displayName, bio: s.bio, avatarMediaId: s.avatarMediaId, createdAt: s.createdAt };
+type Ctx = ActorContext<UserState>;
+
+function existing(ctx: Ctx): Ctx {
+  if (!ctx.state.exists) throw new FlockError('USER_NOT_FOUND');
+  return ctx;
+}
+
+async function setOwnEdge(ctx: Ctx, kind: 'block' | 'mute', userId: string, status: EdgeStatus): Promise<{ changed: boolean }> {
+  const current = await existing(ctx).services.social.edges.status(kind, ctx.key, userId);
+  if (current === status) return { changed: false };
+  changeEdges(ctx, [{ kind, owner: ctx.key, member: userId, status }]);
+  return { changed: true };
+}
+
+/**
+ * Stages edge writes of this user's own edges, adjusts the follower count by
+ * the follow edges that become or stop being active, and does the writes
+ * (then the profile projection) once the state is saved.
+ */
+function changeEdges(ctx: Ctx, writes: EdgeWrite[], followersDelta = 0): void {
+  ctx.setState({ ...ctx.state, followers: ctx.state.followers + followersDelta, pendingEdges: writes });
+  ctx.afterCommit(async () => {
+    await ctx.services.social.edges.apply(writes, ctx.epoch);
+    await project(ctx);
+  });
+}
+
+async function project(ctx: Ctx): Promise<void> {
+  const s = ctx.state;
+  await fencedUpsert(ctx.services.social.profiles, ctx.key, ctx.epoch, {
+    username: s.username,
+    usernameLower: s.username.toLowerCase(),
+    displayName: s.displayName,
+    avatarMediaId: s.avatarMediaId,
+    private: s.private,
+    followers: s.followers,
+    createdAt: new Date(s.createdAt),
+  });
+}
+
+async function toPublic(ctx: Ctx): Promise<PublicProfile> {
+  const s = ctx.state;
+  const following = s.exists ? await ctx.services.social.edges.count({ kind: 'follow', member: ctx.key, statuses: ['active'] }) : 0;
+  return { userId: ctx.key, username: s.username, displayName: s.displayName, bio: s.bio, avatarMediaId: s.avatarMediaId, private: s.private, followers: s.followers, following, createdAt: s.createdAt };
 }

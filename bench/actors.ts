@@ -33,7 +33,7 @@ import { ActorRuntime } from '../actors/runtime.ts';
 import { resolveServices, type ResolvedServices } from '../devservices/index.ts';
 import { loadConfig } from '../server/config.ts';
 import { CachedCounter, Counter, fixtureActorTypes } from '../test/fixtures/actors.ts';
-import { runBenchmark } from './run.ts';
+import { runBenchmark, percentile } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -78,12 +78,6 @@ async function measure(op: (i: number, worker: number) => Promise<unknown>, n: n
 
 function merge(runs: Run[]): Run {
   return { samplesMs: runs.flatMap((r) => r.samplesMs), elapsedMs: runs.reduce((sum, r) => sum + r.elapsedMs, 0) };
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 interface Result {

@@ -44,16 +44,9 @@ import { MongoClient } from 'mongodb';
 import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
 import { loadConfig } from '../server/config.ts';
 import { call, type Reply, type ServerStats } from './gateway/ipc.ts';
-import { runBenchmark } from './run.ts';
+import { runBenchmark, intEnv, percentile } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
-
-const intEnv = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-};
 
 /**
  * Sockets held open per server (split evenly over the load processes). With
@@ -376,12 +369,6 @@ async function runLoad(event: string, count: number, rate: number) {
     clientCpuUs: replies.reduce((s, r) => s + r.clientCpuUs, 0),
     disconnected: replies.reduce((s, r) => s + r.disconnected, 0),
   };
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 /** Redis server CPU (user + system) in microseconds, from INFO cpu. */

@@ -1,5 +1,6 @@
-// How every benchmark ends: run it, always clean up, exit 1 if either failed
-// (a missed target is reported in the output, not through the exit code).
+// How every benchmark ends (run it, always clean up, exit 1 if either failed;
+// a missed target is reported in the output, not through the exit code), and
+// the small helpers every benchmark shares.
 export async function runBenchmark(main: () => Promise<void>, cleanup: () => Promise<void>, progress: (line: string) => void): Promise<never> {
   let failed = false;
   try {
@@ -14,4 +15,18 @@ export async function runBenchmark(main: () => Promise<void>, cleanup: () => Pro
     });
   }
   process.exit(failed ? 1 : 0);
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** A positive integer parameter from the environment (BENCH_*), or its default. */
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw ? Number(raw) : fallback;
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
+  return n;
 }

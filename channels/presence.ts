@@ -1,7 +1,8 @@
 // presence: online/offline and last seen of other users, cluster-wide, with
 // live `presence:update` events for the users a socket watches.
-// Who may see whose presence follows the social graph when it exists (blocked
-// users will be refused); until then any signed-in user may watch any user.
+// Any signed-in user may watch any user except across a block (either way):
+// such users read as offline and are not subscribed. A block made while a
+// socket watches takes effect at its next watch.
 import { z } from 'zod';
 import { ACTOR_KEY } from '../actors/define.ts';
 import { FlockError } from '../server/errors.ts';
@@ -16,7 +17,7 @@ export const presenceChannel = defineChannel({
   description: 'Online status and last seen of other users.',
   events: {
     watch: defineEvent({
-      summary: `Subscribes this socket to presence:update for these users (at most ${MAX_WATCHED} per socket) and returns their current status.`,
+      summary: `Subscribes this socket to presence:update for these users (at most ${MAX_WATCHED} per socket) and returns their current status. Users blocked either way read as offline.`,
       access: { roles: ROLES },
       rateLimit: { capacity: 10, perSecond: 2 },
       maxBytes: 8 * 1024,
@@ -27,8 +28,10 @@ export const presenceChannel = defineChannel({
         if (ctx.rooms.count('presence:') + fresh.length > MAX_WATCHED) {
           throw new FlockError('REQUEST_TOO_LARGE', `A socket may watch at most ${MAX_WATCHED} users`);
         }
-        ctx.rooms.join(fresh.map((id) => `presence:${id}`));
-        const statuses = await ctx.services.presence.status(fresh);
+        const { blocked } = await ctx.services.social.relations(ctx.session.userId, fresh);
+        const visible = fresh.filter((id) => !blocked.has(id));
+        ctx.rooms.join(visible.map((id) => `presence:${id}`));
+        const statuses = await ctx.services.presence.status(visible);
         return { statuses: fresh.map((userId) => ({ userId, ...(statuses.get(userId) ?? { online: false, lastSeen: null }) })) };
       },
     }),

@@ -1,9 +1,11 @@
 // Every socket channel the gateway serves. The typed client and the AsyncAPI
 // document are derived from this tuple.
 import { authChannel } from './auth.ts';
+import { graphChannel } from './graph.ts';
+import { postsChannel } from './posts.ts';
 import { presenceChannel } from './presence.ts';
 import { streamChannel } from './stream.ts';
 import { systemChannel } from './system.ts';
 import { usersChannel } from './users.ts';
 
-export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel] as const;
+export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel] as const;

@@ -9,6 +9,8 @@ import type { OAuthService } from '../server/auth/oauth/oauth-service.ts';
 import type { Presence } from '../server/presence/presence.ts';
 import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
+import type { SocialReads } from '../social/reads.ts';
+import type { SocialStore } from '../social/store.ts';
 
 export interface GatewayServices {
   actors: ActorRuntime;
@@ -19,6 +21,10 @@ export interface GatewayServices {
   tokens: TokenService;
   /** Undefined when no OAuth provider is configured. */
   oauth: OAuthService | undefined;
+  /** The social stores (edges, posts, profiles, trending, events). */
+  social: SocialStore;
+  /** The social read paths, with blocks and privacy applied. */
+  reads: SocialReads;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
 }

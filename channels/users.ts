@@ -28,16 +28,19 @@ export const usersChannel = defineChannel({
       },
     }),
     get: defineEvent({
-      summary: "Another user's public profile.",
+      summary: "Another user's public profile (USER_BLOCKED when either of you blocked the other).",
       access: { roles: ROLES },
       rateLimit: { capacity: 60, perSecond: 20 },
       maxBytes: 256,
       request: z.object({ userId: userIdInput }).strict(),
       ack: publicProfile,
-      handler: async (ctx, { userId }) => ctx.services.actors.ref(UserActor, userId).ask('getProfile', {}),
+      handler: async (ctx, { userId }) => {
+        if (userId !== ctx.session.userId && (await ctx.services.social.blockedEitherWay(ctx.session.userId, userId))) throw new FlockError('USER_BLOCKED');
+        return ctx.services.actors.ref(UserActor, userId).ask('getProfile', {});
+      },
     }),
     updateProfile: defineEvent({
-      summary: 'Updates the signed-in user’s display name, bio or avatar.',
+      summary: 'Updates the signed-in user’s display name, bio, avatar or privacy (private: follows need approval and posts reach followers only).',
       access: { roles: ROLES },
       rateLimit: { capacity: 10, perSecond: 1 },
       maxBytes: 2048,

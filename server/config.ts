@@ -262,6 +262,12 @@ export const configVariables = {
     default: '5000',
     doc: 'Default time an ask waits for its answer before ACTOR_TIMEOUT.',
   }),
+  SOCIAL_MAX_FOLLOWING: variable({
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(5_000),
+    expects: 'an integer from 1 to 1000000',
+    default: '5000',
+    doc: 'Follows plus pending follow requests one account may have (FOLLOW_LIMIT beyond).',
+  }),
   JOBS_PROCESS_EVERY: variable({
     schema: duration.default('10 seconds'),
     expects: 'a duration such as "500 ms", "10 seconds" or "1 minute"',
@@ -315,6 +321,7 @@ export interface Config {
   media: { ffmpegPath: string | undefined; ffprobePath: string | undefined };
   jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
+  social: { maxFollowing: number };
 }
 
 /** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
@@ -380,6 +387,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       mailboxCapacity: v.ACTOR_MAILBOX_CAPACITY,
       askTimeoutMs: v.ACTOR_ASK_TIMEOUT_MS,
     },
+    social: { maxFollowing: v.SOCIAL_MAX_FOLLOWING },
   };
 }
 

@@ -136,6 +136,57 @@ export const errorCatalogue = {
     message: 'No such user',
     fix: 'Check the user id or username.',
   },
+  // Social graph and content
+  USER_BLOCKED: {
+    status: 403,
+    message: 'One of you blocked the other',
+    fix: 'Nothing to do: a block hides each side from the other until it is lifted.',
+  },
+  SOCIAL_SELF: {
+    status: 400,
+    message: 'You cannot do this to yourself',
+    fix: 'Name another user.',
+  },
+  FOLLOW_LIMIT: {
+    status: 409,
+    message: 'You follow (or asked to follow) too many accounts',
+    fix: 'Unfollow some accounts or cancel pending requests first.',
+  },
+  FOLLOW_REQUEST_NOT_FOUND: {
+    status: 404,
+    message: 'No pending follow request from this user',
+    fix: 'List pending requests with graph:requests.',
+  },
+  PRIVATE_ACCOUNT: {
+    status: 403,
+    message: 'This account is private',
+    fix: 'Follow the account and wait for it to approve the request.',
+  },
+  POST_NOT_FOUND: {
+    status: 404,
+    message: 'No such post, or you cannot see it',
+    fix: 'Check the post id; deleted posts and posts you may not see are not found.',
+  },
+  POST_FORBIDDEN: {
+    status: 403,
+    message: 'Only the author may do this to the post',
+    fix: 'Edit or delete your own posts only; moderators remove others with posts:remove.',
+  },
+  POST_NOT_EDITABLE: {
+    status: 409,
+    message: 'This post cannot be edited',
+    fix: 'Reposts have no text to edit, and a post keeps at most a fixed number of edits.',
+  },
+  POST_DUPLICATE_KEY: {
+    status: 409,
+    message: 'This idempotency key already named a different post',
+    fix: 'Use a new idempotency key for each new post.',
+  },
+  CURSOR_INVALID: {
+    status: 400,
+    message: 'The cursor is not one this list returned',
+    fix: 'Pass back nextCursor exactly as received, to the same list.',
+  },
   NOT_FOUND: {
     status: 404,
     message: 'No such resource',

@@ -38,3 +38,11 @@ export async function pingMongo(): Promise<void> {
 export async function disconnectMongo(): Promise<void> {
   await mongoose.disconnect();
 }
+
+/** Whether the server is FerretDB (it answers buildInfo with its own version). */
+export async function isFerretDB(connection: mongoose.Connection): Promise<boolean> {
+  const db = connection.db;
+  if (!db) throw new Error('not connected');
+  const info = await db.admin().command({ buildInfo: 1 });
+  return typeof info.ferretdbVersion === 'string';
+}

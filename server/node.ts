@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import type { ResolvedServices } from '../devservices/index.ts';
 import { createJobRunner, type JobRunner } from '../jobs/agenda.ts';
 import type { Logger } from './logger.ts';
-import { connectMongo, disconnectMongo, pingMongo } from './mongo.ts';
+import { connectMongo, disconnectMongo, isFerretDB, pingMongo } from './mongo.ts';
 import { Readiness } from './readiness.ts';
 import { closeRealtime, createRealtime } from './realtime.ts';
 import { createRedis, untilReady } from './redis.ts';
@@ -31,6 +31,8 @@ import { createOAuthService } from './auth/oauth/oauth-service.ts';
 import { registerOAuthRoutes } from './auth/oauth/routes.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
+import { SocialReads } from '../social/reads.ts';
+import { defaultSocialSettings, SocialStore } from '../social/store.ts';
 
 /** Version of the socket API in the AsyncAPI document. */
 export const API_VERSION = '0.1.0';
@@ -97,7 +99,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.nodeId });
   collectDefaultMetrics({ register: registry });
+  const social = new SocialStore(mongoose.connection, redis, {
+    ...defaultSocialSettings,
+    idLookup: (await isFerretDB(mongoose.connection)) ? 'point' : 'in',
+    maxFollowing: config.social.maxFollowing,
+  });
+  await social.init();
   const actors = await ActorRuntime.start({
+    services: { social },
     redisUrl: services.redisUrl,
     connection: mongoose.connection,
     nodeId: config.nodeId,
@@ -142,6 +151,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     accounts,
     login,
     tokens,
+    social,
+    reads: new SocialReads(social),
     async deliver(userId, type, data) {
       const event = await streams.append(userId, { type, data });
       io.to(`user:${userId}`).emit('stream:event', event);

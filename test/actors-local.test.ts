@@ -52,7 +52,10 @@ test.serial('an actor is activated on first message and answers from either node
 
 test.serial('concurrent increments from both nodes all land exactly once', async (t) => {
   const key = 'c-concurrent';
-  await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? a : b).ref(Counter, key).ask('increment', { by: 1 })));
+  // 400 durable saves queue behind each other: the deadline is generous because
+  // this is about exactly-once, and the whole suite shares one MongoDB.
+  const burst = { timeoutMs: 60_000 };
+  await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? a : b).ref(Counter, key).ask('increment', { by: 1 }, burst)));
   t.deepEqual(await a.ref(Counter, key).ask('get', {}), { count: 400 });
   const stored = await a.store.read('counter', key);
   t.is((stored?.state as { count: number }).count, 400, 'durable: saved before each reply');

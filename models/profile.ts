@@ -1,0 +1,43 @@
+// Profiles as other users see them: a read model projected by UserActor (the
+// owner of the profile) after every change, fenced by its activation epoch.
+// Read paths hydrate authors and apply privacy from here in one query instead
+// of one actor ask per user.
+//
+// Access paths: by id (hydration, privacy), by lowercase username (mentions).
+import { Schema, type Connection, type Model } from 'mongoose';
+
+export const PROFILE_COLLECTION = 'profiles';
+
+export interface ProfileDoc {
+  _id: string;
+  username: string;
+  usernameLower: string;
+  displayName: string;
+  avatarMediaId: string | null;
+  private: boolean;
+  followers: number;
+  createdAt: Date;
+  epoch: number;
+}
+
+export const profileSchema = new Schema<ProfileDoc>(
+  {
+    _id: { type: String, required: true },
+    username: { type: String, required: true },
+    usernameLower: { type: String, required: true },
+    displayName: { type: String, required: true },
+    avatarMediaId: { type: String, default: null },
+    private: { type: Boolean, required: true },
+    followers: { type: Number, required: true },
+    createdAt: { type: Date, required: true },
+    epoch: { type: Number, required: true },
+  },
+  { collection: PROFILE_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
+);
+profileSchema.index({ usernameLower: 1 });
+
+export type ProfileModel = Model<ProfileDoc>;
+
+export function profileModel(connection: Connection): ProfileModel {
+  return (connection.models.Profile as ProfileModel | undefined) ?? connection.model<ProfileDoc>('Profile', profileSchema);
+}

@@ -1,0 +1,117 @@
+// A two-node cluster for the social tests and users signed up on it over real
+// sockets (each with its own client address, so per-IP limits stay apart).
+import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { FlockClient } from '../../client/flock-client.ts';
+import { SignJWT } from 'jose';
+import { MongoClient } from 'mongodb';
+import { requireEnv, uniqueDbName } from './env.ts';
+import { startNodeProcess, type NodeProcess } from './node-process.ts';
+
+export interface SocialUser {
+  c: FlockClient;
+  userId: string;
+  username: string;
+  node: number;
+}
+
+export class SocialCluster {
+  nodes: NodeProcess[] = [];
+  private readonly clients: FlockClient[] = [];
+  private readonly ipBase = `10.${1 + Math.floor(Math.random() * 250)}`;
+  private ipSeq = 1;
+
+  dbName = '';
+
+  /**
+   * Asks and requests wait up to a minute: the suite shares one embedded
+   * FerretDB, which runs writes one at a time and scans a collection for any
+   * filter but `{ _id }`, so a file that queues hundreds of writes (200
+   * concurrent likes) slows every other file's writes. Tests here assert
+   * outcomes; bench/social.ts measures latency.
+   */
+  async start(prefix: string, env: Record<string, string> = {}): Promise<void> {
+    this.dbName = uniqueDbName(prefix);
+    env = { ACTOR_ASK_TIMEOUT_MS: '60000', ...env };
+    this.nodes = await Promise.all(
+      [0, 1].map(() => startNodeProcess({ dbName: this.dbName, env: { TRUST_PROXY: 'true', RATE_LIMIT_IP_PER_SECOND: '1000', ...env } })),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.clients.forEach((c) => c.close());
+    // Set FLOCK_TEST_LOGS=file to keep what the nodes logged at warn and above.
+    if (process.env.FLOCK_TEST_LOGS) for (const n of this.nodes) for (const e of n.logs) if (["warn", "error", "fatal"].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+
+  async connect(node: number, token?: string): Promise<FlockClient> {
+    const seq = this.ipSeq++;
+    const c = new FlockClient(this.nodes[node]!.url, {
+      ...(token && { token }),
+      timeoutMs: 60_000,
+      socket: { extraHeaders: { 'x-forwarded-for': `${this.ipBase}.${Math.floor(seq / 250)}.${seq % 250}` }, reconnection: false },
+    });
+    this.clients.push(c);
+    await c.connected();
+    return c;
+  }
+
+  /** A new user, signed in on `node`. */
+  async user(node = 0, name = 'u'): Promise<SocialUser> {
+    const username = `${name}${randomBytes(5).toString('hex')}`.slice(0, 30);
+    const c = await this.connect(node);
+    const res = await c.request('auth:register', { username, email: `${username}@example.test`, password: 'correct horse 42', displayName: name });
+    return { c, userId: res.userId, username, node };
+  }
+
+  /**
+   * `n` users alternating between the two nodes, made without password
+   * hashing: account documents written directly and access tokens signed with
+   * the suite's JWT_SECRET (for tests that need many users). Their profiles
+   * are created through users:me, as for any account without one.
+   */
+  async quickUsers(n: number, name = 'q'): Promise<SocialUser[]> {
+    const secret = new Uint8Array(Buffer.from(requireEnv('JWT_SECRET'), 'base64'));
+    const client = await MongoClient.connect(requireEnv('MONGO_URL'));
+    const made = Array.from({ length: n }, (_, i) => {
+      const username = `${name}${randomBytes(6).toString('hex')}`.slice(0, 30);
+      return { userId: `u_${randomBytes(12).toString('base64url')}`, username, node: i % 2 };
+    });
+    try {
+      await client
+        .db(this.dbName)
+        .collection('accounts')
+        .insertMany(made.map((m) => ({ _id: m.userId, username: m.username, displayUsername: m.username, emailVerified: false, roles: ['user'], createdAt: new Date() })) as never[]);
+    } finally {
+      await client.close();
+    }
+    const users: SocialUser[] = [];
+    for (let i = 0; i < made.length; i += 25) {
+      users.push(
+        ...(await Promise.all(
+          made.slice(i, i + 25).map(async (m) => {
+            const now = Math.floor(Date.now() / 1000);
+            const token = await new SignJWT({ sid: `s_${randomBytes(8).toString('hex')}`, roles: ['user'] })
+              .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+              .setSubject(m.userId)
+              .setIssuer('flock')
+              .setAudience('flock')
+              .setIssuedAt(now)
+              .setExpirationTime(now + 3600)
+              .sign(secret);
+            const c = await this.connect(m.node, token);
+            await c.request('users:me', {});
+            return { c, ...m };
+          }),
+        )),
+      );
+    }
+    return users;
+  }
+
+  /** `n` users alternating between the two nodes. */
+  users(n: number, name = 'u'): Promise<SocialUser[]> {
+    return Promise.all(Array.from({ length: n }, (_, i) => this.user(i % 2, name)));
+  }
+}
