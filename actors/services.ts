@@ -2,10 +2,15 @@
 // domain documents they own (ctx.services). The node supplies them when it
 // starts the runtime; runtimes started without them (tests of the runtime
 // itself) refuse any handler that reaches for them.
+import type { MessagingStore } from '../messaging/store.ts';
+import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface ActorServices {
   social: SocialStore;
+  messaging: MessagingStore;
+  /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
+  deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
 }
 
 export function missingServices(): ActorServices {

@@ -1,6 +1,7 @@
 // Every socket channel the gateway serves. The typed client and the AsyncAPI
 // document are derived from this tuple.
 import { authChannel } from './auth.ts';
+import { conversationsChannel } from './conversations.ts';
 import { graphChannel } from './graph.ts';
 import { postsChannel } from './posts.ts';
 import { presenceChannel } from './presence.ts';
@@ -8,4 +9,4 @@ import { streamChannel } from './stream.ts';
 import { systemChannel } from './system.ts';
 import { usersChannel } from './users.ts';
 
-export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel] as const;
+export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel] as const;

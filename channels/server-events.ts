@@ -28,6 +28,10 @@ export const serverEvents = {
     summary: 'A watched user went online or offline.',
     payload: presenceChangeSchema,
   },
+  'conversations:typing': {
+    summary: 'A member of one of your conversations is typing (ephemeral: never stored, not replayed; show it for a few seconds).',
+    payload: z.object({ conversationId: z.string(), userId: z.string(), at: z.number().int() }),
+  },
   'auth:revoked': {
     summary: 'This session was revoked (logout elsewhere, log out everywhere, or refresh token reuse); the socket is disconnected next.',
     payload: z.object({ reason: z.string() }),

@@ -8,7 +8,9 @@ import type { TokenService } from '../server/auth/tokens.ts';
 import type { OAuthService } from '../server/auth/oauth/oauth-service.ts';
 import type { Presence } from '../server/presence/presence.ts';
 import type { PersonalEvent } from '../server/streams/envelope.ts';
+import type { ServerEventPayload } from './server-events.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
+import type { MessagingStore } from '../messaging/store.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { SocialStore } from '../social/store.ts';
 
@@ -27,4 +29,8 @@ export interface GatewayServices {
   reads: SocialReads;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
+  /** Conversations and messages (read paths; writes go through ConversationActor). */
+  messaging: MessagingStore;
+  /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
+  signal<E extends 'conversations:typing'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
 }

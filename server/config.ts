@@ -268,6 +268,12 @@ export const configVariables = {
     default: '5000',
     doc: 'Follows plus pending follow requests one account may have (FOLLOW_LIMIT beyond).',
   }),
+  CONVERSATION_MAX_MEMBERS: variable({
+    schema: z.coerce.number().int().min(2).max(10_000).default(256),
+    expects: 'an integer from 2 to 10000',
+    default: '256',
+    doc: 'Members of a group conversation, owner included (CONVERSATION_FULL beyond).',
+  }),
   JOBS_PROCESS_EVERY: variable({
     schema: duration.default('10 seconds'),
     expects: 'a duration such as "500 ms", "10 seconds" or "1 minute"',
@@ -322,6 +328,7 @@ export interface Config {
   jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
   social: { maxFollowing: number };
+  messaging: { maxMembers: number };
 }
 
 /** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
@@ -388,6 +395,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       askTimeoutMs: v.ACTOR_ASK_TIMEOUT_MS,
     },
     social: { maxFollowing: v.SOCIAL_MAX_FOLLOWING },
+    messaging: { maxMembers: v.CONVERSATION_MAX_MEMBERS },
   };
 }
 

@@ -182,6 +182,27 @@ export const errorCatalogue = {
     message: 'This idempotency key already named a different post',
     fix: 'Use a new idempotency key for each new post.',
   },
+  // Conversations
+  CONVERSATION_NOT_FOUND: {
+    status: 404,
+    message: 'No such conversation, or you are not a member',
+    fix: 'Check the conversation id; list yours with conversations:list.',
+  },
+  CONVERSATION_FORBIDDEN: {
+    status: 403,
+    message: 'Your role in this conversation does not allow this',
+    fix: 'Owners and admins manage groups; only senders edit or delete their messages.',
+  },
+  CONVERSATION_FULL: {
+    status: 409,
+    message: 'The group has as many members as it may have',
+    fix: 'Remove members first, or raise CONVERSATION_MAX_MEMBERS.',
+  },
+  MESSAGE_NOT_FOUND: {
+    status: 404,
+    message: 'No such message in this conversation, or you cannot see it',
+    fix: 'Check the sequence number against conversations:history.',
+  },
   CURSOR_INVALID: {
     status: 400,
     message: 'The cursor is not one this list returned',

@@ -1,6 +1,7 @@
 // The composition root of one Flock node: connects the backing services,
 // starts jobs and the Socket.IO/HTTP listener, and shuts all of it down in
 // order. `main.ts` runs it as a process; tests run it as a process too.
+import { FlockError } from './errors.ts';
 import type { Server } from 'socket.io';
 import type { Config } from './config.ts';
 import type { ResolvedServices } from '../devservices/index.ts';
@@ -31,6 +32,7 @@ import { createOAuthService } from './auth/oauth/oauth-service.ts';
 import { registerOAuthRoutes } from './auth/oauth/routes.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
+import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts';
 import { SocialReads } from '../social/reads.ts';
 import { defaultSocialSettings, SocialStore } from '../social/store.ts';
 
@@ -105,8 +107,18 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     maxFollowing: config.social.maxFollowing,
   });
   await social.init();
+  const messaging = new MessagingStore(mongoose.connection, {
+    ...defaultMessagingSettings,
+    idLookup: social.settings.idLookup,
+    maxMembers: config.messaging.maxMembers,
+  });
+  await messaging.init();
+  // Actors deliver to personal streams through the realtime server, which starts after them.
+  let deliver: GatewayServices['deliver'] = async () => {
+    throw new FlockError('ACTOR_UNAVAILABLE', 'the node is still starting');
+  };
   const actors = await ActorRuntime.start({
-    services: { social },
+    services: { social, messaging, deliver: (userId, type, data) => deliver(userId, type, data) },
     redisUrl: services.redisUrl,
     connection: mongoose.connection,
     nodeId: config.nodeId,
@@ -158,7 +170,12 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       io.to(`user:${userId}`).emit('stream:event', event);
       return event;
     },
+    messaging,
+    signal(userIds, event, payload) {
+      if (userIds.length > 0) io.to(userIds.map((id) => `user:${id}`)).emit(event, payload);
+    },
   };
+  deliver = gatewayServices.deliver;
   const gateway = attachGateway(io, {
     services: gatewayServices,
     authenticate: (token) => tokens.verifyAccessToken(token),
