@@ -2,7 +2,8 @@
 // an actor may be activated on any of them.
 import { ConversationActor } from './conversation.ts';
 import type { ActorType } from './define.ts';
+import { NotificationsActor } from './notifications.ts';
 import { PostActor } from './post.ts';
 import { UserActor } from './user.ts';
 
-export const actorTypes: readonly ActorType[] = [UserActor, PostActor, ConversationActor];
+export const actorTypes: readonly ActorType[] = [UserActor, PostActor, ConversationActor, NotificationsActor];

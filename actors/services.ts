@@ -3,12 +3,16 @@
 // starts the runtime; runtimes started without them (tests of the runtime
 // itself) refuse any handler that reaches for them.
 import type { MessagingStore } from '../messaging/store.ts';
+import type { NotificationStore } from '../notifications/store.ts';
 import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface ActorServices {
   social: SocialStore;
   messaging: MessagingStore;
+  notifications: NotificationStore;
+  /** Whether the user has a socket open on any node (presence). */
+  isOnline(userId: string): Promise<boolean>;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
 }

@@ -3,10 +3,11 @@
 import { authChannel } from './auth.ts';
 import { conversationsChannel } from './conversations.ts';
 import { graphChannel } from './graph.ts';
+import { notificationsChannel } from './notifications.ts';
 import { postsChannel } from './posts.ts';
 import { presenceChannel } from './presence.ts';
 import { streamChannel } from './stream.ts';
 import { systemChannel } from './system.ts';
 import { usersChannel } from './users.ts';
 
-export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel] as const;
+export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel, notificationsChannel] as const;

@@ -11,6 +11,7 @@ import type { PersonalEvent } from '../server/streams/envelope.ts';
 import type { ServerEventPayload } from './server-events.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
 import type { MessagingStore } from '../messaging/store.ts';
+import type { NotificationStore } from '../notifications/store.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { SocialStore } from '../social/store.ts';
 
@@ -31,6 +32,8 @@ export interface GatewayServices {
   deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
   /** Conversations and messages (read paths; writes go through ConversationActor). */
   messaging: MessagingStore;
+  /** The notification inbox (read path; writes go through NotificationsActor). */
+  notifications: NotificationStore;
   /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
   signal<E extends 'conversations:typing'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
 }

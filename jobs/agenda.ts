@@ -8,6 +8,7 @@ import type { Db } from 'mongodb';
 import { FlockError } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import { createRedis } from '../server/redis.ts';
+import { LoggingPushSender, type PushSender } from '../notifications/push.ts';
 import type { JobContext } from './context.ts';
 import { jobPolicies } from './policy.ts';
 import { jobHandlers } from './registry.ts';
@@ -24,6 +25,10 @@ export interface JobRunnerOptions {
   processEvery: string;
   housekeepingEvery: string;
   retentionDays: number;
+  /** How often due push notifications are sent (push-outbox). */
+  pushEvery?: string;
+  /** The mobile push sender; the default logs each push. */
+  push?: PushSender;
   log: Logger;
 }
 
@@ -40,6 +45,7 @@ export interface JobRunner {
 
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const { log } = options;
+  const push = options.push ?? new LoggingPushSender(log.child({ subsystem: 'push' }));
   const shutdown = new AbortController();
   // Our own client, so connection errors are handled and logged once; the
   // channel duplicates it for subscribing.
@@ -80,6 +86,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       log: jobLog,
       db: options.db,
       settings: { retentionDays: options.retentionDays },
+      push,
       progress: async (percent) => {
         await job.touch(Math.max(0, Math.min(100, percent)));
       },
@@ -101,6 +108,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     async start() {
       await agenda.start();
       await agenda.every(options.housekeepingEvery, 'housekeeping', {} as never);
+      await agenda.every(options.pushEvery ?? '5 seconds', 'push-outbox', {} as never);
       log.info({ processEvery: options.processEvery }, 'job runner started');
     },
     async stop(timeoutMs) {

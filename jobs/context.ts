@@ -1,5 +1,6 @@
 // What a job handler gets besides its data. Only jobs/agenda.ts knows Agenda.
 import type { Db } from 'mongodb';
+import type { PushSender } from '../notifications/push.ts';
 import type { Logger } from '../server/logger.ts';
 import type { JobData, JobName } from './schemas.ts';
 
@@ -7,6 +8,8 @@ export interface JobContext {
   log: Logger;
   db: Db;
   settings: { retentionDays: number };
+  /** Where push-outbox sends mobile pushes. */
+  push: PushSender;
   /** Reports progress (0-100) to whoever watches the job. */
   progress(percent: number): Promise<void>;
   /** Aborted when the node shuts down; long handlers should stop early. */

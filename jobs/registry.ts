@@ -2,8 +2,10 @@
 // compile error.
 import type { JobHandler } from './context.ts';
 import { housekeeping } from './housekeeping.ts';
+import { pushOutbox } from './push-outbox.ts';
 import type { JobName } from './schemas.ts';
 
 export const jobHandlers: { readonly [K in JobName]: JobHandler<K> } = {
   housekeeping,
+  'push-outbox': pushOutbox,
 };

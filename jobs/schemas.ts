@@ -5,6 +5,8 @@ import { z } from 'zod';
 export const jobSchemas = {
   /** Periodic clean-up; takes no data. */
   housekeeping: z.object({}).strict(),
+  /** Sends due push outbox entries; takes no data. */
+  'push-outbox': z.object({}).strict(),
 } as const;
 
 export type JobName = keyof typeof jobSchemas;

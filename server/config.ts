@@ -180,6 +180,12 @@ export const configVariables = {
     default: 'redis://127.0.0.1:6379',
     doc: 'Redis for actor placement, routing, the Socket.IO adapter and job notifications. Never embedded.',
   }),
+  REDIS_KEY_PREFIX: variable({
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,39}$/).default('flock'),
+    expects: 'up to 40 letters, digits, _, : or -',
+    default: 'flock',
+    doc: 'Prefix of the Redis keys and channels of actors, personal streams, presence, rate limits, social events and the Socket.IO adapter: separate clusters sharing one Redis use different prefixes.',
+  }),
   S3_ENDPOINT: variable({
     schema: url(['http:', 'https:']).optional(),
     expects: 'an http:// or https:// URL',
@@ -314,7 +320,7 @@ export interface Config {
   dataDir: string;
   cacheDir: string;
   mongo: { url: string | undefined; dbName: string; poolSize: number };
-  redis: { url: string };
+  redis: { url: string; keyPrefix: string };
   s3: {
     endpoint: string | undefined;
     region: string;
@@ -376,7 +382,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(v.FLOCK_DATA_DIR),
     cacheDir: path.resolve(v.FLOCK_CACHE_DIR ?? defaultCacheDir()),
     mongo: { url: v.MONGO_URL, dbName: v.MONGO_DB, poolSize: v.MONGO_POOL_SIZE },
-    redis: { url: v.REDIS_URL },
+    redis: { url: v.REDIS_URL, keyPrefix: v.REDIS_KEY_PREFIX },
     s3: {
       endpoint: v.S3_ENDPOINT,
       region: v.S3_REGION,

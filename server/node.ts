@@ -33,6 +33,8 @@ import { registerOAuthRoutes } from './auth/oauth/routes.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts';
+import { NotificationConsumer } from '../notifications/consumer.ts';
+import { NotificationStore } from '../notifications/store.ts';
 import { SocialReads } from '../social/reads.ts';
 import { defaultSocialSettings, SocialStore } from '../social/store.ts';
 
@@ -101,11 +103,13 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.nodeId });
   collectDefaultMetrics({ register: registry });
-  const social = new SocialStore(mongoose.connection, redis, {
-    ...defaultSocialSettings,
-    idLookup: (await isFerretDB(mongoose.connection)) ? 'point' : 'in',
-    maxFollowing: config.social.maxFollowing,
-  });
+  const prefix = config.redis.keyPrefix;
+  const social = new SocialStore(
+    mongoose.connection,
+    redis,
+    { ...defaultSocialSettings, idLookup: (await isFerretDB(mongoose.connection)) ? 'point' : 'in', maxFollowing: config.social.maxFollowing },
+    `${prefix}:social`,
+  );
   await social.init();
   const messaging = new MessagingStore(mongoose.connection, {
     ...defaultMessagingSettings,
@@ -113,15 +117,27 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     maxMembers: config.messaging.maxMembers,
   });
   await messaging.init();
-  // Actors deliver to personal streams through the realtime server, which starts after them.
-  let deliver: GatewayServices['deliver'] = async () => {
+  const notifications = new NotificationStore(mongoose.connection);
+  await notifications.init();
+  // Actors deliver to personal streams through the realtime server, and ask
+  // presence, both of which start after them.
+  const starting = async (): Promise<never> => {
     throw new FlockError('ACTOR_UNAVAILABLE', 'the node is still starting');
   };
+  let deliver: GatewayServices['deliver'] = starting;
+  let isOnline: (userId: string) => Promise<boolean> = starting;
   const actors = await ActorRuntime.start({
-    services: { social, messaging, deliver: (userId, type, data) => deliver(userId, type, data) },
+    services: {
+      social,
+      messaging,
+      notifications,
+      deliver: (userId, type, data) => deliver(userId, type, data),
+      isOnline: (userId) => isOnline(userId),
+    },
     redisUrl: services.redisUrl,
     connection: mongoose.connection,
     nodeId: config.nodeId,
+    namespace: prefix,
     types: actorTypes,
     log,
     registry,
@@ -133,10 +149,11 @@ export async function startNode(config: Config, services: ResolvedServices, log:
 
   await Promise.all([untilReady(pub), untilReady(sub)]);
   const app = createApp();
-  const io = createRealtime({ app, pub, sub, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
-  const streams = createPersonalStream({ redis, prefix: 'flock' });
-  const presence = createPresence({ redis, prefix: 'flock', nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
+  const io = createRealtime({ app, pub, sub, adapterKey: `${prefix}:sio`, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
+  const streams = createPersonalStream({ redis, prefix });
+  const presence = createPresence({ redis, prefix, nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
   await presence.start();
+  isOnline = async (userId) => (await presence.status([userId])).get(userId)?.online ?? false;
   const accounts = createAccountService({ connection: mongoose.connection });
   await accounts.init();
   const revocationsSub = createRedis(services.redisUrl, `flock:${config.nodeId}:revocations`, log);
@@ -171,11 +188,21 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       return event;
     },
     messaging,
+    notifications,
     signal(userIds, event, payload) {
       if (userIds.length > 0) io.to(userIds.map((id) => `user:${id}`)).emit(event, payload);
     },
   };
   deliver = gatewayServices.deliver;
+  const notificationConsumer = new NotificationConsumer({
+    redisUrl: services.redisUrl,
+    streamKey: social.events.streamKey,
+    nodeId: config.nodeId,
+    actors,
+    reads: gatewayServices.reads,
+    log: log.child({ subsystem: 'notifications' }),
+  });
+  await notificationConsumer.start();
   const gateway = attachGateway(io, {
     services: gatewayServices,
     authenticate: (token) => tokens.verifyAccessToken(token),
@@ -183,7 +210,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     allowedOrigins: config.allowedOrigins,
     trustProxy: config.trustProxy,
     ipRatePerSecond: config.ipRatePerSecond,
-    limiter: new RateLimiter(redis, 'flock'),
+    limiter: new RateLimiter(redis, prefix),
     log: log.child({ subsystem: 'gateway' }),
   });
   // A revoked session ends on every node at once, not when its access token expires.
@@ -219,6 +246,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         gateway.close();
         await stopRevocations();
         await presence.stop();
+        await notificationConsumer.stop();
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
         closeApp(app);

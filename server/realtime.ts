@@ -10,6 +10,8 @@ export interface RealtimeOptions {
   pub: Redis;
   sub: Redis;
   maxPayloadBytes: number;
+  /** Prefix of the adapter's Redis channels. */
+  adapterKey: string;
   log: Logger;
 }
 
@@ -20,7 +22,7 @@ export function createRealtime(options: RealtimeOptions): Server {
     pingInterval: 25_000,
     pingTimeout: 20_000,
     connectTimeout: 10_000,
-    adapter: createAdapter(options.pub, options.sub, { key: 'flock:sio' }),
+    adapter: createAdapter(options.pub, options.sub, { key: options.adapterKey }),
   });
   // engine.io also uses maxHttpBufferSize as uWS's maxPayloadLength.
   io.attachApp(options.app);

@@ -23,7 +23,7 @@ export interface Page<T> {
 }
 
 export class SocialReads {
-  constructor(private readonly store: SocialStore) {}
+  constructor(readonly store: SocialStore) {}
 
   /** Whether `viewer` may see `doc` (not its quoted/reposted original). */
   private visible(viewerId: string, doc: PostDoc, rel: Relations): boolean {

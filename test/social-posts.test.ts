@@ -274,7 +274,7 @@ test('an owner that crashed after writing a post but before its effects: the nex
 async function recentEvents(count: number): Promise<{ type: string; data: Record<string, unknown> }[]> {
   const redis = new Redis(requireEnv('REDIS_URL'));
   try {
-    const entries = await redis.xrevrange('flock:social:events', '+', '-', 'COUNT', count);
+    const entries = await redis.xrevrange(`${cluster.redisPrefix}:social:events`, '+', '-', 'COUNT', count);
     return entries.map(([, fields]) => JSON.parse(fields[1]!) as { type: string; data: Record<string, unknown> });
   } finally {
     redis.disconnect();

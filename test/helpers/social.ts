@@ -22,6 +22,8 @@ export class SocialCluster {
   private ipSeq = 1;
 
   dbName = '';
+  /** The cluster's own Redis key prefix (REDIS_KEY_PREFIX): its social events stream is its own. */
+  redisPrefix = '';
 
   /**
    * Asks and requests wait up to a minute: the suite shares one embedded
@@ -32,7 +34,8 @@ export class SocialCluster {
    */
   async start(prefix: string, env: Record<string, string> = {}): Promise<void> {
     this.dbName = uniqueDbName(prefix);
-    env = { ACTOR_ASK_TIMEOUT_MS: '60000', ...env };
+    this.redisPrefix = `t${randomBytes(4).toString('hex')}`;
+    env = { ACTOR_ASK_TIMEOUT_MS: '60000', REDIS_KEY_PREFIX: this.redisPrefix, ...env };
     this.nodes = await Promise.all(
       [0, 1].map(() => startNodeProcess({ dbName: this.dbName, env: { TRUST_PROXY: 'true', RATE_LIMIT_IP_PER_SECOND: '1000', ...env } })),
     );

@@ -1,0 +1,42 @@
+// The documents of notifications (the inbox and the push outbox), their
+// settings, and the inbox read path the notifications channel serves.
+import type { Connection } from 'mongoose';
+import mongoose from 'mongoose';
+import { notificationModel, type NotificationDoc, type NotificationModel } from '../models/notification.ts';
+import { pushOutboxModel, type PushOutboxModel } from '../models/push-outbox.ts';
+
+export interface NotificationSettings {
+  /** How long a group takes further events after it opened (unless read first). */
+  groupWindowMs: number;
+  /** Event ids remembered per recipient, to drop an event delivered twice. */
+  seenWindow: number;
+}
+
+export const defaultNotificationSettings: NotificationSettings = { groupWindowMs: 24 * 3600_000, seenWindow: 1_000 };
+
+export class NotificationStore {
+  readonly notifications: NotificationModel;
+  readonly outbox: PushOutboxModel;
+
+  constructor(
+    connection: Connection,
+    readonly settings: NotificationSettings = defaultNotificationSettings,
+  ) {
+    this.notifications = notificationModel(connection);
+    this.outbox = pushOutboxModel(connection);
+  }
+
+  async init(): Promise<void> {
+    await Promise.all([this.notifications.init(), this.outbox.init()]);
+  }
+
+  /** A user's notifications, latest activity first, after the (updatedAt, id) cursor. */
+  async page(userId: string, limit: number, after?: { t: number; id: string }): Promise<NotificationDoc[]> {
+    const filter: Record<string, unknown> = { userId };
+    if (after) {
+      const t = new Date(after.t);
+      filter.$or = mongoose.trusted([{ updatedAt: { $lt: t } }, { updatedAt: t, _id: { $lt: after.id } }]);
+    }
+    return this.notifications.find(filter).sort({ updatedAt: -1, _id: -1 }).limit(limit).lean<NotificationDoc[]>();
+  }
+}
