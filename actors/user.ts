@@ -129,8 +129,12 @@ export const UserActor = defineActor({
       return { status };
     },
     unfollow: async (ctx, { followerId }) => {
-      const current = await existing(ctx).services.social.edges.status('follow', ctx.key, followerId);
+      const social = existing(ctx).services.social;
+      const current = await social.edges.status('follow', ctx.key, followerId);
       if (current !== 'none') changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }], current === 'active' ? -1 : 0);
+      if (current === 'active') {
+        ctx.afterCommit(() => social.events.emit('follow.removed', `unfollow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
+      }
       return { status: 'none' as const };
     },
     approveFollower: async (ctx, { followerId }) => {

@@ -37,7 +37,7 @@ export interface EventContext {
   /** Signs this socket in (or out) without reconnecting: login, refresh, logout. */
   setSession(session: Session | undefined): void;
   /** Socket.IO rooms of this socket (e.g. presence subscriptions). */
-  rooms: { join(names: string[]): void; leave(names: string[]): void; count(prefix: string): number };
+  rooms: { join(names: string[]): void; leave(names: string[]): void; count(prefix: string): number; list(prefix: string): string[] };
   services: GatewayServices;
 }
 

@@ -96,14 +96,23 @@ export const graphChannel = defineChannel({
       summary: 'Mutes a user: their posts leave your feeds and hashtag pages and they cause you no notifications. They are not told.',
       request: target,
       ack: changed,
-      handler: async (ctx, { userId }) => user(ctx, ctx.session.userId).ask('mute', { userId }),
+      handler: async (ctx, { userId }) => {
+        const result = await user(ctx, ctx.session.userId).ask('mute', { userId });
+        ctx.services.watchAuthor(ctx.session.userId, userId, false);
+        return result;
+      },
     }),
     unmute: defineEvent({
       ...write,
       summary: 'Lifts a mute.',
       request: target,
       ack: changed,
-      handler: async (ctx, { userId }) => user(ctx, ctx.session.userId).ask('unmute', { userId }),
+      handler: async (ctx, { userId }) => {
+        const me = ctx.session.userId;
+        const result = await user(ctx, me).ask('unmute', { userId });
+        if ((await ctx.services.social.edges.status('follow', userId, me)) === 'active') ctx.services.watchAuthor(me, userId, true);
+        return result;
+      },
     }),
     followers: defineEvent({
       ...read,

@@ -2,6 +2,7 @@
 // document are derived from this tuple.
 import { authChannel } from './auth.ts';
 import { conversationsChannel } from './conversations.ts';
+import { feedsChannel } from './feeds.ts';
 import { graphChannel } from './graph.ts';
 import { notificationsChannel } from './notifications.ts';
 import { postsChannel } from './posts.ts';
@@ -10,4 +11,4 @@ import { streamChannel } from './stream.ts';
 import { systemChannel } from './system.ts';
 import { usersChannel } from './users.ts';
 
-export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel, notificationsChannel] as const;
+export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel, notificationsChannel, feedsChannel] as const;

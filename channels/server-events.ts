@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { presenceChangeSchema } from '../server/presence/presence.ts';
 import { personalEventSchema } from '../server/streams/envelope.ts';
+import { postView } from '../social/views.ts';
 
 const errorBody = z.object({
   code: z.string(),
@@ -27,6 +28,14 @@ export const serverEvents = {
   'presence:update': {
     summary: 'A watched user went online or offline.',
     payload: presenceChangeSchema,
+  },
+  'feeds:post': {
+    summary: 'A new post or repost of an account you follow (or yours), on a socket that called feeds:watch. `cursor` resumes feeds:since after it.',
+    payload: z.object({ post: postView, cursor: z.string() }),
+  },
+  'feeds:deleted': {
+    summary: 'A post of an account you watch was deleted: remove it from the timeline.',
+    payload: z.object({ postId: z.string(), authorId: z.string() }),
   },
   'conversations:typing': {
     summary: 'A member of one of your conversations is typing (ephemeral: never stored, not replayed; show it for a few seconds).',

@@ -12,6 +12,7 @@ import type { ServerEventPayload } from './server-events.ts';
 import type { PersonalStream } from '../server/streams/personal-stream.ts';
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
+import type { HomeFeeds } from '../feeds/home.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { SocialStore } from '../social/store.ts';
 
@@ -34,6 +35,10 @@ export interface GatewayServices {
   messaging: MessagingStore;
   /** The notification inbox (read path; writes go through NotificationsActor). */
   notifications: NotificationStore;
+  /** Home timelines (stored feeds, merge path, for you). */
+  feeds: HomeFeeds;
+  /** Adds an author to (or removes one from) the live home timeline of the user's watching sockets, on every node. */
+  watchAuthor(userId: string, authorId: string, watch: boolean): void;
   /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
   signal<E extends 'conversations:typing'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
 }

@@ -1,26 +1,13 @@
 // Turns the social core's domain events (the Redis stream of social/events.ts)
-// into notifications. Every node runs one consumer in the consumer group
-// `notifications`; Redis hands each event to one of them. An event is
-// acknowledged once the recipients' NotificationsActors have taken it; one
-// that failed stays pending and is claimed again (by any node) after
-// CLAIM_IDLE_MS, so a node that dies mid-batch loses nothing. Redelivery is
-// harmless: each actor drops an event id it has seen.
+// into notifications: every node runs a consumer of the group
+// `notifications` (social/event-consumer.ts) with this handler. An event is
+// acknowledged once the recipients' NotificationsActors have taken it;
+// redelivery is harmless: each actor drops an event id it has seen.
 import type { ActorRuntime } from '../actors/runtime.ts';
 import { NotificationsActor } from '../actors/notifications.ts';
-import type { Logger } from '../server/logger.ts';
-import { createRedis, untilReady, type Redis } from '../server/redis.ts';
 import type { SocialEvent } from '../social/events.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { NotificationKind } from './kinds.ts';
-
-export const CONSUMER_GROUP = 'notifications';
-const BATCH = 100;
-const BLOCK_MS = 1_000;
-/** An event pending this long with another consumer is taken over. */
-const CLAIM_IDLE_MS = 30_000;
-const CLAIM_EVERY_MS = 10_000;
-/** Events handled at once. */
-const PARALLEL = 16;
 
 /** One notification an event asks for. */
 export interface NotifyOrder {
@@ -64,101 +51,10 @@ export async function ordersFor(event: SocialEvent, reads: SocialReads): Promise
   }
 }
 
-export interface NotificationConsumerOptions {
-  redisUrl: string;
-  streamKey: string;
-  nodeId: string;
-  actors: ActorRuntime;
-  reads: SocialReads;
-  log: Logger;
-}
-
-export class NotificationConsumer {
-  private readonly redis: Redis;
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private lastClaim = 0;
-
-  constructor(private readonly options: NotificationConsumerOptions) {
-    this.redis = createRedis(options.redisUrl, `flock:${options.nodeId}:notifications`, options.log);
-  }
-
-  async start(): Promise<void> {
-    await untilReady(this.redis);
-    await this.redis.xgroup('CREATE', this.options.streamKey, CONSUMER_GROUP, '$', 'MKSTREAM').catch((err: Error) => {
-      if (!/BUSYGROUP/.test(err.message)) throw err;
-    });
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    // The blocking read returns within BLOCK_MS.
-    await this.loop;
-    this.redis.disconnect();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        if (Date.now() - this.lastClaim > CLAIM_EVERY_MS) await this.claimStale();
-        const res = (await this.redis.xreadgroup(
-          'GROUP', CONSUMER_GROUP, this.options.nodeId,
-          'COUNT', BATCH, 'BLOCK', BLOCK_MS,
-          'STREAMS', this.options.streamKey, '>',
-        )) as Array<[string, Array<[string, string[]]>]> | null;
-        if (res) await this.handle(res[0]![1]);
-      } catch (err) {
-        if (!this.running) return;
-        this.options.log.warn({ err }, 'notification consumer: read failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-    }
-  }
-
-  /** Takes over events another consumer (perhaps a dead node) left unacknowledged. */
-  private async claimStale(): Promise<void> {
-    this.lastClaim = Date.now();
-    const [, entries] = (await this.redis.xautoclaim(this.options.streamKey, CONSUMER_GROUP, this.options.nodeId, CLAIM_IDLE_MS, '0-0', 'COUNT', BATCH)) as [
-      string,
-      Array<[string, string[]] | null>,
-    ];
-    const live = entries.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
-    if (live.length > 0) await this.handle(live);
-  }
-
-  private async handle(entries: Array<[string, string[]]>): Promise<void> {
-    const done: string[] = [];
-    for (let i = 0; i < entries.length; i += PARALLEL) {
-      await Promise.all(
-        entries.slice(i, i + PARALLEL).map(async ([streamId, fields]) => {
-          let event: SocialEvent | null = null;
-          try {
-            event = JSON.parse(fields[fields.indexOf('event') + 1] ?? 'null') as SocialEvent | null;
-          } catch {
-            // Nothing will ever make it readable: acknowledge it rather than retry it forever.
-          }
-          if (!event?.id || !event.type) {
-            this.options.log.warn({ streamId }, 'notification consumer: malformed event dropped');
-            done.push(streamId);
-            return;
-          }
-          try {
-            {
-              const orders = await ordersFor(event, this.options.reads);
-              await Promise.all(
-                orders.map(({ userId, ...order }) => this.options.actors.ref(NotificationsActor, userId).ask('notify', order)),
-              );
-            }
-            done.push(streamId);
-          } catch (err) {
-            // Left pending: claimed again after CLAIM_IDLE_MS.
-            this.options.log.warn({ err, streamId }, 'notification consumer: event not handled; will retry');
-          }
-        }),
-      );
-    }
-    if (done.length > 0) await this.redis.xack(this.options.streamKey, CONSUMER_GROUP, ...done);
-  }
+/** Notifications from the domain events: the handler of the `notifications` consumer group (social/event-consumer.ts). */
+export function notificationHandler(actors: ActorRuntime, reads: SocialReads): (event: SocialEvent) => Promise<void> {
+  return async (event) => {
+    const orders = await ordersFor(event, reads);
+    await Promise.all(orders.map(({ userId, ...order }) => actors.ref(NotificationsActor, userId).ask('notify', order)));
+  };
 }

@@ -274,6 +274,18 @@ export const configVariables = {
     default: '5000',
     doc: 'Follows plus pending follow requests one account may have (FOLLOW_LIMIT beyond).',
   }),
+  FEED_FANOUT_THRESHOLD: variable({
+    schema: z.coerce.number().int().min(1).max(100_000_000).default(5_000),
+    expects: 'an integer from 1 to 100000000',
+    default: '5000',
+    doc: 'Authors with at least this many followers are merged into home timelines at read time instead of fanned out on write.',
+  }),
+  FEED_MAX_LENGTH: variable({
+    schema: z.coerce.number().int().min(20).max(10_000).default(800),
+    expects: 'an integer from 20 to 10000',
+    default: '800',
+    doc: 'Entries kept per stored home feed (Redis); older pages come from the merge path.',
+  }),
   CONVERSATION_MAX_MEMBERS: variable({
     schema: z.coerce.number().int().min(2).max(10_000).default(256),
     expects: 'an integer from 2 to 10000',
@@ -335,6 +347,7 @@ export interface Config {
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
   social: { maxFollowing: number };
   messaging: { maxMembers: number };
+  feeds: { fanoutThreshold: number; maxLength: number };
 }
 
 /** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
@@ -402,6 +415,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     social: { maxFollowing: v.SOCIAL_MAX_FOLLOWING },
     messaging: { maxMembers: v.CONVERSATION_MAX_MEMBERS },
+    feeds: { fanoutThreshold: v.FEED_FANOUT_THRESHOLD, maxLength: v.FEED_MAX_LENGTH },
   };
 }
 

@@ -94,6 +94,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
           join: (names: string[]) => void socket.join(names),
           leave: (names: string[]) => names.forEach((n) => void socket.leave(n)),
           count: (prefix: string) => [...socket.rooms].filter((r) => r.startsWith(prefix)).length,
+          list: (prefix: string) => [...socket.rooms].filter((r) => r.startsWith(prefix)),
         },
         services: options.services,
       };

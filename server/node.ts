@@ -33,7 +33,12 @@ import { registerOAuthRoutes } from './auth/oauth/routes.ts';
 import { createPersonalStream } from './streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts';
-import { NotificationConsumer } from '../notifications/consumer.ts';
+import { notificationHandler } from '../notifications/consumer.ts';
+import { feedHandler } from '../feeds/fanout.ts';
+import { HomeFeeds } from '../feeds/home.ts';
+import { feedRoom, watchRoom } from '../feeds/rooms.ts';
+import { defaultFeedSettings, FeedStore } from '../feeds/store.ts';
+import { EventConsumer, type EventConsumerOptions } from '../social/event-consumer.ts';
 import { NotificationStore } from '../notifications/store.ts';
 import { SocialReads } from '../social/reads.ts';
 import { defaultSocialSettings, SocialStore } from '../social/store.ts';
@@ -172,6 +177,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
   if (oauth) registerOAuthRoutes(app, oauth, { log: log.child({ subsystem: 'oauth' }) });
+  const reads = new SocialReads(social);
+  const feeds = new HomeFeeds(new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength }), reads, redis, prefix);
   const gatewayServices: GatewayServices = {
     oauth,
     actors,
@@ -181,7 +188,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     login,
     tokens,
     social,
-    reads: new SocialReads(social),
+    reads,
     async deliver(userId, type, data) {
       const event = await streams.append(userId, { type, data });
       io.to(`user:${userId}`).emit('stream:event', event);
@@ -189,20 +196,24 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     },
     messaging,
     notifications,
+    feeds,
+    watchAuthor(userId, authorId, watch) {
+      const sockets = io.in(watchRoom(userId));
+      if (watch) sockets.socketsJoin(feedRoom(authorId));
+      else sockets.socketsLeave(feedRoom(authorId));
+    },
     signal(userIds, event, payload) {
       if (userIds.length > 0) io.to(userIds.map((id) => `user:${id}`)).emit(event, payload);
     },
   };
   deliver = gatewayServices.deliver;
-  const notificationConsumer = new NotificationConsumer({
-    redisUrl: services.redisUrl,
-    streamKey: social.events.streamKey,
-    nodeId: config.nodeId,
-    actors,
-    reads: gatewayServices.reads,
-    log: log.child({ subsystem: 'notifications' }),
-  });
-  await notificationConsumer.start();
+  const consumer = (group: string, handle: EventConsumerOptions['handle']) =>
+    new EventConsumer({ redisUrl: services.redisUrl, streamKey: social.events.streamKey, group, nodeId: config.nodeId, log: log.child({ subsystem: group }), handle });
+  const consumers = [
+    consumer('notifications', notificationHandler(actors, gatewayServices.reads)),
+    consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, io)),
+  ];
+  await Promise.all(consumers.map((c) => c.start()));
   const gateway = attachGateway(io, {
     services: gatewayServices,
     authenticate: (token) => tokens.verifyAccessToken(token),
@@ -246,7 +257,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         gateway.close();
         await stopRevocations();
         await presence.stop();
-        await notificationConsumer.stop();
+        await Promise.all(consumers.map((c) => c.stop()));
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
         closeApp(app);

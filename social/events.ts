@@ -12,6 +12,7 @@ export const socialEventSchemas = {
   'post.liked': z.object({ postId: z.string(), authorId: z.string(), userId: z.string() }),
   'follow.created': z.object({ followerId: z.string(), followeeId: z.string() }),
   'follow.requested': z.object({ followerId: z.string(), followeeId: z.string() }),
+  'follow.removed': z.object({ followerId: z.string(), followeeId: z.string() }),
   'block.created': z.object({ blockerId: z.string(), blockedId: z.string() }),
 } as const;
 export type SocialEventType = keyof typeof socialEventSchemas;

@@ -1,0 +1,95 @@
+// Feed upkeep from the domain events (the `feeds` consumer group,
+// social/event-consumer.ts): fan-out on write of new posts and reposts into
+// the stored feeds of the author's followers (below the fan-out threshold; at
+// or above it the author joins the celebrity set and is merged at read time),
+// backfill on follow, clean-up on unfollow and block, and the live events to
+// the followers watching their home timeline. Every step is idempotent: a
+// redelivered event changes nothing twice.
+import mongoose from 'mongoose';
+import type { Server } from 'socket.io';
+import type { PostDoc } from '../models/post.ts';
+import type { Redis } from '../server/redis.ts';
+import { encodeCursor } from '../social/cursor.ts';
+import type { SocialEvent } from '../social/events.ts';
+import type { SocialReads } from '../social/reads.ts';
+import type { HomeFeeds } from './home.ts';
+import { feedRoom, watchRoom } from './rooms.ts';
+
+/** Followers written per pipeline. */
+const FANOUT_BATCH = 500;
+
+export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, io: Server): (event: SocialEvent) => Promise<void> {
+  const social = reads.store;
+  const store = feeds.store;
+
+  async function followersOf(authorId: string, each: (ids: string[]) => Promise<void>): Promise<void> {
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await social.edges.page({ kind: 'follow', by: 'owner', id: authorId, status: 'active', limit: FANOUT_BATCH, ...(cursor && { cursor }) });
+      if (page.items.length > 0) await each(page.items.map((i) => i.id));
+      if (!page.nextCursor) return;
+      cursor = page.nextCursor;
+    }
+  }
+
+  /** Removes an author's recent posts from a user's stored feed. */
+  async function forget(userId: string, authorId: string): Promise<void> {
+    const posts = await social.posts.find({ authorId, kind: mongoose.trusted({ $ne: 'reply' }) }, { _id: 1 }).sort({ createdAt: -1 }).limit(store.settings.maxLength).lean<{ _id: string }[]>();
+    await store.remove(userId, posts.map((p) => p._id));
+  }
+
+  return async (event) => {
+    switch (event.type) {
+      case 'post.created': {
+        const d = event.data as SocialEvent<'post.created'>['data'];
+        if (d.kind === 'reply') return;
+        const doc = await social.posts.findById(d.postId).lean<PostDoc>();
+        if (!doc || doc.deleted) return;
+        const entry = { postId: doc._id, at: doc.createdAt.getTime() };
+        const profile = await social.profiles.findById(d.authorId, { followers: 1 }).lean<{ followers: number }>();
+        await store.add([d.authorId], [entry]);
+        if ((profile?.followers ?? 0) >= store.settings.fanoutThreshold) {
+          await redis.sadd(feeds.celebritiesKey(), d.authorId);
+        } else {
+          await followersOf(d.authorId, (ids) => store.add(ids, [entry]));
+        }
+        // Live: to the followers watching (the room holds followers only, and never those who muted the author).
+        const [view] = await reads.views(d.authorId, [doc]);
+        if (view) io.to(feedRoom(d.authorId)).emit('feeds:post', { post: { ...view, viewer: { liked: false, reposted: false } }, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
+        return;
+      }
+      case 'post.deleted': {
+        const d = event.data as SocialEvent<'post.deleted'>['data'];
+        // Stored feeds keep the id until it ages out; every read drops deleted posts.
+        io.to(feedRoom(d.authorId)).emit('feeds:deleted', { postId: d.postId, authorId: d.authorId });
+        return;
+      }
+      case 'follow.created': {
+        const d = event.data as SocialEvent<'follow.created'>['data'];
+        const recent = await social.posts
+          .find({ authorId: d.followeeId, deleted: false, kind: mongoose.trusted({ $ne: 'reply' }) }, { _id: 1, createdAt: 1 })
+          .sort({ createdAt: -1 })
+          .limit(store.settings.backfill)
+          .lean<{ _id: string; createdAt: Date }[]>();
+        // Only into a feed that exists: a missing one is rebuilt from the follows at read time anyway.
+        if (await store.exists(d.followerId)) await store.add([d.followerId], recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })));
+        if ((await social.edges.status('mute', d.followerId, d.followeeId)) !== 'active') io.in(watchRoom(d.followerId)).socketsJoin(feedRoom(d.followeeId));
+        return;
+      }
+      case 'follow.removed': {
+        const d = event.data as SocialEvent<'follow.removed'>['data'];
+        io.in(watchRoom(d.followerId)).socketsLeave(feedRoom(d.followeeId));
+        await forget(d.followerId, d.followeeId);
+        return;
+      }
+      case 'block.created': {
+        const d = event.data as SocialEvent<'block.created'>['data'];
+        io.in(watchRoom(d.blockerId)).socketsLeave(feedRoom(d.blockedId));
+        io.in(watchRoom(d.blockedId)).socketsLeave(feedRoom(d.blockerId));
+        await Promise.all([forget(d.blockerId, d.blockedId), forget(d.blockedId, d.blockerId)]);
+        return;
+      }
+      default:
+    }
+  };
+}

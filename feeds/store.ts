@@ -1,0 +1,84 @@
+// Stored home feeds: one Redis sorted set per user (`{prefix}:feed:{userId}`,
+// member = post id, score = the post's creation time in ms), capped at
+// `maxLength` newest entries. A feed is a cache of what fan-out on write put
+// there, never the only copy of anything: the posts are in MongoDB, and what
+// the cap cut off, or a feed Redis lost, comes back through the merge path
+// (feeds/home.ts). Ties on the score are broken by post id, like every post
+// list (cursor (t, id)).
+import type { Redis } from '../server/redis.ts';
+
+export interface FeedSettings {
+  /** Entries kept per stored feed. */
+  maxLength: number;
+  /** Authors with at least this many followers are merged at read time instead of fanned out on write. */
+  fanoutThreshold: number;
+  /** Recent posts of an author added to a new follower's feed. */
+  backfill: number;
+  /** How long an untouched stored feed lives. */
+  ttlSeconds: number;
+}
+
+export const defaultFeedSettings: FeedSettings = { maxLength: 800, fanoutThreshold: 5_000, backfill: 20, ttlSeconds: 14 * 24 * 3600 };
+
+export interface FeedEntry {
+  postId: string;
+  at: number;
+}
+
+export class FeedStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    readonly settings: FeedSettings,
+  ) {}
+
+  key(userId: string): string {
+    return `${this.prefix}:feed:${userId}`;
+  }
+
+  /** Adds entries to the feeds of many users at once (one pipeline), keeping each within maxLength. */
+  async add(userIds: readonly string[], entries: readonly FeedEntry[]): Promise<void> {
+    if (userIds.length === 0 || entries.length === 0) return;
+    const args = entries.flatMap((e) => [e.at, e.postId]);
+    const pipeline = this.redis.pipeline();
+    for (const userId of userIds) {
+      const key = this.key(userId);
+      pipeline.zadd(key, ...args);
+      pipeline.zremrangebyrank(key, 0, -(this.settings.maxLength + 1));
+      pipeline.expire(key, this.settings.ttlSeconds);
+    }
+    await pipeline.exec();
+  }
+
+  /** Removes posts from a user's feed (an unfollow, a block). */
+  async remove(userId: string, postIds: readonly string[]): Promise<void> {
+    if (postIds.length > 0) await this.redis.zrem(this.key(userId), ...postIds);
+  }
+
+  /** Whether the user has a stored feed at all (false after Redis lost it or the TTL ran out). */
+  async exists(userId: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(userId))) === 1;
+  }
+
+  /**
+   * Entries older than `before` (newest first) or newer than `after` (oldest
+   * first), at most `limit` (ties on the time broken by post id).
+   */
+  async range(userId: string, options: { before?: FeedEntry; after?: FeedEntry; limit: number }): Promise<FeedEntry[]> {
+    const key = this.key(userId);
+    // Ask for a little more than needed to step over entries sharing the boundary's time.
+    const fetch = options.limit + 50;
+    let raw: string[];
+    if (options.after) {
+      raw = await this.redis.zrangebyscore(key, options.after.at, '+inf', 'WITHSCORES', 'LIMIT', 0, fetch);
+    } else {
+      raw = await this.redis.zrevrangebyscore(key, options.before ? options.before.at : '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, fetch);
+    }
+    const entries: FeedEntry[] = [];
+    for (let i = 0; i < raw.length; i += 2) entries.push({ postId: raw[i]!, at: Number(raw[i + 1]) });
+    const newer = (a: FeedEntry, b: FeedEntry) => a.at > b.at || (a.at === b.at && a.postId > b.postId);
+    const kept = options.after ? entries.filter((e) => newer(e, options.after!)) : options.before ? entries.filter((e) => newer(options.before!, e)) : entries;
+    kept.sort((a, b) => (options.after ? (newer(a, b) ? 1 : -1) : newer(a, b) ? -1 : 1));
+    return kept.slice(0, options.limit);
+  }
+}

@@ -1,0 +1,110 @@
+// A consumer group on the social domain events stream (social/events.ts).
+// Every node runs one consumer per group; Redis hands each event to one of
+// them. An event is acknowledged once its handler succeeded; one that failed
+// stays pending and is claimed again (by any node) after CLAIM_IDLE_MS, so a
+// node that dies mid-batch loses nothing. Handlers must therefore be
+// idempotent. A malformed entry is acknowledged and dropped (nothing would
+// ever make it readable).
+import type { Logger } from '../server/logger.ts';
+import { createRedis, untilReady, type Redis } from '../server/redis.ts';
+import type { SocialEvent } from './events.ts';
+
+const BATCH = 100;
+const BLOCK_MS = 1_000;
+/** An event pending this long with another consumer is taken over. */
+const CLAIM_IDLE_MS = 30_000;
+const CLAIM_EVERY_MS = 10_000;
+/** Events handled at once. */
+const PARALLEL = 16;
+
+export interface EventConsumerOptions {
+  redisUrl: string;
+  streamKey: string;
+  group: string;
+  nodeId: string;
+  log: Logger;
+  handle(event: SocialEvent): Promise<void>;
+}
+
+export class EventConsumer {
+  private readonly redis: Redis;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private lastClaim = 0;
+
+  constructor(private readonly options: EventConsumerOptions) {
+    this.redis = createRedis(options.redisUrl, `flock:${options.nodeId}:${options.group}`, options.log);
+  }
+
+  /** Joins the group (created at the stream's end if new: earlier events are not replayed) and starts reading. */
+  async start(): Promise<void> {
+    await untilReady(this.redis);
+    await this.redis.xgroup('CREATE', this.options.streamKey, this.options.group, '$', 'MKSTREAM').catch((err: Error) => {
+      if (!/BUSYGROUP/.test(err.message)) throw err;
+    });
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop; // the blocking read returns within BLOCK_MS
+    this.redis.disconnect();
+  }
+
+  private async run(): Promise<void> {
+    const { streamKey, group, nodeId, log } = this.options;
+    while (this.running) {
+      try {
+        if (Date.now() - this.lastClaim > CLAIM_EVERY_MS) await this.claimStale();
+        const res = (await this.redis.xreadgroup('GROUP', group, nodeId, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', streamKey, '>')) as
+          | Array<[string, Array<[string, string[]]>]>
+          | null;
+        if (res) await this.handle(res[0]![1]);
+      } catch (err) {
+        if (!this.running) return;
+        log.warn({ err, group }, 'event consumer: read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  }
+
+  /** Takes over events another consumer (perhaps a dead node) left unacknowledged. */
+  private async claimStale(): Promise<void> {
+    this.lastClaim = Date.now();
+    const { streamKey, group, nodeId } = this.options;
+    const [, entries] = (await this.redis.xautoclaim(streamKey, group, nodeId, CLAIM_IDLE_MS, '0-0', 'COUNT', BATCH)) as [string, Array<[string, string[]] | null>];
+    const live = entries.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
+    if (live.length > 0) await this.handle(live);
+  }
+
+  private async handle(entries: Array<[string, string[]]>): Promise<void> {
+    const { log, group } = this.options;
+    const done: string[] = [];
+    for (let i = 0; i < entries.length; i += PARALLEL) {
+      await Promise.all(
+        entries.slice(i, i + PARALLEL).map(async ([streamId, fields]) => {
+          let event: SocialEvent | null = null;
+          try {
+            event = JSON.parse(fields[fields.indexOf('event') + 1] ?? 'null') as SocialEvent | null;
+          } catch {
+            // dropped below
+          }
+          if (!event?.id || !event.type) {
+            log.warn({ streamId, group }, 'event consumer: malformed event dropped');
+            done.push(streamId);
+            return;
+          }
+          try {
+            await this.options.handle(event);
+            done.push(streamId);
+          } catch (err) {
+            // Left pending: claimed again after CLAIM_IDLE_MS.
+            log.warn({ err, streamId, group }, 'event consumer: event not handled; will retry');
+          }
+        }),
+      );
+    }
+    if (done.length > 0) await this.redis.xack(this.options.streamKey, group, ...done);
+  }
+}
