@@ -10,12 +10,16 @@
 //   1. the message is upserted under `{conversationId}:{seq}` (fenced);
 //   2. the conversation document takes the new lastSeq, the sender's receipt,
 //      the resend key and the deliveries still to do (`pending`);
-//   3. the reply (the sender's ack) follows; then the deliveries to every
-//      member's personal stream, and `pending` is cleared.
+//   3. the deliveries to every member's personal stream, and `pending` is
+//      cleared: an afterCommit effect, so it runs before the reply and the
+//      sender's ack means every member's stream has the message.
 // A crash after 1 leaves a message past lastSeq that no read shows and the
 // next send overwrites (nothing was acknowledged, and the resend finds no
 // key). A crash after 2 leaves pending deliveries that onActivate does
-// (at least once: clients drop a repeat by conversation and seq).
+// (at least once: clients drop a repeat by conversation and seq); the sender
+// got no ack, and its resend finds the key (duplicate). Every delivery must be
+// one the stream accepts (CONVERSATION_EVENTS, `deliverable`): one it refuses
+// would be redone, and refused, before every later turn.
 import { z } from 'zod';
 import { userIdInput } from '../server/auth/accounts.ts';
 import { FlockError } from '../server/errors.ts';
@@ -23,7 +27,8 @@ import { edgeId } from '../models/edge.ts';
 import type { ConversationDoc, ConversationMember, Folder, MemberRole, PendingDelivery } from '../models/conversation.ts';
 import { messageId, type MessageDoc, type SystemInfo } from '../models/message.ts';
 import { fencedInsert, fencedUpdate, fencedUpsert } from '../social/fenced.ts';
-import { messageView, toMessageView } from '../messaging/views.ts';
+import { messageView, toMessageView, type MessageView } from '../messaging/views.ts';
+import { DEFAULT_MAX_DATA_BYTES } from '../server/streams/envelope.ts';
 import { defineActor, type ActorContext, type ActorType } from './define.ts';
 
 export const MESSAGE_TEXT_MAX = 4_000;
@@ -31,6 +36,18 @@ export const MESSAGE_MEDIA_MAX = 10;
 export const TITLE_MAX = 100;
 /** Members added in one request. */
 export const ADD_MAX = 50;
+
+/**
+ * The personal-stream event types members get. Stream event types are
+ * lowercase (EVENT_TYPE in server/streams/envelope.ts): a type append refuses
+ * would fail every delivery of the change, and onActivate would redo it forever.
+ */
+export const CONVERSATION_EVENTS = {
+  message: 'conversation.message',
+  messageUpdated: 'conversation.message_updated',
+  receipt: 'conversation.receipt',
+} as const;
+type ConversationEvent = (typeof CONVERSATION_EVENTS)[keyof typeof CONVERSATION_EVENTS];
 
 export const clientMessageIdInput = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8 to 64 letters, digits, _ or -');
 export const groupTitle = z.string().trim().min(1).max(TITLE_MAX);
@@ -79,6 +96,12 @@ export const ConversationActor: ConversationActorType = defineActor({
   initialState: () => ({}),
   persistence: { kind: 'durable' },
   onActivate: async (ctx) => {
+    // Take the document first (its epoch becomes ours), then read it: an older
+    // owner still in a turn (paused, then resumed after this node took over)
+    // can no longer write it, so what this activation loads and keeps stays
+    // true. Otherwise its late write of message N could land after our read,
+    // and our next message, numbered from what we read, would replace it.
+    await fencedUpdate(ctx.services.messaging.conversations, ctx.key, ctx.epoch, { $set: {} });
     const doc = await load(ctx);
     if (doc && doc.pending.length > 0) await flush(ctx, doc);
   },
@@ -86,8 +109,9 @@ export const ConversationActor: ConversationActorType = defineActor({
   handlers: {
     openDirect: async (ctx, { userId, otherId }) => {
       if (userId === otherId) throw new FlockError('SOCIAL_SELF', 'a conversation needs someone else');
-      if (await load(ctx)) return { changed: false };
+      // Checked before the existing conversation is returned: a block refuses reopening one too.
       if (await ctx.services.social.blockedEitherWay(userId, otherId)) throw new FlockError('USER_BLOCKED');
+      if (await load(ctx)) return { changed: false };
       const now = new Date();
       const members = [newMember(userId, 'member', 'inbox', now, 1), newMember(otherId, 'member', await folderFor(ctx, otherId, userId), now, 0)];
       await create(ctx, { kind: 'direct', title: null, createdBy: userId, members, now });
@@ -172,14 +196,14 @@ export const ConversationActor: ConversationActorType = defineActor({
         replyTo: input.replyTo,
         system: null,
       });
+      const view = deliverable(toMessageView(message));
       await putMessage(ctx, message);
       const window = ctx.services.messaging.settings.resendWindow;
       const members = doc.members.map((m) =>
         m.userId === input.userId ? { ...m, readSeq: seq, deliveredSeq: seq, folder: 'inbox' as Folder } : m,
       );
       const recent = [...doc.recent, { key, seq }].slice(-window);
-      const view = toMessageView(message);
-      const pending = [delivery('conversation.message', { conversationId: ctx.key, message: view }, recipients(members))];
+      const pending = [delivery(CONVERSATION_EVENTS.message, { conversationId: ctx.key, message: view }, recipients(members))];
       await write(ctx, doc, { members, lastSeq: seq, lastMessageAt: message.createdAt, recent, pending });
       ctx.afterCommit(async () => flush(ctx, (await load(ctx))!));
       return { message: view, duplicate: false };
@@ -188,6 +212,7 @@ export const ConversationActor: ConversationActorType = defineActor({
       const doc = await live(ctx, userId);
       const message = await own(ctx, doc, userId, seq);
       if (message.deleted) throw new FlockError('MESSAGE_NOT_FOUND', 'the message was deleted');
+      if (text.trim() === '' && message.mediaIds.length === 0) throw new FlockError('REQUEST_INVALID', 'a message needs text or media');
       const next: MessageDoc = { ...message, text, editedAt: new Date() };
       return { message: await update(ctx, doc, next) };
     },
@@ -206,7 +231,7 @@ export const ConversationActor: ConversationActorType = defineActor({
       if (read === me.readSeq && delivered === me.deliveredSeq) return { readSeq: read, deliveredSeq: delivered };
       const members = doc.members.map((m) => (m.userId === userId ? { ...m, readSeq: read, deliveredSeq: delivered } : m));
       const data = { conversationId: ctx.key, userId, readSeq: read, deliveredSeq: delivered };
-      const pending = [delivery('conversation.receipt', data, recipients(members))];
+      const pending = [delivery(CONVERSATION_EVENTS.receipt, data, recipients(members))];
       await write(ctx, doc, { members, pending });
       ctx.afterCommit(async () => flush(ctx, (await load(ctx))!));
       return { readSeq: read, deliveredSeq: delivered };
@@ -300,7 +325,7 @@ async function create(
   if (init.system) {
     const message = newMessage(ctx, 1, { kind: 'system', senderId: init.createdBy, clientMessageId: null, text: '', mediaIds: [], replyTo: null, system: init.system });
     await putMessage(ctx, message);
-    doc.pending = [delivery('conversation.message', { conversationId: ctx.key, message: toMessageView(message) }, recipients(members))];
+    doc.pending = [delivery(CONVERSATION_EVENTS.message, { conversationId: ctx.key, message: toMessageView(message) }, recipients(members))];
   }
   await fencedInsert(ctx.services.messaging.conversations, doc, ctx.epoch);
   cache.set(ctx, { ...doc, epoch: ctx.epoch });
@@ -325,7 +350,7 @@ async function commitSystem(ctx: Ctx, doc: ConversationDoc, system: SystemInfo, 
   await putMessage(ctx, message);
   const members = (set.members ?? doc.members).map((m) => (m.userId === system.by ? { ...m, readSeq: seq, deliveredSeq: seq } : m));
   const view = toMessageView(message);
-  const pending = [delivery('conversation.message', { conversationId: ctx.key, message: view }, [...recipients(members), ...alsoTo])];
+  const pending = [delivery(CONVERSATION_EVENTS.message, { conversationId: ctx.key, message: view }, [...recipients(members), ...alsoTo])];
   await write(ctx, doc, { ...set, members, lastSeq: seq, lastMessageAt: message.createdAt, pending });
   ctx.afterCommit(async () => flush(ctx, (await load(ctx))!));
 }
@@ -375,22 +400,38 @@ async function own(ctx: Ctx, doc: ConversationDoc, userId: string, seq: number):
 }
 
 /** Stores an edited or deleted message and delivers the new version. */
-async function update(ctx: Ctx, doc: ConversationDoc, next: MessageDoc): Promise<z.infer<typeof messageView>> {
+async function update(ctx: Ctx, doc: ConversationDoc, next: MessageDoc): Promise<MessageView> {
+  const view = deliverable(toMessageView(next));
   await putMessage(ctx, next);
-  const view = toMessageView(next);
-  await write(ctx, doc, { pending: [delivery('conversation.messageUpdated', { conversationId: ctx.key, message: view }, recipients(doc.members))] });
+  await write(ctx, doc, { pending: [delivery(CONVERSATION_EVENTS.messageUpdated, { conversationId: ctx.key, message: view }, recipients(doc.members))] });
   ctx.afterCommit(async () => flush(ctx, (await load(ctx))!));
   return view;
 }
 
 // ---- deliveries ----
 
+/**
+ * A message whose event would not fit a personal stream (escaped characters
+ * can make 4,000 characters of text over 16 KiB of JSON) is refused before it
+ * is stored: its delivery would fail on every retry, and onActivate would
+ * stall the conversation redoing it.
+ */
+function deliverable(view: MessageView): MessageView {
+  const bytes = Buffer.byteLength(JSON.stringify({ conversationId: view.conversationId, message: view }));
+  if (bytes > DEFAULT_MAX_DATA_BYTES) {
+    throw new FlockError('REQUEST_TOO_LARGE', `the message makes an event of ${bytes} bytes of JSON; the limit is ${DEFAULT_MAX_DATA_BYTES}`, {
+      details: { bytes, limit: DEFAULT_MAX_DATA_BYTES },
+    });
+  }
+  return view;
+}
+
 /** Members who get live events: everyone but those who declined. */
 function recipients(members: ConversationMember[]): string[] {
   return members.filter((m) => m.folder !== 'declined').map((m) => m.userId);
 }
 
-function delivery(type: string, data: unknown, to: string[]): PendingDelivery {
+function delivery(type: ConversationEvent, data: unknown, to: string[]): PendingDelivery {
   return { type, data: JSON.stringify(data), to: [...new Set(to)].join(',') };
 }
 

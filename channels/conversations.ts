@@ -4,8 +4,9 @@
 // the list, history, unread totals) come straight from MongoDB with the same
 // membership rules. New messages, edits, deletions, receipts and membership
 // changes reach members as `stream:event`s of their personal stream (types
-// conversation.message, conversation.messageUpdated, conversation.receipt);
-// typing indicators are ephemeral `conversations:typing` events.
+// conversation.message, conversation.message_updated, conversation.receipt:
+// CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typing`
+// events.
 import { z } from 'zod';
 import { ConversationActor, clientMessageIdInput, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/conversation.ts';
 import { userIdInput } from '../server/auth/accounts.ts';
@@ -21,6 +22,8 @@ const changed = z.object({ changed: z.boolean() });
 const inConversation = z.object({ conversationId: conversationIdInput }).strict();
 const receipts = z.object({ readSeq: z.number().int(), deliveredSeq: z.number().int() });
 const HISTORY_MAX = 50;
+/** Room for ADD_MAX user ids (up to 66 characters each) and a title: the 1 KiB of other writes holds about 30. */
+const MEMBER_LIST_BYTES = 8 * 1024;
 
 const actor = (ctx: AuthedEventContext, conversationId: string) => ctx.services.actors.ref(ConversationActor, conversationId);
 
@@ -57,6 +60,7 @@ export const conversationsChannel = defineChannel({
     }),
     createGroup: defineEvent({
       ...write,
+      maxBytes: MEMBER_LIST_BYTES,
       summary: `Creates a group with a title and up to ${ADD_MAX} other members at once (more with addMembers, up to CONVERSATION_MAX_MEMBERS). You are its owner.`,
       request: z.object({ title: groupTitle, memberIds: z.array(userIdInput).max(ADD_MAX).default([]) }).strict(),
       ack: conversationView,
@@ -207,6 +211,7 @@ export const conversationsChannel = defineChannel({
     }),
     addMembers: defineEvent({
       ...write,
+      maxBytes: MEMBER_LIST_BYTES,
       summary: 'Adds members to a group (owner and admins). Members who do not follow you get it as a message request.',
       request: z.object({ conversationId: conversationIdInput, userIds: z.array(userIdInput).min(1).max(ADD_MAX) }).strict(),
       ack: z.object({ added: z.array(z.string()) }),

@@ -90,7 +90,8 @@ export class MessagingStore {
       const filter: Record<string, unknown> = { memberIds: userId };
       if (cursor) {
         const t = new Date(cursor.t);
-        filter.$or = mongoose.trusted([{ lastMessageAt: { $lt: t } }, { lastMessageAt: t, _id: { $lt: cursor.id } }]);
+        // trusted() marks one object: each operator is marked, as sanitizeFilter would wrap them in $eq.
+        filter.$or = [{ lastMessageAt: mongoose.trusted({ $lt: t }) }, { lastMessageAt: t, _id: mongoose.trusted({ $lt: cursor.id }) }];
       }
       const batch = await this.conversations.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(limit * 2).lean<ConversationDoc[]>();
       for (const doc of batch) {

@@ -35,7 +35,8 @@ export class NotificationStore {
     const filter: Record<string, unknown> = { userId };
     if (after) {
       const t = new Date(after.t);
-      filter.$or = mongoose.trusted([{ updatedAt: { $lt: t } }, { updatedAt: t, _id: { $lt: after.id } }]);
+      // Each operator is marked: sanitizeFilter would wrap an unmarked one in $eq.
+      filter.$or = [{ updatedAt: mongoose.trusted({ $lt: t }) }, { updatedAt: t, _id: mongoose.trusted({ $lt: after.id }) }];
     }
     return this.notifications.find(filter).sort({ updatedAt: -1, _id: -1 }).limit(limit).lean<NotificationDoc[]>();
   }

@@ -105,6 +105,16 @@ test('replies, quotes, reposts, mentions, follows and follow requests notify the
   t.is(byKind.get('repost')!.actors[0]!.userId, b!.userId);
   t.is(byKind.get('follow')!.actors[0]!.userId, b!.userId);
   t.is(byKind.get('follow_request')!.actors[0]!.userId, c!.userId);
+  // Pages of 2 run through the same 5, latest activity first.
+  const paged: string[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < 5; i++) {
+    const page = await a!.c.request('notifications:list', { limit: 2, ...(cursor && { cursor }) });
+    paged.push(...page.items.map((n) => n.notificationId));
+    if (!page.nextCursor) break;
+    cursor = page.nextCursor;
+  }
+  t.deepEqual(paged, items.map((n) => n.notificationId));
   const cItems = await inboxWhen(c!, (i) => i.some((n) => n.kind === 'mention'));
   t.is(cItems.find((n) => n.kind === 'mention')!.postId, mention.postId);
 });

@@ -1,0 +1,787 @@
+// Conversations over real sockets on two nodes, members spread over both:
+// concurrent senders and the one order every member sees live and in history;
+// resends after a lost ack; exact receipts and unread counts; membership,
+// roles, blocks and message requests with their typed errors; edits and
+// tombstones; typing; history pages. The failover of a conversation's actor
+// under kill -9 is in conversations-failover.test.ts.
+import test from 'ava';
+import { MongoClient } from 'mongodb';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { CONVERSATION_EVENTS } from '../actors/conversation.ts';
+import { directConversationId, newGroupId } from '../messaging/ids.ts';
+import { messageView, toMessageView, type MessageView } from '../messaging/views.ts';
+import type { ConversationDoc } from '../models/conversation.ts';
+import { messageId, type MessageDoc } from '../models/message.ts';
+import { requireEnv } from './helpers/env.ts';
+import { eventually } from './helpers/node-process.ts';
+import { codeOf } from './helpers/outcome.ts';
+import { SocialCluster, type SocialUser } from './helpers/social.ts';
+
+/** Small, so the limit test reaches it; every other group here stays within it. */
+const MAX_MEMBERS = 6;
+const cluster = new SocialCluster();
+test.before(() => cluster.start('conversations', { CONVERSATION_MAX_MEMBERS: String(MAX_MEMBERS) }));
+test.after.always(() => cluster.stop());
+
+const messageEvent = z.object({ conversationId: z.string(), message: messageView });
+const receiptEvent = z.object({ conversationId: z.string(), userId: z.string(), readSeq: z.number().int(), deliveredSeq: z.number().int() });
+type Receipt = z.infer<typeof receiptEvent>;
+
+/** What a member's socket receives of conversations, in arrival order. */
+class Received {
+  readonly messages: MessageView[] = [];
+  readonly updates: MessageView[] = [];
+  readonly receipts: Receipt[] = [];
+  readonly typing: { conversationId: string; userId: string }[] = [];
+  /** Events of the personal stream with a conversation type that did not parse, or of a type no conversation sends. */
+  readonly malformed: unknown[] = [];
+
+  constructor(u: SocialUser) {
+    u.c.on('stream:event', (e) => {
+      if (!e.type.startsWith('conversation')) return;
+      if (e.type === CONVERSATION_EVENTS.receipt) {
+        const parsed = receiptEvent.safeParse(e.data);
+        if (parsed.success) this.receipts.push(parsed.data);
+        else this.malformed.push(e);
+        return;
+      }
+      const parsed = messageEvent.safeParse(e.data);
+      if (parsed.success && e.type === CONVERSATION_EVENTS.message) this.messages.push(parsed.data.message);
+      else if (parsed.success && e.type === CONVERSATION_EVENTS.messageUpdated) this.updates.push(parsed.data.message);
+      else this.malformed.push(e);
+    });
+    u.c.on('conversations:typing', (p) => this.typing.push(p));
+  }
+
+  /** The messages of one conversation, a repeated sequence number dropped (the client's dedupe rule), in arrival order. */
+  of(conversationId: string): MessageView[] {
+    const seen = new Set<number>();
+    return this.messages.filter((m) => m.conversationId === conversationId && !seen.has(m.seq) && Boolean(seen.add(m.seq)));
+  }
+}
+
+type Member = SocialUser & { got: Received };
+type Tuple<N extends number, T, R extends T[] = []> = number extends N ? T[] : R['length'] extends N ? R : Tuple<N, T, [...R, T]>;
+
+/** `n` users alternating between node 0 and node 1, each recording what it receives from the start. */
+async function members<N extends number>(n: N, name: string): Promise<Tuple<N, Member>> {
+  const users = await cluster.quickUsers(n, name);
+  return users.map((u) => ({ ...u, got: new Received(u) })) as Tuple<N, Member>;
+}
+
+const cmid = () => `c-${randomBytes(9).toString('base64url')}`;
+const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+const seqs = (messages: MessageView[]) => messages.map((m) => m.seq);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function send(u: SocialUser, conversationId: string, text: string, clientMessageId = cmid()) {
+  return u.c.request('conversations:send', { conversationId, clientMessageId, text });
+}
+
+async function group(owner: SocialUser, others: SocialUser[], title = 'a group') {
+  return owner.c.request('conversations:createGroup', { title, memberIds: others.map((u) => u.userId) });
+}
+
+/** Every message the user may read, oldest first, paging forward. */
+async function fullHistory(u: SocialUser, conversationId: string): Promise<MessageView[]> {
+  const out: MessageView[] = [];
+  for (let after = 0; ; ) {
+    const page = await u.c.request('conversations:history', { conversationId, after, limit: 50 });
+    out.push(...page.messages);
+    if (!page.hasMore || page.messages.length === 0) return out;
+    after = page.messages.at(-1)!.seq;
+  }
+}
+
+async function lastSeq(u: SocialUser, conversationId: string): Promise<number> {
+  return (await u.c.request('conversations:get', { conversationId })).lastSeq;
+}
+
+async function listed(u: SocialUser, folder: 'inbox' | 'requests'): Promise<string[]> {
+  return (await u.c.request('conversations:list', { folder, limit: 50 })).items.map((c) => c.conversationId);
+}
+
+// ---- order and delivery ----
+
+test('a group on both nodes: concurrent senders; every member gets every message live once, in seq order, and history is 1..N with no gap', async (t) => {
+  const all = await members(MAX_MEMBERS, 'burst');
+  const [owner, ...rest] = all;
+  t.deepEqual(new Set(all.map((m) => m.node)), new Set([0, 1]), 'members on both nodes');
+  const g = await group(owner, rest, 'burst');
+  const conversationId = g.conversationId;
+  t.like(g, { kind: 'group', title: 'burst', lastSeq: 1, folder: 'inbox', unread: 0 });
+  t.is(g.members.length, MAX_MEMBERS);
+
+  // Four senders on both nodes, fifteen messages each, all in flight at once, and a rename among them.
+  const senders = all.slice(0, 4);
+  const PER_SENDER = 15;
+  const [acks] = await Promise.all([
+    Promise.all(
+      senders.flatMap((s, i) =>
+        range(1, PER_SENDER).map(async (k) => {
+          const clientMessageId = cmid();
+          const r = await send(s, conversationId, `${i}/${k}`, clientMessageId);
+          return { ...r, senderId: s.userId, clientMessageId, text: `${i}/${k}` };
+        }),
+      ),
+    ),
+    owner.c.request('conversations:rename', { conversationId, title: 'burst, renamed' }),
+  ]);
+  const total = 1 + senders.length * PER_SENDER + 1;
+
+  t.true(acks.every((a) => !a.duplicate));
+  t.is(new Set(acks.map((a) => a.message.seq)).size, acks.length, 'no sequence number given twice');
+  const history = await fullHistory(all[5], conversationId);
+  t.deepEqual(seqs(history), range(1, total), 'dense 1..N');
+  t.deepEqual(
+    history.filter((m) => m.kind === 'system').map((m) => m.system?.action),
+    ['created', 'renamed'],
+  );
+  for (const a of acks) {
+    const stored = history[a.message.seq - 1];
+    t.like(stored, { kind: 'text', senderId: a.senderId, clientMessageId: a.clientMessageId, text: a.text }, `seq ${a.message.seq}`);
+    t.deepEqual(stored, a.message, 'the ack is the stored message');
+  }
+  const view = await owner.c.request('conversations:get', { conversationId });
+  t.like(view, { lastSeq: total, title: 'burst, renamed' });
+
+  // Live: every member, on either node, gets all of them, in sequence order.
+  t.true(await eventually(async () => all.every((m) => m.got.of(conversationId).length >= total), 30_000), 'every member got every message live');
+  for (const m of all) {
+    t.deepEqual(m.got.of(conversationId), history, `what member ${m.userId} (node ${m.node}) received, in arrival order, is the history`);
+    t.deepEqual(m.got.malformed, []);
+  }
+  // A member who sent nothing has read nothing; a sender has read up to their last message.
+  t.is((await all[5].c.request('conversations:get', { conversationId })).unread, total);
+  const lastOwn = Math.max(...acks.filter((a) => a.senderId === senders[1]!.userId).map((a) => a.message.seq));
+  t.is((await senders[1]!.c.request('conversations:get', { conversationId })).unread, total - lastOwn);
+});
+
+test('resending a clientMessageId after the socket died returns the stored message (duplicate) and history holds it once', async (t) => {
+  const a = await cluster.user(0, 'resend');
+  const [, b] = await members(2, 'resendb');
+  const { conversationId } = await a.c.request('conversations:openDirect', { userId: b.userId });
+
+  // Sent and stored, then the socket dies: the client cannot tell the ack from one that was lost.
+  const id = cmid();
+  const first = await send(a, conversationId, 'are you there?', id);
+  a.c.socket.disconnect();
+  // Signed in again, on the other node, it resends.
+  const again = await cluster.connect(1, await tokenOf(a));
+  const resent = await again.request('conversations:send', { conversationId, clientMessageId: id, text: 'are you there?' });
+  t.true(resent.duplicate);
+  t.deepEqual(resent.message, first.message, 'the same message, same seq');
+  const changed = await again.request('conversations:send', { conversationId, clientMessageId: id, text: 'edited on resend' });
+  t.like(changed, { duplicate: true, message: { seq: 1, text: 'are you there?' } }, 'the key names the message, whatever the resend says');
+
+  // The socket dies with the request in flight: stored or not, a resend leaves exactly one.
+  const inFlight = cmid();
+  const dying = await cluster.connect(0, await tokenOf(a));
+  const lost = dying.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' }, { timeoutMs: 2_000 });
+  dying.socket.disconnect();
+  t.not(await codeOf(lost), 'ok', 'no ack reaches a dead socket');
+  const retried = await again.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' });
+  t.like(await again.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' }), { duplicate: true, message: { seq: retried.message.seq } });
+
+  // Two sockets of the same user racing with one key: one message.
+  const other = await cluster.connect(0, await tokenOf(a));
+  const raced = cmid();
+  const race = await Promise.all([again, other].map((c) => c.request('conversations:send', { conversationId, clientMessageId: raced, text: 'once' })));
+  t.deepEqual(race.map((r) => r.duplicate).sort(), [false, true]);
+  t.is(race[0]!.message.seq, race[1]!.message.seq);
+
+  // The key is per sender: the same id from b is b's own message.
+  const fromB = await send(b, conversationId, 'yes', id);
+  t.false(fromB.duplicate);
+  t.is(fromB.message.senderId, b.userId);
+
+  const history = await fullHistory(b, conversationId);
+  t.deepEqual(history.map((m) => [m.seq, m.senderId, m.text]), [
+    [1, a.userId, 'are you there?'],
+    [2, a.userId, 'in flight'],
+    [3, a.userId, 'once'],
+    [4, b.userId, 'yes'],
+  ]);
+  t.true(await eventually(async () => b.got.of(conversationId).length === 4));
+  await sleep(300);
+  t.deepEqual(seqs(b.got.messages.filter((m) => m.conversationId === conversationId)), [1, 2, 3, 4], 'a resend delivers nothing again');
+});
+
+test('an owner that crashed after storing a message, or before delivering one: reads never show the first, the next activation delivers the second', async (t) => {
+  const [a, b] = await members(2, 'crash');
+  // What a ConversationActor leaves when it dies (1) after recording message 2
+  // but before delivering it, and (2) after storing message 3 of a later send
+  // but before recording it. No actor has been active for this conversation.
+  const conversationId = newGroupId();
+  const now = new Date();
+  const message = (seq: number, fields: Partial<MessageDoc>): MessageDoc => ({
+    _id: messageId(conversationId, seq),
+    conversationId,
+    seq,
+    kind: 'text',
+    senderId: a.userId,
+    clientMessageId: null,
+    text: '',
+    mediaIds: [],
+    replyTo: null,
+    system: null,
+    createdAt: now,
+    editedAt: null,
+    deleted: false,
+    deletedAt: null,
+    epoch: 0,
+    ...fields,
+  });
+  const created = message(1, { kind: 'system', system: { action: 'created', by: a.userId, userIds: [b.userId], title: 'crashed', role: null } });
+  const recorded = message(2, { clientMessageId: 'c-recorded', text: 'recorded, not delivered' });
+  const ghost = message(3, { clientMessageId: 'c-ghost-1', text: 'stored, never recorded' });
+  const member = (userId: string, role: 'owner' | 'member', readSeq: number) => ({ userId, role, folder: 'inbox' as const, joinedAt: now, joinedSeq: 1, readSeq, deliveredSeq: readSeq });
+  const doc: ConversationDoc = {
+    _id: conversationId,
+    kind: 'group',
+    title: 'crashed',
+    createdBy: a.userId,
+    createdAt: now,
+    members: [member(a.userId, 'owner', 2), member(b.userId, 'member', 0)],
+    memberIds: [a.userId, b.userId],
+    former: [],
+    lastSeq: 2,
+    lastMessageAt: now,
+    recent: [{ key: `${a.userId}|c-recorded`, seq: 2 }],
+    pending: [{ type: CONVERSATION_EVENTS.message, data: JSON.stringify({ conversationId, message: toMessageView(recorded) }), to: `${a.userId},${b.userId}` }],
+    epoch: 0,
+  };
+  await withDb(async (db) => {
+    await db.collection<MessageDoc>('messages').insertMany([created, recorded, ghost]);
+    await db.collection<ConversationDoc>('conversations').insertOne(doc);
+  });
+
+  t.deepEqual(seqs(await fullHistory(b, conversationId)), [1, 2], 'the unrecorded message is not shown');
+  t.like(await b.c.request('conversations:get', { conversationId }), { lastSeq: 2, unread: 2 });
+  t.deepEqual(b.got.of(conversationId), [], 'reads do not activate the actor');
+
+  // The sender, who never saw the ack of message 2, resends it: the actor wakes, delivers what was pending, and answers with the stored message.
+  const resent = await send(a, conversationId, 'recorded, not delivered', 'c-recorded');
+  t.like(resent, { duplicate: true, message: { seq: 2, text: 'recorded, not delivered' } });
+  t.true(await eventually(async () => b.got.of(conversationId).length === 1));
+  t.deepEqual(b.got.of(conversationId), [toMessageView(recorded)]);
+  t.deepEqual((await withDb((db) => db.collection<ConversationDoc>('conversations').findOne({ _id: conversationId })))?.pending, [], 'done, and recorded as done');
+
+  // The next message takes number 3, replacing what the crashed send left there.
+  t.like(await send(a, conversationId, 'the real third'), { duplicate: false, message: { seq: 3, text: 'the real third' } });
+  t.like(await send(a, conversationId, 'stored, never recorded', 'c-ghost-1'), { duplicate: false, message: { seq: 4 } }, 'the unrecorded key was never acknowledged');
+  t.deepEqual((await fullHistory(b, conversationId)).map((m) => [m.seq, m.text]), [
+    [1, ''],
+    [2, 'recorded, not delivered'],
+    [3, 'the real third'],
+    [4, 'stored, never recorded'],
+  ]);
+  t.true(await eventually(async () => b.got.of(conversationId).length === 3));
+});
+
+// ---- receipts and unread ----
+
+test('unread counts and receipts are exact under concurrent senders; markRead never moves back and clamps at the end', async (t) => {
+  const [reader, s1, s2, s3] = await members(4, 'rcpt');
+  await reader.c.request('graph:follow', { userId: s1.userId });
+  const a = (await group(reader, [s1, s2, s3], 'receipts')).conversationId;
+  const N = 8;
+  await Promise.all([s1, s2, s3].flatMap((s) => range(1, N).map((k) => send(s, a, `m${k}`))));
+  const lastA = 1 + 3 * N;
+  t.like(await reader.c.request('conversations:get', { conversationId: a }), { lastSeq: lastA, unread: 3 * N }, 'the creator read the creation; nothing since');
+
+  // A second inbox conversation (its creator is followed) and a message request (its sender is not).
+  const b = (await group(s1, [reader], 'second')).conversationId;
+  await Promise.all(range(1, 5).map((k) => send(s1, b, `b${k}`)));
+  const d = (await s2.c.request('conversations:openDirect', { userId: reader.userId })).conversationId;
+  await send(s2, d, 'hello?');
+  await send(s2, d, 'anyone?');
+  t.like(await reader.c.request('conversations:get', { conversationId: b }), { folder: 'inbox', unread: 6 });
+  t.like(await reader.c.request('conversations:get', { conversationId: d }), { folder: 'requests', unread: 2 });
+  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 3 * N + 6, conversations: 2, requests: 1 }, 'requests are not counted as unread');
+
+  t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 10 }), { readSeq: 10, deliveredSeq: 10 });
+  t.is((await reader.c.request('conversations:get', { conversationId: a })).unread, lastA - 10);
+  t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 5 }), { readSeq: 10, deliveredSeq: 10 }, 'never back');
+  t.deepEqual(await reader.c.request('conversations:markDelivered', { conversationId: a, seq: 20 }), { readSeq: 10, deliveredSeq: 20 });
+  t.deepEqual(await reader.c.request('conversations:markDelivered', { conversationId: a, seq: 3 }), { readSeq: 10, deliveredSeq: 20 });
+  t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 9_999 }), { readSeq: lastA, deliveredSeq: lastA }, 'clamped to the last message');
+  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 6, conversations: 1, requests: 1 });
+
+  // Concurrent receipts in any order end at the highest.
+  const acks = await Promise.all([4, 1, 6, 2, 5, 3].map((seq) => reader.c.request('conversations:markRead', { conversationId: b, seq })));
+  t.true(acks.every((r) => r.readSeq <= 6 && r.deliveredSeq >= r.readSeq));
+  t.like(await reader.c.request('conversations:get', { conversationId: b }), { unread: 0 });
+  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 1 });
+  const seenBy = (await s2.c.request('conversations:get', { conversationId: a })).members;
+  t.like(seenBy.find((m) => m.userId === reader.userId), { readSeq: lastA, deliveredSeq: lastA }, 'other members see the receipt');
+
+  // Receipts reach the other members live, in order, ending at the last one.
+  for (const s of [s1, s2, s3]) {
+    t.true(await eventually(async () => s.got.receipts.some((r) => r.conversationId === a && r.userId === reader.userId && r.readSeq === lastA)));
+    const mine = s.got.receipts.filter((r) => r.conversationId === a && r.userId === reader.userId);
+    t.deepEqual(mine.map((r) => [r.readSeq, r.deliveredSeq]), [[10, 10], [10, 20], [lastA, lastA]], 'one event per change, none for no-ops');
+  }
+  t.true(await eventually(async () => s1.got.receipts.some((r) => r.conversationId === b && r.readSeq === 6)));
+  t.false(s2.got.receipts.some((r) => r.conversationId === b), 'receipts go to the members only');
+});
+
+// ---- rules ----
+
+test('non-members can neither read nor write: CONVERSATION_NOT_FOUND, as for an id that does not exist', async (t) => {
+  const [a, b, outsider] = await members(3, 'nonmem');
+  const g = (await group(a, [b], 'members only')).conversationId;
+  await send(a, g, 'private');
+  const d = (await a.c.request('conversations:openDirect', { userId: b.userId })).conversationId;
+  await send(a, d, 'psst');
+  for (const conversationId of [g, d, 'g_AAAAAAAAAAAAAAAAAAAAAA', 'd_AAAAAAAAAAAAAAAAAAAAAA']) {
+    const codes = {
+      get: await codeOf(outsider.c.request('conversations:get', { conversationId })),
+      history: await codeOf(outsider.c.request('conversations:history', { conversationId })),
+      send: await codeOf(send(outsider, conversationId, 'let me in')),
+      edit: await codeOf(outsider.c.request('conversations:edit', { conversationId, seq: 1, text: 'x' })),
+      delete: await codeOf(outsider.c.request('conversations:delete', { conversationId, seq: 1 })),
+      markRead: await codeOf(outsider.c.request('conversations:markRead', { conversationId, seq: 1 })),
+      addMembers: await codeOf(outsider.c.request('conversations:addMembers', { conversationId, userIds: [outsider.userId] })),
+      rename: await codeOf(outsider.c.request('conversations:rename', { conversationId, title: 'mine' })),
+      accept: await codeOf(outsider.c.request('conversations:accept', { conversationId })),
+    };
+    t.deepEqual(new Set(Object.values(codes)), new Set(['CONVERSATION_NOT_FOUND']), `${conversationId}: ${JSON.stringify(codes)}`);
+  }
+  // Typing is limited to three a second: one real conversation, one that does not exist.
+  for (const conversationId of [g, 'd_AAAAAAAAAAAAAAAAAAAAAA']) {
+    t.is(await codeOf(outsider.c.request('conversations:typing', { conversationId })), 'CONVERSATION_NOT_FOUND');
+  }
+  t.is(await lastSeq(a, g), 2);
+  t.is(await lastSeq(a, d), 1);
+  t.deepEqual((await a.c.request('conversations:get', { conversationId: g })).members.map((m) => m.userId).sort(), [a.userId, b.userId].sort());
+  t.deepEqual(await listed(outsider, 'inbox'), []);
+  t.deepEqual(await listed(outsider, 'requests'), []);
+  t.deepEqual(await outsider.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 0 });
+  t.deepEqual(outsider.got.messages, []);
+});
+
+test('a block, either way, refuses opening, reopening or continuing a 1:1 and adding to a group', async (t) => {
+  const [x, y, p, q] = await members(4, 'block');
+  await x.c.request('graph:block', { userId: y.userId });
+  t.is(await codeOf(y.c.request('conversations:openDirect', { userId: x.userId })), 'USER_BLOCKED', 'the blocked one');
+  t.is(await codeOf(x.c.request('conversations:openDirect', { userId: y.userId })), 'USER_BLOCKED', 'the blocker');
+  t.is(await codeOf(x.c.request('conversations:get', { conversationId: directConversationId(x.userId, y.userId) })), 'CONVERSATION_NOT_FOUND', 'nothing was made');
+
+  const d = (await p.c.request('conversations:openDirect', { userId: q.userId })).conversationId;
+  await send(p, d, 'before the block');
+  await send(q, d, 'reply');
+  await q.c.request('graph:block', { userId: p.userId });
+  for (const [from, to] of [[p, q], [q, p]] as const) {
+    t.is(await codeOf(send(from, d, 'after the block')), 'USER_BLOCKED');
+    t.is(await codeOf(from.c.request('conversations:openDirect', { userId: to.userId })), 'USER_BLOCKED', 'reopening is opening');
+    t.is(await codeOf(from.c.request('conversations:typing', { conversationId: d })), 'USER_BLOCKED');
+  }
+  t.is(await lastSeq(p, d), 2);
+  t.deepEqual(seqs(await fullHistory(q, d)), [1, 2], 'what was said stays readable');
+
+  t.is(await codeOf(group(x, [y])), 'USER_BLOCKED');
+  t.is(await codeOf(group(y, [x, p])), 'USER_BLOCKED');
+  const g = (await group(x, [p])).conversationId;
+  t.is(await codeOf(x.c.request('conversations:addMembers', { conversationId: g, userIds: [y.userId] })), 'USER_BLOCKED');
+  t.like(await x.c.request('conversations:get', { conversationId: g }), { lastSeq: 1 });
+  t.is((await x.c.request('conversations:get', { conversationId: g })).members.length, 2);
+
+  await q.c.request('graph:unblock', { userId: p.userId });
+  t.like(await send(p, d, 'talking again'), { duplicate: false, message: { seq: 3 } });
+});
+
+test('a removed member gets the removal and then nothing, reads up to it, and can no longer act', async (t) => {
+  const [owner, gone, stays] = await members(3, 'removed');
+  const g = (await group(owner, [gone, stays], 'removal')).conversationId;
+  await send(owner, g, 'one');
+  await send(gone, g, 'two');
+  t.deepEqual(await owner.c.request('conversations:removeMember', { conversationId: g, userId: gone.userId }), { changed: true });
+  t.deepEqual(await owner.c.request('conversations:removeMember', { conversationId: g, userId: gone.userId }), { changed: false });
+  await send(stays, g, 'after the removal');
+  await send(owner, g, 'still after');
+
+  t.true(await eventually(async () => stays.got.of(g).length === 6 && gone.got.of(g).length >= 4));
+  await sleep(300);
+  t.deepEqual(seqs(gone.got.of(g)), [1, 2, 3, 4], 'nothing after the removal arrives');
+  t.like(gone.got.of(g)[3], { kind: 'system', system: { action: 'removed', by: owner.userId, userIds: [gone.userId] } });
+
+  const readable = await fullHistory(gone, g);
+  t.deepEqual(seqs(readable), [1, 2, 3, 4], 'history stops at the removal');
+  t.deepEqual(await gone.c.request('conversations:history', { conversationId: g, after: 4 }), { messages: [], hasMore: false });
+  t.deepEqual(seqs((await gone.c.request('conversations:history', { conversationId: g, before: 100, limit: 2 })).messages), [3, 4]);
+  const refused = await Promise.all(
+    [
+      send(gone, g, 'let me back'),
+      gone.c.request('conversations:get', { conversationId: g }),
+      gone.c.request('conversations:markRead', { conversationId: g, seq: 4 }),
+      gone.c.request('conversations:typing', { conversationId: g }),
+      gone.c.request('conversations:edit', { conversationId: g, seq: 3, text: 'two, edited' }),
+    ].map(codeOf),
+  );
+  t.deepEqual(refused, Array(5).fill('CONVERSATION_NOT_FOUND'));
+  t.false((await listed(gone, 'inbox')).includes(g));
+  t.deepEqual(seqs(await fullHistory(stays, g)), range(1, 6));
+  t.is((await fullHistory(stays, g))[2]!.text, 'two', 'the removed member\'s message stays');
+
+  // Added back, they read from the new join on.
+  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: g, userIds: [gone.userId] }), { added: [gone.userId] });
+  t.deepEqual(seqs(await fullHistory(gone, g)), [7]);
+  t.like(await gone.c.request('conversations:get', { conversationId: g }), { lastSeq: 7, unread: 1 });
+});
+
+test('only the owner and admins manage a group, only the owner sets roles, and an owner who leaves hands the group on', async (t) => {
+  const [owner, admin, m1, m2, extra] = await members(5, 'roles');
+  const g = (await group(owner, [admin, m1, m2], 'roles')).conversationId;
+  const forbidden = [
+    m1.c.request('conversations:addMembers', { conversationId: g, userIds: [extra.userId] }),
+    m1.c.request('conversations:removeMember', { conversationId: g, userId: m2.userId }),
+    m1.c.request('conversations:rename', { conversationId: g, title: 'mine now' }),
+    m1.c.request('conversations:setRole', { conversationId: g, userId: m1.userId, role: 'admin' }),
+    admin.c.request('conversations:setRole', { conversationId: g, userId: m1.userId, role: 'admin' }),
+  ];
+  t.deepEqual(await Promise.all(forbidden.map(codeOf)), Array(forbidden.length).fill('CONVERSATION_FORBIDDEN'));
+  t.is(await lastSeq(owner, g), 1, 'nothing happened');
+
+  t.deepEqual(await owner.c.request('conversations:setRole', { conversationId: g, userId: admin.userId, role: 'admin' }), { changed: true });
+  t.deepEqual(await owner.c.request('conversations:setRole', { conversationId: g, userId: admin.userId, role: 'admin' }), { changed: false });
+  t.deepEqual(await admin.c.request('conversations:addMembers', { conversationId: g, userIds: [extra.userId, m1.userId] }), { added: [extra.userId] });
+  t.deepEqual(await admin.c.request('conversations:rename', { conversationId: g, title: 'renamed by an admin' }), { changed: true });
+  t.deepEqual(await admin.c.request('conversations:removeMember', { conversationId: g, userId: m2.userId }), { changed: true });
+  t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: owner.userId })), 'CONVERSATION_FORBIDDEN');
+  await owner.c.request('conversations:setRole', { conversationId: g, userId: m1.userId, role: 'admin' });
+  t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: m1.userId })), 'CONVERSATION_FORBIDDEN', 'only the owner removes admins');
+  t.is(await codeOf(owner.c.request('conversations:setRole', { conversationId: g, userId: owner.userId, role: 'member' })), 'CONVERSATION_FORBIDDEN');
+  t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: admin.userId })), 'REQUEST_INVALID', 'leaving is leave');
+
+  t.deepEqual(await owner.c.request('conversations:leave', { conversationId: g }), { changed: true });
+  const view = await admin.c.request('conversations:get', { conversationId: g });
+  t.like(view, { title: 'renamed by an admin' });
+  t.deepEqual(
+    view.members.map((m) => [m.userId, m.role]),
+    [
+      [admin.userId, 'owner'],
+      [m1.userId, 'admin'],
+      [extra.userId, 'member'],
+    ],
+    'the longest-serving admin owns it now',
+  );
+  t.is(await codeOf(owner.c.request('conversations:get', { conversationId: g })), 'CONVERSATION_NOT_FOUND');
+  t.deepEqual(
+    (await fullHistory(admin, g)).map((m) => m.system?.action),
+    ['created', 'role', 'added', 'renamed', 'removed', 'role', 'left'],
+  );
+
+  const d = (await owner.c.request('conversations:openDirect', { userId: m1.userId })).conversationId;
+  t.is(await codeOf(owner.c.request('conversations:leave', { conversationId: d })), 'CONVERSATION_FORBIDDEN');
+  t.is(await codeOf(owner.c.request('conversations:rename', { conversationId: d, title: 'us' })), 'CONVERSATION_FORBIDDEN');
+  t.is(await codeOf(owner.c.request('conversations:addMembers', { conversationId: d, userIds: [m2.userId] })), 'CONVERSATION_FORBIDDEN');
+});
+
+test('only the sender edits or deletes; members get the new version (conversation.message_updated); history shows the edit and the tombstone', async (t) => {
+  const [a, b] = await members(2, 'edit');
+  const g = (await group(a, [b], 'edits')).conversationId;
+  const { message } = await send(a, g, 'first draft');
+  const media = (await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: ['m_photo01', 'm_photo02'] })).message;
+  t.like(media, { seq: 3, text: '', mediaIds: ['m_photo01', 'm_photo02'] });
+
+  t.deepEqual(
+    await Promise.all(
+      [
+        b.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'hijacked' }),
+        b.c.request('conversations:delete', { conversationId: g, seq: message.seq }),
+        a.c.request('conversations:edit', { conversationId: g, seq: 1, text: 'not a system message' }),
+        a.c.request('conversations:edit', { conversationId: g, seq: 99, text: 'nothing there' }),
+        a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: '   ' }),
+      ].map(codeOf),
+    ),
+    ['CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'MESSAGE_NOT_FOUND', 'REQUEST_INVALID'],
+  );
+
+  const edited = await a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'second draft' });
+  t.like(edited.message, { seq: 2, text: 'second draft', deleted: false });
+  t.true(typeof edited.message.editedAt === 'number');
+  const deleted = await a.c.request('conversations:delete', { conversationId: g, seq: message.seq });
+  t.like(deleted.message, { seq: 2, text: '', mediaIds: [], deleted: true });
+  t.like((await a.c.request('conversations:delete', { conversationId: g, seq: message.seq })).message, { deleted: true }, 'deleting twice is fine');
+  t.is(await codeOf(a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'undelete?' })), 'MESSAGE_NOT_FOUND');
+  t.like((await a.c.request('conversations:delete', { conversationId: g, seq: media.seq })).message, { mediaIds: [], deleted: true });
+
+  const history = await fullHistory(b, g);
+  t.deepEqual(seqs(history), [1, 2, 3], 'edits and deletions take no sequence number');
+  t.like(history[1], { text: '', mediaIds: [], deleted: true, clientMessageId: message.clientMessageId, senderId: a.userId });
+  t.like(history[2], { deleted: true, mediaIds: [] });
+
+  for (const m of [a, b]) {
+    t.true(await eventually(async () => m.got.updates.filter((u) => u.conversationId === g).length === 3));
+    t.deepEqual(
+      m.got.updates.map((u) => [u.seq, u.text, u.deleted]),
+      [
+        [2, 'second draft', false],
+        [2, '', true],
+        [3, '', true],
+      ],
+    );
+  }
+});
+
+test('message requests: a 1:1 from someone you do not follow waits in requests; accept, reply, decline; followed senders land in the inbox', async (t) => {
+  const [r, stranger, friend, pest, stranger2] = await members(5, 'req');
+  await r.c.request('graph:follow', { userId: friend.userId });
+
+  const opened = await stranger.c.request('conversations:openDirect', { userId: r.userId });
+  const s = opened.conversationId;
+  t.is(opened.folder, 'inbox', 'the opener has it in the inbox');
+  const fromR = await r.c.request('conversations:openDirect', { userId: stranger.userId });
+  t.is(fromR.conversationId, s, 'one conversation, whoever opens it');
+  t.is(fromR.folder, 'requests');
+  t.is((await stranger.c.request('conversations:openDirect', { userId: r.userId })).conversationId, s, 'idempotent');
+  t.is(s, directConversationId(r.userId, stranger.userId));
+  await send(stranger, s, 'hi, we have not met');
+  t.false((await listed(r, 'inbox')).includes(s));
+  const requests = await r.c.request('conversations:list', { folder: 'requests' });
+  t.deepEqual(requests.items.map((c) => c.conversationId), [s]);
+  t.like(requests.items[0], { folder: 'requests', unread: 1, lastMessage: { seq: 1, text: 'hi, we have not met' } });
+
+  const f = (await friend.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
+  await send(friend, f, 'it is me');
+  const inbox = await r.c.request('conversations:list', { folder: 'inbox' });
+  t.deepEqual(inbox.items.map((c) => c.conversationId), [f], 'someone you follow lands in the inbox');
+  t.deepEqual(await r.c.request('conversations:unread', {}), { unread: 1, conversations: 1, requests: 1 });
+
+  t.deepEqual(await r.c.request('conversations:accept', { conversationId: s }), { changed: true });
+  t.deepEqual(await r.c.request('conversations:accept', { conversationId: s }), { changed: false });
+  t.deepEqual((await listed(r, 'inbox')).sort(), [f, s].sort());
+  t.deepEqual(await listed(r, 'requests'), []);
+
+  // Replying accepts too.
+  const s2 = (await stranger2.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
+  await send(stranger2, s2, 'hello from another stranger');
+  t.deepEqual(await listed(r, 'requests'), [s2]);
+  await send(r, s2, 'hello back');
+  t.deepEqual(await listed(r, 'requests'), []);
+  t.deepEqual(await listed(r, 'inbox'), [s2, f, s], 'latest activity first');
+  const firstPage = await r.c.request('conversations:list', { limit: 2 });
+  t.deepEqual(firstPage.items.map((c) => c.conversationId), [s2, f]);
+  const secondPage = await r.c.request('conversations:list', { limit: 2, cursor: firstPage.nextCursor! });
+  t.deepEqual(secondPage, { items: [(await r.c.request('conversations:list', {})).items[2]!], nextCursor: null }, 'pages continue after the last one');
+
+  // Declining hides it and stops its live events; the other side is not told.
+  const p = (await pest.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
+  await send(pest, p, 'buy my stuff');
+  t.true(await eventually(async () => r.got.of(p).length === 1), 'a request is delivered live');
+  t.deepEqual(await r.c.request('conversations:decline', { conversationId: p }), { changed: true });
+  t.false([...(await listed(r, 'inbox')), ...(await listed(r, 'requests'))].includes(p));
+  t.is((await r.c.request('conversations:unread', {})).requests, 0);
+  const after = await send(pest, p, 'are you there?');
+  t.false(after.duplicate);
+  await pest.c.request('conversations:typing', { conversationId: p });
+  t.true(await eventually(async () => pest.got.of(p).length === 2), 'the sender is not told');
+  await sleep(500);
+  t.deepEqual(seqs(r.got.of(p)), [1], 'nothing live after declining');
+  t.false(r.got.typing.some((x) => x.conversationId === p));
+  t.like(await pest.c.request('conversations:get', { conversationId: p }), { lastSeq: 2 });
+  t.deepEqual(seqs(await fullHistory(r, p)), [1, 2], 'still readable by the decliner');
+
+  // Groups follow the same rule: joined through someone you do not follow, a request.
+  const sg = (await group(stranger, [r])).conversationId;
+  t.is((await r.c.request('conversations:get', { conversationId: sg })).folder, 'requests');
+  t.is((await stranger.c.request('conversations:get', { conversationId: sg })).folder, 'inbox');
+  const fg = (await group(friend, [r])).conversationId;
+  t.is((await r.c.request('conversations:get', { conversationId: fg })).folder, 'inbox');
+  t.deepEqual(await listed(r, 'requests'), [sg]);
+});
+
+test('the conversation list pages by latest activity, past conversations of the other folder', async (t) => {
+  const [r, friend, ...strangers] = await members(7, 'list');
+  await r.c.request('graph:follow', { userId: friend.userId });
+  const f = (await friend.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
+  const requests: string[] = [];
+  for (const s of strangers) {
+    const { conversationId } = await s.c.request('conversations:openDirect', { userId: r.userId });
+    await send(s, conversationId, 'hello');
+    requests.unshift(conversationId);
+  }
+  // The five newer requests come first in the user's conversations: the inbox page has to read past them.
+  t.deepEqual((await r.c.request('conversations:list', { folder: 'inbox', limit: 1 })).items.map((c) => c.conversationId), [f]);
+  const pages: string[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await r.c.request('conversations:list', { folder: 'requests', limit: 2, ...(cursor && { cursor }) });
+    pages.push(page.items.map((c) => c.conversationId));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor && pages.length < 10);
+  t.deepEqual(pages.flat(), requests, 'newest first, each once');
+  t.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+});
+
+test(`a group holds at most CONVERSATION_MAX_MEMBERS (${MAX_MEMBERS}) members: CONVERSATION_FULL changes nothing`, async (t) => {
+  const [owner, ...others] = (await members(MAX_MEMBERS + 1, 'full')) as [Member, ...Member[]];
+  t.is(await codeOf(group(owner, others)), 'CONVERSATION_FULL');
+  const g = (await group(owner, others.slice(0, MAX_MEMBERS - 2))).conversationId;
+  const add = (users: SocialUser[]) => owner.c.request('conversations:addMembers', { conversationId: g, userIds: users.map((u) => u.userId) });
+  t.is(await codeOf(add(others.slice(MAX_MEMBERS - 2))), 'CONVERSATION_FULL', 'two more would be one too many');
+  t.like(await owner.c.request('conversations:get', { conversationId: g }), { lastSeq: 1 });
+  t.is((await owner.c.request('conversations:get', { conversationId: g })).members.length, MAX_MEMBERS - 1);
+  t.deepEqual(await add([others[MAX_MEMBERS - 2]!]), { added: [others[MAX_MEMBERS - 2]!.userId] });
+  t.is(await codeOf(add([others[MAX_MEMBERS - 1]!])), 'CONVERSATION_FULL');
+  t.is(await codeOf(others[MAX_MEMBERS - 1]!.c.request('conversations:get', { conversationId: g })), 'CONVERSATION_NOT_FOUND');
+  await owner.c.request('conversations:removeMember', { conversationId: g, userId: others[0]!.userId });
+  t.deepEqual(await add([others[MAX_MEMBERS - 1]!]), { added: [others[MAX_MEMBERS - 1]!.userId] }, 'room again after a removal');
+  t.is((await owner.c.request('conversations:get', { conversationId: g })).members.length, MAX_MEMBERS);
+});
+
+test('bad input gets typed errors and changes nothing', async (t) => {
+  const [a, b] = await members(2, 'bad');
+  const g = (await group(a, [b], 'input')).conversationId;
+  await send(a, g, 'x'.repeat(4_000));
+  await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: range(1, 10).map((i) => `m_media${i}x`) });
+  const before = { lastSeq: await lastSeq(a, g), history: await fullHistory(b, g), unread: await b.c.request('conversations:unread', {}) };
+  t.is(before.lastSeq, 3);
+  const unknown = `u_${'Z'.repeat(64)}`;
+  const base = { conversationId: g, clientMessageId: cmid() };
+  const cases: [string, Promise<unknown>, string][] = [
+    ['text over 4,000 characters', a.c.request('conversations:send', { ...base, text: 'x'.repeat(4_001) }), 'REQUEST_INVALID'],
+    ['11 media ids', a.c.request('conversations:send', { ...base, mediaIds: range(1, 11).map((i) => `m_media${i}x`) }), 'REQUEST_INVALID'],
+    ['not a media id', a.c.request('conversations:send', { ...base, mediaIds: ['photo.jpg'] }), 'REQUEST_INVALID'],
+    ['no text, no media', a.c.request('conversations:send', { ...base, text: '' }), 'REQUEST_INVALID'],
+    ['blank text', a.c.request('conversations:send', { ...base, text: ' \n ' }), 'REQUEST_INVALID'],
+    ['malformed conversation id', a.c.request('conversations:send', { ...base, conversationId: 'nope', text: 'x' }), 'REQUEST_INVALID'],
+    ['malformed conversation kind', a.c.request('conversations:get', { conversationId: `x${g.slice(1)}` }), 'REQUEST_INVALID'],
+    ['short clientMessageId', a.c.request('conversations:send', { ...base, clientMessageId: 'short', text: 'x' }), 'REQUEST_INVALID'],
+    ['clientMessageId with spaces', a.c.request('conversations:send', { ...base, clientMessageId: 'has spaces in it', text: 'x' }), 'REQUEST_INVALID'],
+    ['long clientMessageId', a.c.request('conversations:send', { ...base, clientMessageId: 'c'.repeat(65), text: 'x' }), 'REQUEST_INVALID'],
+    ['replyTo 0', a.c.request('conversations:send', { ...base, text: 'x', replyTo: 0 }), 'REQUEST_INVALID'],
+    ['replyTo past the end', a.c.request('conversations:send', { ...base, text: 'x', replyTo: 99 }), 'MESSAGE_NOT_FOUND'],
+    ['unknown field', a.c.request('conversations:send', { ...base, text: 'x', senderId: b.userId } as never), 'REQUEST_INVALID'],
+    // Within the request limit, but 2,900 escaped control characters are 17 KiB of event JSON: refused before it is stored.
+    ['text whose event would not fit a stream', a.c.request('conversations:send', { ...base, text: '\u0001'.repeat(2_900) }), 'REQUEST_TOO_LARGE'],
+    ['text over the request limit', a.c.request('conversations:send', { ...base, text: '\u0001'.repeat(4_000) }), 'REQUEST_TOO_LARGE'],
+    ['edit whose event would not fit', a.c.request('conversations:edit', { conversationId: g, seq: 2, text: '\u0001'.repeat(2_900) }), 'REQUEST_TOO_LARGE'],
+    ['empty edit', a.c.request('conversations:edit', { conversationId: g, seq: 2, text: '' }), 'REQUEST_INVALID'],
+    ['edit over 4,000 characters', a.c.request('conversations:edit', { conversationId: g, seq: 2, text: 'y'.repeat(4_001) }), 'REQUEST_INVALID'],
+    ['history before and after', a.c.request('conversations:history', { conversationId: g, before: 3, after: 1 }), 'REQUEST_INVALID'],
+    ['history limit 51', a.c.request('conversations:history', { conversationId: g, limit: 51 }), 'REQUEST_INVALID'],
+    ['history before 0', a.c.request('conversations:history', { conversationId: g, before: 0 }), 'REQUEST_INVALID'],
+    ['markRead -1', a.c.request('conversations:markRead', { conversationId: g, seq: -1 }), 'REQUEST_INVALID'],
+    ['list the declined folder', a.c.request('conversations:list', { folder: 'declined' } as never), 'REQUEST_INVALID'],
+    ['list with a bad cursor', a.c.request('conversations:list', { cursor: 'bm90LWpzb24' }), 'CURSOR_INVALID'],
+    ['openDirect with an unknown user', a.c.request('conversations:openDirect', { userId: unknown }), 'USER_NOT_FOUND'],
+    ['openDirect with a malformed id', a.c.request('conversations:openDirect', { userId: 'nobody' }), 'REQUEST_INVALID'],
+    ['openDirect with yourself', a.c.request('conversations:openDirect', { userId: a.userId }), 'SOCIAL_SELF'],
+    ['group with an unknown user', a.c.request('conversations:createGroup', { title: 't', memberIds: [b.userId, unknown] }), 'USER_NOT_FOUND'],
+    // 50 ids are allowed per request: they must fit the request size limit (they are unknown here, hence USER_NOT_FOUND).
+    ['group with 50 member ids', a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }), 'USER_NOT_FOUND'],
+    ['group with 51 member ids', a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 51).map((i) => `u_${String(i).padStart(16, 'Z')}`) }), 'REQUEST_INVALID'],
+    ['group without a title', a.c.request('conversations:createGroup', { title: '  ', memberIds: [b.userId] }), 'REQUEST_INVALID'],
+    ['group title over 100', a.c.request('conversations:createGroup', { title: 't'.repeat(101), memberIds: [b.userId] }), 'REQUEST_INVALID'],
+    ['adding an unknown user', a.c.request('conversations:addMembers', { conversationId: g, userIds: [unknown] }), 'USER_NOT_FOUND'],
+    ['adding 50 member ids', a.c.request('conversations:addMembers', { conversationId: g, userIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }), 'USER_NOT_FOUND'],
+    ['adding nobody', a.c.request('conversations:addMembers', { conversationId: g, userIds: [] }), 'REQUEST_INVALID'],
+    ['rename to blank', a.c.request('conversations:rename', { conversationId: g, title: '' }), 'REQUEST_INVALID'],
+    ['an unknown role', a.c.request('conversations:setRole', { conversationId: g, userId: b.userId, role: 'owner' } as never), 'REQUEST_INVALID'],
+  ];
+  const outcomes = await Promise.all(cases.map(([, attempt]) => codeOf(attempt)));
+  t.deepEqual(
+    Object.fromEntries(cases.map(([what], i) => [what, outcomes[i]])),
+    Object.fromEntries(cases.map(([what, , code]) => [what, code])),
+  );
+
+  t.is(await lastSeq(a, g), before.lastSeq, 'no sequence number was taken');
+  t.deepEqual(await fullHistory(b, g), before.history);
+  t.deepEqual(await b.c.request('conversations:unread', {}), before.unread);
+  t.like(await send(a, g, 'still working'), { duplicate: false, message: { seq: before.lastSeq + 1 } }, 'nothing refused left the conversation stuck');
+});
+
+// ---- typing ----
+
+test('typing reaches the other members only, is never stored, and is rate-limited', async (t) => {
+  const [a, b, c] = await members(3, 'typing');
+  const g = (await group(a, [b, c], 'typing')).conversationId;
+  t.deepEqual(await a.c.request('conversations:typing', { conversationId: g }), {});
+  for (const m of [b, c]) {
+    t.true(await eventually(async () => m.got.typing.length === 1));
+    t.like(m.got.typing[0], { conversationId: g, userId: a.userId });
+  }
+  await sleep(300);
+  t.deepEqual(a.got.typing, [], 'not echoed to the typist');
+
+  // Three at once are allowed, the fourth within the second is not.
+  const codes: string[] = [];
+  for (let i = 0; i < 4; i++) codes.push(await codeOf(c.c.request('conversations:typing', { conversationId: g })));
+  t.deepEqual(codes, ['ok', 'ok', 'ok', 'RATE_LIMITED']);
+  t.true(await eventually(async () => b.got.typing.filter((x) => x.userId === c.userId).length === 3));
+  await sleep(300);
+  t.is(b.got.typing.filter((x) => x.userId === c.userId).length, 3, 'the refused one was not sent');
+
+  t.is(await lastSeq(a, g), 1, 'typing takes no sequence number');
+  t.deepEqual(seqs(await fullHistory(b, g)), [1]);
+  t.deepEqual(seqs(b.got.of(g)), [1], 'nor a stream event');
+});
+
+// ---- history ----
+
+test('history pages before and after with hasMore, and a member added later reads only from their join', async (t) => {
+  const [a, b, late] = await members(3, 'pages');
+  const g = (await group(a, [b], 'pages')).conversationId;
+  await Promise.all([a, b].flatMap((u) => range(1, 10).map((k) => send(u, g, `${k}`))));
+  const page = async (q: { before?: number; after?: number; limit?: number }, u: SocialUser = b) => {
+    const p = await u.c.request('conversations:history', { conversationId: g, ...q });
+    return [seqs(p.messages), p.hasMore] as const;
+  };
+  t.deepEqual(await page({ limit: 5 }), [range(17, 21), true], 'the latest');
+  t.deepEqual(await page({ before: 17, limit: 5 }), [range(12, 16), true]);
+  t.deepEqual(await page({ before: 3, limit: 5 }), [[1, 2], false]);
+  t.deepEqual(await page({ before: 1 }), [[], false]);
+  t.deepEqual(await page({ after: 0, limit: 5 }), [range(1, 5), true]);
+  t.deepEqual(await page({ after: 18, limit: 5 }), [[19, 20, 21], false]);
+  t.deepEqual(await page({ after: 21 }), [[], false]);
+  t.deepEqual(await page({ after: 500 }), [[], false]);
+  t.deepEqual(await page({}), [range(1, 21), false]);
+  // Walking back from the end with before= visits every message once.
+  const back: number[] = [];
+  for (let before: number | undefined, more = true; more; ) {
+    const [s, hasMore] = await page({ ...(before !== undefined && { before }), limit: 4 });
+    back.unshift(...s);
+    more = hasMore;
+    before = s[0];
+  }
+  t.deepEqual(back, range(1, 21));
+
+  t.deepEqual(await a.c.request('conversations:addMembers', { conversationId: g, userIds: [late.userId] }), { added: [late.userId] });
+  await send(a, g, 'welcome');
+  await send(b, g, 'hi');
+  t.deepEqual(await page({}, late), [[22, 23, 24], false], 'from the join on');
+  t.deepEqual(await page({ before: 22 }, late), [[], false]);
+  t.deepEqual(await page({ before: 10, limit: 5 }, late), [[], false]);
+  t.deepEqual(await page({ after: 0, limit: 2 }, late), [[22, 23], true]);
+  t.deepEqual(await page({ after: 5, limit: 50 }, late), [[22, 23, 24], false]);
+  t.like((await late.c.request('conversations:history', { conversationId: g })).messages[0], { kind: 'system', system: { action: 'added', userIds: [late.userId] } });
+  t.like(await late.c.request('conversations:get', { conversationId: g }), { lastSeq: 24, unread: 3 });
+  t.like(await send(late, g, 'my first'), { message: { seq: 25 } });
+  t.is(await codeOf(late.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), text: 'x', replyTo: 5 })), 'MESSAGE_NOT_FOUND', 'no replies to the past');
+  t.is(await codeOf(late.c.request('conversations:edit', { conversationId: g, seq: 2, text: 'x' })), 'MESSAGE_NOT_FOUND');
+  t.true(await eventually(async () => late.got.of(g).length === 4));
+  t.deepEqual(seqs(late.got.of(g)), [22, 23, 24, 25], 'live from the join on, too');
+  t.deepEqual(seqs(await fullHistory(b, g)), range(1, 25));
+});
+
+// ---- helpers ----
+
+async function withDb<T>(fn: (db: ReturnType<MongoClient['db']>) => Promise<T>): Promise<T> {
+  const client = await MongoClient.connect(requireEnv('MONGO_URL'));
+  try {
+    return await fn(client.db(cluster.dbName));
+  } finally {
+    await client.close();
+  }
+}
+
+/** A fresh access token for a registered user (signs in again). */
+async function tokenOf(u: SocialUser): Promise<string> {
+  const c = await cluster.connect(u.node);
+  const res = await c.request('auth:login', { identifier: u.username, password: 'correct horse 42' });
+  c.close();
+  return res.tokens.accessToken;
+}
