@@ -5,7 +5,7 @@
 // membership rules. New messages, edits, deletions, receipts and membership
 // changes reach members as `stream:event`s of their personal stream (types
 // conversation.message, conversation.message_updated, conversation.receipt:
-// CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typing`
+// CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typist`
 // events.
 import { z } from 'zod';
 import { ConversationActor, clientMessageIdInput, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/conversation.ts';
@@ -195,7 +195,7 @@ export const conversationsChannel = defineChannel({
       access: { roles: ROLES },
       rateLimit: { capacity: 3, perSecond: 1 },
       maxBytes: 256,
-      summary: 'Tells the other members you are typing (ephemeral: conversations:typing, never stored). Send it again every few seconds while typing.',
+      summary: 'Tells the other members you are typing (ephemeral: the others get conversations:typist, never stored). Send it again every few seconds while typing.',
       request: inConversation,
       ack: z.object({}),
       handler: async (ctx, { conversationId }) => {
@@ -205,7 +205,7 @@ export const conversationsChannel = defineChannel({
         const other = doc.kind === 'direct' ? doc.members.find((m) => m.userId !== me) : undefined;
         if (other && (await ctx.services.social.blockedEitherWay(me, other.userId))) throw new FlockError('USER_BLOCKED');
         const to = doc.members.filter((m) => m.userId !== me && m.folder !== 'declined').map((m) => m.userId);
-        ctx.services.signal(to, 'conversations:typing', { conversationId, userId: me, at: Date.now() });
+        ctx.services.signal(to, 'conversations:typist', { conversationId, userId: me, at: Date.now() });
         return {};
       },
     }),

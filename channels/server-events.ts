@@ -37,7 +37,7 @@ export const serverEvents = {
     summary: 'A post of an account you watch was deleted: remove it from the timeline.',
     payload: z.object({ postId: z.string(), authorId: z.string() }),
   },
-  'conversations:typing': {
+  'conversations:typist': {
     summary: 'A member of one of your conversations is typing (ephemeral: never stored, not replayed; show it for a few seconds).',
     payload: z.object({ conversationId: z.string(), userId: z.string(), at: z.number().int() }),
   },

@@ -40,5 +40,5 @@ export interface GatewayServices {
   /** Adds an author to (or removes one from) the live home timeline of the user's watching sockets, on every node. */
   watchAuthor(userId: string, authorId: string, watch: boolean): void;
   /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
-  signal<E extends 'conversations:typing'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
+  signal<E extends 'conversations:typist'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
 }

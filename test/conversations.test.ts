@@ -51,7 +51,7 @@ class Received {
       else if (parsed.success && e.type === CONVERSATION_EVENTS.messageUpdated) this.updates.push(parsed.data.message);
       else this.malformed.push(e);
     });
-    u.c.on('conversations:typing', (p) => this.typing.push(p));
+    u.c.on('conversations:typist', (p) => this.typing.push(p));
   }
 
   /** The messages of one conversation, a repeated sequence number dropped (the client's dedupe rule), in arrival order. */

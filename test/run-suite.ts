@@ -20,22 +20,43 @@ for (const [name, using] of Object.entries(services.descriptions)) log(`${name}:
 log(`ready in ${Math.round(performance.now() - started)} ms`);
 
 const avaCli = fileURLToPath(new URL('../node_modules/ava/entrypoints/cli.mjs', import.meta.url));
-const child = spawn(process.execPath, [avaCli, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    ...servicesEnv(services),
-    NODE_ENV: 'test',
-    FLOCK_TEST_DATA_DIR: dataDir,
-    // Every node of every test cluster signs and checks access tokens with one key.
-    JWT_SECRET: process.env.JWT_SECRET ?? randomBytes(48).toString('base64'),
-  },
-});
-const forward = (signal: NodeJS.Signals) => child.kill(signal);
+const env = {
+  ...process.env,
+  ...servicesEnv(services),
+  NODE_ENV: 'test',
+  FLOCK_TEST_DATA_DIR: dataDir,
+  // Every node of every test cluster signs and checks access tokens with one key.
+  JWT_SECRET: process.env.JWT_SECRET ?? randomBytes(48).toString('base64'),
+};
+let running: ReturnType<typeof spawn> | undefined;
+const forward = (signal: NodeJS.Signals) => running?.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
 
-const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+function ava(args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [avaCli, ...args], { stdio: 'inherit', env });
+  running = child;
+  return new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+}
+
+// Scale tests (*.scale.test.ts) load the shared embedded database for minutes:
+// with no files named, they run on their own after the rest, so they slow no
+// other test down.
+const args = process.argv.slice(2);
+const named = args.some((a) => !a.startsWith('-'));
+let code: number;
+if (named) {
+  code = await ava(args);
+} else {
+  const testDir = path.dirname(fileURLToPath(import.meta.url));
+  const all = (await fs.readdir(testDir, { recursive: true }))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => path.join('test', f))
+    .sort();
+  const scale = all.filter((f) => f.endsWith('.scale.test.ts'));
+  code = await ava([...args, ...all.filter((f) => !scale.includes(f))]);
+  if (scale.length > 0) code = Math.max(code, await ava([...args, ...scale]));
+}
 await services.stop();
 await fs.rm(dataDir, { recursive: true, force: true });
 process.exit(code);

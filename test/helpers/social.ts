@@ -72,9 +72,10 @@ export class SocialCluster {
    * `n` users alternating between the two nodes, made without password
    * hashing: account documents written directly and access tokens signed with
    * the suite's JWT_SECRET (for tests that need many users). Their profiles
-   * are created through users:me, as for any account without one.
+   * are created through users:me, as for any account without one, unless
+   * `profiles` is false (followers who only read need none).
    */
-  async quickUsers(n: number, name = 'q'): Promise<SocialUser[]> {
+  async quickUsers(n: number, name = 'q', options: { profiles?: boolean } = {}): Promise<SocialUser[]> {
     const secret = new Uint8Array(Buffer.from(requireEnv('JWT_SECRET'), 'base64'));
     const client = await MongoClient.connect(requireEnv('MONGO_URL'));
     const made = Array.from({ length: n }, (_, i) => {
@@ -104,7 +105,7 @@ export class SocialCluster {
               .setExpirationTime(now + 3600)
               .sign(secret);
             const c = await this.connect(m.node, token);
-            await c.request('users:me', {});
+            if (options.profiles !== false) await c.request('users:me', {});
             return { c, ...m };
           }),
         )),

@@ -20,7 +20,7 @@ test(`an author with ${FOLLOWERS} followers: fan-out on write below the threshol
   t.timeout(600_000);
   const t0 = Date.now();
   const [author] = await cluster.users(1, 'a');
-  const followers = await cluster.quickUsers(FOLLOWERS, 'f');
+  const followers = await cluster.quickUsers(FOLLOWERS, 'f', { profiles: false });
   t.log(`users: ${Date.now() - t0} ms`);
   const live = new Map<string, string[]>(followers.map((f) => [f.userId, []]));
   for (const f of followers) f.c.socket.on('feeds:post', (e: { post: { postId: string } }) => live.get(f.userId)!.push(e.post.postId));
