@@ -7,7 +7,6 @@
 // quick passivation) and file: the kill must not hit other tests.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { MongoClient } from 'mongodb';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CONVERSATION_EVENTS } from '../actors/conversation.ts';
@@ -16,6 +15,7 @@ import type { ConversationDoc } from '../models/conversation.ts';
 import { messageId, type MessageDoc } from '../models/message.ts';
 import { requireEnv } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
+import { fullHistory } from './helpers/conversations.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
 
 const LEASE_MS = 2_000;
@@ -68,7 +68,7 @@ test.serial('an older owner resuming mid-turn after a newer one activated cannot
     deletedAt: null,
     epoch: old!.epoch,
   };
-  const landed = await withDb(async (db) => {
+  const landed = await cluster.withDb(async (db) => {
     const { _id, ...fields } = stale;
     try {
       await db.collection<MessageDoc>('messages').updateOne({ _id, epoch: { $lte: old!.epoch } }, { $set: fields }, { upsert: true });
@@ -188,24 +188,5 @@ async function hostOf(address: string): Promise<{ node: number; epoch: number } 
     return node < 0 ? undefined : { node, epoch: Number(epoch) };
   } finally {
     redis.disconnect();
-  }
-}
-
-async function withDb<T>(fn: (db: ReturnType<MongoClient['db']>) => Promise<T>): Promise<T> {
-  const client = await MongoClient.connect(requireEnv('MONGO_URL'));
-  try {
-    return await fn(client.db(cluster.dbName));
-  } finally {
-    await client.close();
-  }
-}
-
-async function fullHistory(u: SocialUser, conversationId: string): Promise<MessageView[]> {
-  const out: MessageView[] = [];
-  for (let after = 0; ; ) {
-    const page = await u.c.request('conversations:history', { conversationId, after, limit: 50 });
-    out.push(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return out;
-    after = page.messages.at(-1)!.seq;
   }
 }

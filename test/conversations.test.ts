@@ -5,7 +5,6 @@
 // tombstones; typing; history pages. The failover of a conversation's actor
 // under kill -9 is in conversations-failover.test.ts.
 import test from 'ava';
-import { MongoClient } from 'mongodb';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CONVERSATION_EVENTS } from '../actors/conversation.ts';
@@ -13,9 +12,9 @@ import { directConversationId, newGroupId } from '../messaging/ids.ts';
 import { messageView, toMessageView, type MessageView } from '../messaging/views.ts';
 import type { ConversationDoc } from '../models/conversation.ts';
 import { messageId, type MessageDoc } from '../models/message.ts';
-import { requireEnv } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
+import { fullHistory } from './helpers/conversations.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
 
 /** Small, so the limit test reaches it; every other group here stays within it. */
@@ -83,16 +82,6 @@ async function group(owner: SocialUser, others: SocialUser[], title = 'a group')
   return owner.c.request('conversations:createGroup', { title, memberIds: others.map((u) => u.userId) });
 }
 
-/** Every message the user may read, oldest first, paging forward. */
-async function fullHistory(u: SocialUser, conversationId: string): Promise<MessageView[]> {
-  const out: MessageView[] = [];
-  for (let after = 0; ; ) {
-    const page = await u.c.request('conversations:history', { conversationId, after, limit: 50 });
-    out.push(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return out;
-    after = page.messages.at(-1)!.seq;
-  }
-}
 
 async function lastSeq(u: SocialUser, conversationId: string): Promise<number> {
   return (await u.c.request('conversations:get', { conversationId })).lastSeq;
@@ -252,7 +241,7 @@ test('an owner that crashed after storing a message, or before delivering one: r
     pending: [{ type: CONVERSATION_EVENTS.message, data: JSON.stringify({ conversationId, message: toMessageView(recorded) }), to: `${a.userId},${b.userId}` }],
     epoch: 0,
   };
-  await withDb(async (db) => {
+  await cluster.withDb(async (db) => {
     await db.collection<MessageDoc>('messages').insertMany([created, recorded, ghost]);
     await db.collection<ConversationDoc>('conversations').insertOne(doc);
   });
@@ -266,7 +255,7 @@ test('an owner that crashed after storing a message, or before delivering one: r
   t.like(resent, { duplicate: true, message: { seq: 2, text: 'recorded, not delivered' } });
   t.true(await eventually(async () => b.got.of(conversationId).length === 1));
   t.deepEqual(b.got.of(conversationId), [toMessageView(recorded)]);
-  t.deepEqual((await withDb((db) => db.collection<ConversationDoc>('conversations').findOne({ _id: conversationId })))?.pending, [], 'done, and recorded as done');
+  t.deepEqual((await cluster.withDb((db) => db.collection<ConversationDoc>('conversations').findOne({ _id: conversationId })))?.pending, [], 'done, and recorded as done');
 
   // The next message takes number 3, replacing what the crashed send left there.
   t.like(await send(a, conversationId, 'the real third'), { duplicate: false, message: { seq: 3, text: 'the real third' } });
@@ -768,15 +757,6 @@ test('history pages before and after with hasMore, and a member added later read
 });
 
 // ---- helpers ----
-
-async function withDb<T>(fn: (db: ReturnType<MongoClient['db']>) => Promise<T>): Promise<T> {
-  const client = await MongoClient.connect(requireEnv('MONGO_URL'));
-  try {
-    return await fn(client.db(cluster.dbName));
-  } finally {
-    await client.close();
-  }
-}
 
 /** A fresh access token for a registered user (signs in again). */
 async function tokenOf(u: SocialUser): Promise<string> {

@@ -6,8 +6,6 @@
 // get one push outbox entry per notification version, sent by the push-outbox
 // job.
 import test from 'ava';
-import { MongoClient } from 'mongodb';
-import { requireEnv } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
@@ -147,17 +145,14 @@ test('an offline user gets one push outbox entry per notification version, and t
   author!.c.close();
   await new Promise((r) => setTimeout(r, 300));
   await liker!.c.request('posts:like', { postId: post.postId });
-  const client = await MongoClient.connect(requireEnv('MONGO_URL'));
-  try {
-    const outbox = client.db(cluster.dbName).collection('push_outbox');
+  await cluster.withDb(async (db) => {
+    const outbox = db.collection('push_outbox');
     t.true(await eventually(async () => (await outbox.countDocuments({ userId: author!.userId, status: 'sent' })) === 1, 30_000, 250), 'sent by the job');
     const entries = await outbox.find({ userId: author!.userId }).toArray();
     t.is(entries.length, 1);
     t.is(entries[0]!.attempts, 1);
     t.is(JSON.parse(String(entries[0]!.payload)).kind, 'like');
-  } finally {
-    await client.close();
-  }
+  });
 });
 
 test('bad input is refused with typed errors and changes nothing', async (t) => {

@@ -5,7 +5,6 @@
 // nothing.
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { MongoClient } from 'mongodb';
 import { requireEnv } from './helpers/env.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
@@ -249,7 +248,7 @@ test('an owner that crashed after writing a post but before its effects: the nex
   const base = { text: 'crashed', mediaIds: [], visibility: 'public', rootId: null, quoteOf: null, repostOf: null, hashtags: [], mentions: [], replies: 0, reposts: 0, quotes: 0, edits: [], editedAt: null, deleted: false, deletedAt: null, removal: null, epoch: 0 };
   const likedId = 'p_crashedLikeAAAAAAAAAAA';
   const replyId = 'p_crashedReplyAAAAAAAAAA';
-  await withDb(async (db) => {
+  await cluster.withDb(async (db) => {
     await db.collection('posts').insertMany([
       { _id: likedId, ...base, kind: 'post', authorId: author!.userId, parentId: null, likes: 1, createdAt: new Date(), pending: [{ op: 'edge', kind: 'like', ref: liker!.userId, status: 'active' }] },
       { _id: replyId, ...base, kind: 'reply', authorId: other!.userId, parentId: parent.postId, rootId: parent.postId, likes: 0, createdAt: new Date(), pending: [{ op: 'link', kind: 'reply', ref: parent.postId, status: '' }] },
@@ -281,21 +280,12 @@ async function recentEvents(count: number): Promise<{ type: string; data: Record
   }
 }
 
-async function withDb<T>(fn: (db: ReturnType<MongoClient['db']>) => Promise<T>): Promise<T> {
-  const client = await MongoClient.connect(requireEnv('MONGO_URL'));
-  try {
-    return await fn(client.db(cluster.dbName));
-  } finally {
-    await client.close();
-  }
-}
-
 function postDoc(id: string) {
-  return withDb((db) => db.collection<{ _id: string; removal: unknown }>('posts').findOne({ _id: id }));
+  return cluster.withDb((db) => db.collection<{ _id: string; removal: unknown }>('posts').findOne({ _id: id }));
 }
 
 async function setRoles(userId: string, roles: string[]): Promise<void> {
-  await withDb((db) => db.collection<{ _id: string }>('accounts').updateOne({ _id: userId }, { $set: { roles } }));
+  await cluster.withDb((db) => db.collection<{ _id: string }>('accounts').updateOne({ _id: userId }, { $set: { roles } }));
 }
 
 /** A fresh access token for the user (signs in again, so new roles apply). */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { FlockClient } from '../../client/flock-client.ts';
 import { SignJWT } from 'jose';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { requireEnv, uniqueDbName } from './env.ts';
 import { startNodeProcess, type NodeProcess } from './node-process.ts';
 
@@ -46,6 +46,16 @@ export class SocialCluster {
     // Set FLOCK_TEST_LOGS=file to keep what the nodes logged at warn and above.
     if (process.env.FLOCK_TEST_LOGS) for (const n of this.nodes) for (const e of n.logs) if (["warn", "error", "fatal"].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
     await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+
+  /** Runs `fn` against the cluster's database with a client of its own. */
+  async withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    const client = await MongoClient.connect(requireEnv('MONGO_URL'));
+    try {
+      return await fn(client.db(this.dbName));
+    } finally {
+      await client.close();
+    }
   }
 
   async connect(node: number, token?: string): Promise<FlockClient> {
