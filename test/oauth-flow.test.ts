@@ -96,7 +96,8 @@ async function rig(t: ExecutionContext, tweak: (settings: OAuthSettings) => void
     },
     allowedReturnTo: ['https://app.example.com/', 'flockapp://oauth'],
     redisPrefix: prefix,
-    providerTimeoutMs: 5_000,
+    // Generous: the suite's heavier files load this machine; no test here is about the timeout.
+    providerTimeoutMs: 30_000,
   };
   tweak(settings);
   return { mock, issuer, oauth: createOAuthService({ accounts, tokens, redis, settings }) };
