@@ -51,7 +51,8 @@ async function pool(total: number, limit: number, task: (i: number) => Promise<v
 }
 
 test.serial('3 nodes, 10,000 concurrent increments to one counter: exactly 10,000, never two activations at once', async (t) => {
-  t.timeout(120_000);
+  // 10,000 durable saves, one after another: minutes when other files load the shared database.
+  t.timeout(600_000);
   const c = await cluster(t, 3);
   const key = 'hot';
   const failures: string[] = [];

@@ -42,7 +42,7 @@ export async function startNodeProcess(options: NodeOptions = {}): Promise<NodeP
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node not listening after ${options.timeoutMs ?? 60_000} ms\n${stderr}`)), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => reject(new Error(`node not listening after ${options.timeoutMs ?? 120_000} ms\n${stderr}`)), options.timeoutMs ?? 120_000);
     onJsonLines(child.stdout!, (entry) => {
       logs.push(entry);
       if (entry.msg === 'listening' && typeof entry.port === 'number') {
