@@ -67,7 +67,7 @@ import { MESSAGE_COLLECTION } from '../models/message.ts';
 import { loadConfig } from '../server/config.ts';
 import { RelayClient, startRelay, type RelayServer } from './messaging/relay.ts';
 import { Tracker, type Planned, type RunStats } from './messaging/tracker.ts';
-import { runBenchmark, intEnv, percentile } from './run.ts';
+import { dropKeys, runBenchmark, intEnv, percentile } from './run.ts';
 import { RateBudget } from './social/budget.ts';
 import { mergeStats, type DbStats } from './social/commands.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
@@ -821,13 +821,5 @@ async function cleanup(): Promise<void> {
   if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
 }
 
-async function dropKeys(client: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 await runBenchmark(main, cleanup, progress);

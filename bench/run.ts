@@ -1,6 +1,8 @@
 // How every benchmark ends (run it, always clean up, exit 1 if either failed;
 // a missed target is reported in the output, not through the exit code), and
 // the small helpers every benchmark shares.
+import type { Redis } from 'ioredis';
+
 export async function runBenchmark(main: () => Promise<void>, cleanup: () => Promise<void>, progress: (line: string) => void): Promise<never> {
   let failed = false;
   try {
@@ -29,4 +31,14 @@ export function intEnv(name: string, fallback: number): number {
   const n = raw ? Number(raw) : fallback;
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
   return n;
+}
+
+/** Deletes the keys matching a pattern (a run's own namespace) with SCAN, never KEYS. */
+export async function dropKeys(client: Pick<Redis, 'scan' | 'del'>, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }

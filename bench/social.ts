@@ -50,7 +50,7 @@ import { RateBudget } from './social/budget.ts';
 import { CommandTally, mergeStats, type DbStats } from './social/commands.ts';
 import { Floor } from './social/floor.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { runBenchmark, intEnv, percentile } from './run.ts';
+import { dropKeys, runBenchmark, intEnv, percentile } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -109,6 +109,7 @@ type Budgeted = keyof typeof LIMITS;
 
 const runId = randomBytes(4).toString('hex');
 const dbName = `bench_social_${runId}`;
+const keyPrefix = `bench-social-${runId}`;
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -156,6 +157,8 @@ async function startNodes(env: Record<string, string>): Promise<void> {
           MONGO_DB: dbName,
           TRUST_PROXY: 'true',
           RATE_LIMIT_IP_PER_SECOND: String(IP_LIMIT_PER_SECOND),
+          // The run's own Redis namespace, removed at the end.
+          REDIS_KEY_PREFIX: keyPrefix,
           // One cluster: both nodes sign and accept the same tokens.
           JWT_SECRET: jwtSecret,
         },
@@ -741,6 +744,7 @@ async function cleanup(): Promise<void> {
       .catch((err: unknown) => progress(`dropping ${dbName} failed: ${String(err)}`));
     await mongo.close().catch(() => {});
   }
+  if (redis) await dropKeys(redis, `${keyPrefix}:*`).catch((err: unknown) => progress(`removing the Redis keys ${keyPrefix}:* failed: ${String(err)}`));
   redis?.disconnect();
   await services?.stop();
   if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
