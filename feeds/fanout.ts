@@ -17,6 +17,8 @@ import { feedRoom, watchRoom } from './rooms.ts';
 
 /** Followers written per pipeline. */
 const FANOUT_BATCH = 500;
+/** How long a post's live emit is remembered (a redelivered event does not emit it again). */
+const LIVE_ONCE_SECONDS = 24 * 3600;
 
 export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, io: Server): (event: SocialEvent) => Promise<void> {
   const social = reads.store;
@@ -45,6 +47,12 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
         if (d.kind === 'reply') return;
         const doc = await social.posts.findById(d.postId).lean<PostDoc>();
         if (!doc || doc.deleted) return;
+        // Live first (the payload is the post itself): to the followers watching; the room holds followers
+        // only, never those who muted the author. Once per post, even when the event is handled again.
+        const [view] = await reads.views(d.authorId, [doc], undefined, { viewerState: false });
+        if (view && (await redis.set(feeds.liveKey(doc._id), '1', 'EX', LIVE_ONCE_SECONDS, 'NX'))) {
+          io.to(feedRoom(d.authorId)).emit('feeds:post', { post: view, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
+        }
         const entry = { postId: doc._id, at: doc.createdAt.getTime() };
         const profile = await social.profiles.findById(d.authorId, { followers: 1 }).lean<{ followers: number }>();
         await store.add([d.authorId], [entry]);
@@ -53,9 +61,6 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
         } else {
           await followersOf(d.authorId, (ids) => store.add(ids, [entry]));
         }
-        // Live: to the followers watching (the room holds followers only, and never those who muted the author).
-        const [view] = await reads.views(d.authorId, [doc]);
-        if (view) io.to(feedRoom(d.authorId)).emit('feeds:post', { post: { ...view, viewer: { liked: false, reposted: false } }, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
         return;
       }
       case 'post.deleted': {

@@ -53,6 +53,11 @@ export class HomeFeeds {
     return `${this.prefix}:feed:celebrities`;
   }
 
+  /** Set once a post's live event went out. */
+  liveKey(postId: string): string {
+    return `${this.prefix}:feed:live:${postId}`;
+  }
+
   /** Followed authors whose posts are merged at read time. */
   async followedCelebrities(viewerId: string): Promise<string[]> {
     const celebs = await this.redis.smembers(this.celebritiesKey());

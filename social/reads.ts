@@ -36,8 +36,12 @@ export class SocialReads {
     return true;
   }
 
-  /** Hydrates posts for a viewer; posts the viewer may not see are left out. */
-  async views(viewerId: string, docs: PostDoc[], rel?: Relations): Promise<PostView[]> {
+  /**
+   * Hydrates posts for a viewer; posts the viewer may not see are left out.
+   * `viewerState: false` skips the viewer's likes and reposts (all false): for
+   * a post that was just created, where looking them up only costs.
+   */
+  async views(viewerId: string, docs: PostDoc[], rel?: Relations, options: { viewerState?: boolean } = {}): Promise<PostView[]> {
     const originalIds = [...new Set(docs.map((d) => d.quoteOf ?? d.repostOf).filter((id): id is string => id !== null))];
     const originals = await this.store.byIds<PostDoc>(this.store.posts, originalIds);
     const byId = new Map(originals.map((d) => [d._id, d]));
@@ -48,9 +52,10 @@ export class SocialReads {
 
     const shown = docs.filter((d) => this.visible(viewerId, d, rel));
     const cores = [...shown, ...originals.filter((d) => this.visible(viewerId, d, rel))];
+    const withState = options.viewerState !== false;
     const [liked, reposted] = await Promise.all([
-      this.store.edges.activeIds(cores.map((d) => edgeId('like', d._id, viewerId))),
-      this.store.byIds<PostDoc>(this.store.posts, cores.map((d) => repostId(viewerId, d._id)), { repostOf: 1, deleted: 1 }),
+      withState ? this.store.edges.activeIds(cores.map((d) => edgeId('like', d._id, viewerId))) : new Set<string>(),
+      withState ? this.store.byIds<PostDoc>(this.store.posts, cores.map((d) => repostId(viewerId, d._id)), { repostOf: 1, deleted: 1 }) : [],
     ]);
     const repostedIds = new Set(reposted.filter((r) => !r.deleted).map((r) => r.repostOf));
     const core = (d: PostDoc): PostCore => ({
