@@ -69,9 +69,9 @@ import { dataset, followerId, writeDataset, type Dataset } from './fanout/datase
 import type { CompleteMessage, ConnectReply, DeliveriesReply, KeyDeliveries, LoadRequest, RequestReply } from './fanout/load.ts';
 import { joinWatchRooms } from './fanout/watch-rooms.ts';
 import { call, type Reply } from './gateway/ipc.ts';
-import { mergeStats, type DbStats } from './social/commands.ts';
+import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { intEnv, percentile, runBenchmark } from './run.ts';
+import { emit, intEnv, percentile, runBenchmark } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -437,22 +437,6 @@ async function collect(group: System, keys: string[]): Promise<Collected> {
   };
 }
 
-interface DbPerOp {
-  commands: number;
-  ms: number;
-  byShape: { shape: string; n: number; ms: number }[];
-}
-
-function dbPerOp(stats: DbStats, ops: number): DbPerOp {
-  const per = (x: number) => round(x / Math.max(1, ops), 1);
-  const shapes = Object.entries(stats).sort(([, a], [, b]) => b.ms - a.ms);
-  return {
-    commands: per(shapes.reduce((s, [, v]) => s + v.n, 0)),
-    ms: per(shapes.reduce((s, [, v]) => s + v.ms, 0)),
-    byShape: shapes.slice(0, DB_SHAPES_SHOWN).map(([shape, v]) => ({ shape, n: per(v.n), ms: per(v.ms) })),
-  };
-}
-
 interface FanoutResult {
   scenario: 'fanout';
   system: System;
@@ -522,7 +506,7 @@ function summarize(t: Target, got: Collected): FanoutResult {
       bench: cpu(t.cpu.benchMs),
     },
     perPost: per.map((p) => ({ firstMs: round(p.firstMs, 1), lastMs: round(p.lastMs, 1), delivered: p.delivered, duplicates: p.duplicates })),
-    ...(t.system === 'flock' && { db: dbPerOp(mergeStats(t.db), t.sent.length) }),
+    ...(t.system === 'flock' && { db: dbPerOp(mergeStats(t.db), t.sent.length, DB_SHAPES_SHOWN, 1) }),
     otherReceipts: got.otherReceipts,
     droppedSockets: got.droppedSockets,
   };
@@ -624,15 +608,12 @@ async function homeReads(count: number, concurrency: number, from: number, store
     p99ms: round(percentile(samples, 0.99), 1),
     maxms: round(samples.at(-1) ?? Number.NaN, 1),
     cpuMsPerRead: { nodes: per(cpu0.serversMs, cpu1.serversMs), redis: per(cpu0.redisMs, cpu1.redisMs), db: Number.isNaN(cpu1.dbMs) ? null : per(cpu0.dbMs, cpu1.dbMs) },
-    db: dbPerOp(db, ok),
+    db: dbPerOp(db, ok, DB_SHAPES_SHOWN, 1),
   };
   progress(`flock home: ${ok} ok, p50 ${result.p50ms} ms, p99 ${result.p99ms} ms, ${result.opsPerSec}/s`);
   return result;
 }
 
-function emit(result: object): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
 
 async function flockAuthor(url: string, userId: string, seq: number): Promise<FlockClient> {
   const issuedAt = Math.floor(Date.now() / 1000);

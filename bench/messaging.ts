@@ -67,9 +67,9 @@ import { MESSAGE_COLLECTION } from '../models/message.ts';
 import { loadConfig } from '../server/config.ts';
 import { RelayClient, startRelay, type RelayServer } from './messaging/relay.ts';
 import { Tracker, type Planned, type RunStats } from './messaging/tracker.ts';
-import { dropKeys, runBenchmark, intEnv, percentile } from './run.ts';
+import { dropKeys, emit, runBenchmark, intEnv, percentile } from './run.ts';
 import { RateBudget } from './social/budget.ts';
-import { mergeStats, type DbStats } from './social/commands.ts';
+import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
@@ -460,13 +460,6 @@ interface Latency {
   max: number;
 }
 
-interface DbPerMessage {
-  commands: number;
-  /** Time the commands took as the driver saw it (waiting for the database included). */
-  ms: number;
-  byShape: { shape: string; n: number; ms: number }[];
-}
-
 interface Result {
   scenario: string;
   system: SystemName;
@@ -490,7 +483,7 @@ interface Result {
   seconds: number;
   /** CPU per delivered message, in ms, background included: the two servers, the database process, Redis, the bench process. */
   cpuMsPerMsg: { servers: number; db: number | null; redis: number; bench: number };
-  db?: DbPerMessage;
+  db?: DbPerOp;
   firstError?: string;
   [extra: string]: unknown;
 }
@@ -528,24 +521,9 @@ function summarize(scenario: Scenario, system: System, planned: number | null, s
       redis: per(cpu1.redisMs - cpu0.redisMs),
       bench: per(cpu1.benchMs - cpu0.benchMs),
     },
-    ...(db && { db: perMessage(db, stats.delivered) }),
+    ...(db && { db: dbPerOp(db, stats.delivered, DB_SHAPES_SHOWN) }),
     ...(firstErrors.has(`${system.name}|${scenario.name}`) && { firstError: firstErrors.get(`${system.name}|${scenario.name}`) }),
   };
-}
-
-/** The MongoDB commands of a run per delivered message, the costliest shapes first. */
-function perMessage(stats: DbStats, delivered: number): DbPerMessage {
-  const per = (x: number) => round(x / Math.max(1, delivered), 2);
-  const shapes = Object.entries(stats).sort(([, a], [, b]) => b.ms - a.ms);
-  return {
-    commands: per(shapes.reduce((sum, [, v]) => sum + v.n, 0)),
-    ms: per(shapes.reduce((sum, [, v]) => sum + v.ms, 0)),
-    byShape: shapes.slice(0, DB_SHAPES_SHOWN).map(([shape, v]) => ({ shape, n: per(v.n), ms: per(v.ms) })),
-  };
-}
-
-function emit(result: object): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 interface Scenario {

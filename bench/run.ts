@@ -42,3 +42,8 @@ export async function dropKeys(client: Pick<Redis, 'scan' | 'del'>, pattern: str
     cursor = next;
   } while (cursor !== '0');
 }
+
+/** One JSON line on stdout (the machine-readable result of a scenario). */
+export function emit(result: object): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -47,10 +47,10 @@ import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
 import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
 import { loadConfig } from '../server/config.ts';
 import { RateBudget } from './social/budget.ts';
-import { CommandTally, mergeStats, type DbStats } from './social/commands.ts';
+import { CommandTally, dbPerOp, mergeStats, type DbPerOp } from './social/commands.ts';
 import { Floor } from './social/floor.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { dropKeys, runBenchmark, intEnv, percentile } from './run.ts';
+import { dropKeys, emit, runBenchmark, intEnv, percentile } from './run.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -356,28 +356,6 @@ function summarize(scenario: string, system: System, what: string, concurrency: 
   };
 }
 
-interface DbPerRequest {
-  commands: number;
-  /** Time the commands took as the driver saw it (waiting for the database included). */
-  ms: number;
-  byShape: { shape: string; n: number; ms: number }[];
-}
-
-/** The MongoDB commands of a run per acked request, the costliest shapes first. */
-function perRequest(stats: DbStats, ok: number): DbPerRequest {
-  const per = (x: number) => round(x / Math.max(1, ok), 2);
-  const shapes = Object.entries(stats).sort(([, a], [, b]) => b.ms - a.ms);
-  return {
-    commands: per(shapes.reduce((sum, [, v]) => sum + v.n, 0)),
-    ms: per(shapes.reduce((sum, [, v]) => sum + v.ms, 0)),
-    byShape: shapes.slice(0, DB_SHAPES_SHOWN).map(([shape, v]) => ({ shape, n: per(v.n), ms: per(v.ms) })),
-  };
-}
-
-function emit(result: object): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
 interface Side {
   what: string;
   /** Unmeasured setup (e.g. the floor's posts to like). */
@@ -441,7 +419,7 @@ async function runScenario(s: Scenario, floor: Floor): Promise<void> {
     const commands = await dbStats();
     if (system === 'flock') budget.settle(s.event, counts.keys());
     const result = summarize(s.scenario, system, side.what, s.concurrency, requests, merge(runs), cpu0, cpu1);
-    Object.assign(result, { dataset: data, db: perRequest(commands, result.ok) });
+    Object.assign(result, { dataset: data, db: dbPerOp(commands, result.ok, DB_SHAPES_SHOWN) });
     if (side.verify) Object.assign(result, await side.verify());
     out[system] = result;
     progress(`${s.scenario} ${system}: ${result.ok} ok in ${result.seconds} s, ${result.opsPerSec}/s, p50 ${result.p50ms} ms, p99 ${result.p99ms} ms`);
@@ -702,8 +680,8 @@ function printTable(checks: { flockErrors: number; rateLimited: number; skipped:
         fmt(r.p90ms),
         fmt(r.p99ms),
         fmt(r.maxms),
-        fmt((r.db as DbPerRequest).commands),
-        fmt((r.db as DbPerRequest).ms),
+        fmt((r.db as DbPerOp).commands),
+        fmt((r.db as DbPerOp).ms),
         fmt(r.cpuMsPerOp.nodes, 2),
         fmt(r.cpuMsPerOp.db, 2),
         fmt(r.cpuMsPerOp.redis, 2),
@@ -714,7 +692,7 @@ function printTable(checks: { flockErrors: number; rateLimited: number; skipped:
     'MongoDB commands per acked request (Flock: both nodes), costliest first: count x shape, driver-side ms',
     ...results.flatMap((r) => [
       `  ${r.scenario} ${r.system}:`,
-      ...(r.db as DbPerRequest).byShape.map((b) => `    ${b.n.toFixed(2).padStart(6)} x ${b.shape.padEnd(60)} ${b.ms.toFixed(1).padStart(8)} ms`),
+      ...(r.db as DbPerOp).byShape.map((b) => `    ${b.n.toFixed(2).padStart(6)} x ${b.shape.padEnd(60)} ${b.ms.toFixed(1).padStart(8)} ms`),
     ]),
     '',
     'flock / floor',

@@ -52,6 +52,26 @@ export function mergeStats(all: DbStats[]): DbStats {
   return out;
 }
 
+/** A run's MongoDB commands per operation (request, message, post). */
+export interface DbPerOp {
+  commands: number;
+  /** Time the commands took as the driver saw it (waiting for the database included). */
+  ms: number;
+  byShape: { shape: string; n: number; ms: number }[];
+}
+
+/** `stats` divided by `ops`, the costliest `shown` shapes first, rounded to `digits`. */
+export function dbPerOp(stats: DbStats, ops: number, shown: number, digits = 2): DbPerOp {
+  const f = 10 ** digits;
+  const per = (x: number) => Math.round((x / Math.max(1, ops)) * f) / f;
+  const shapes = Object.entries(stats).sort(([, a], [, b]) => b.ms - a.ms);
+  return {
+    commands: per(shapes.reduce((sum, [, v]) => sum + v.n, 0)),
+    ms: per(shapes.reduce((sum, [, v]) => sum + v.ms, 0)),
+    byShape: shapes.slice(0, shown).map(([shape, v]) => ({ shape, n: per(v.n), ms: per(v.ms) })),
+  };
+}
+
 /** e.g. `update posts {_id,epoch:$lte} upsert`, `find posts {parentId,deleted} sort`. */
 function shapeOf(name: string, command: Record<string, unknown>): string {
   const updates = command.updates as { q?: unknown; upsert?: boolean }[] | undefined;
