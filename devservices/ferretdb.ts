@@ -11,6 +11,22 @@ import type { RunningService } from './service.ts';
 export const FERRETDB_VERSION = 'v1.24.2';
 const sourceDir = fileURLToPath(new URL('./ferretdb/', import.meta.url));
 
+/**
+ * FerretDB v1's SQLite backend creates each collection's `_id` index on the
+ * expression `_ferretdb_sjson->"_id"` but looks documents up by
+ * `_ferretdb_sjson->'$._id'`. Both select the same value, yet SQLite only uses
+ * an expression index for the identical expression, so every find, update and
+ * delete by `_id` scanned the whole table (a hit with `limit 1` stopped at its
+ * row; a miss always read everything). Looking up by the index's expression
+ * makes them index searches; `test/ferretdb-pushdown.test.ts` checks the plan.
+ */
+const SQLITE_ID_INDEX_PATCH = {
+  module: 'github.com/FerretDB/FerretDB',
+  file: 'internal/backends/sqlite/metadata/metadata.go',
+  find: `IDColumn = DefaultColumn + "->'$._id'"`,
+  replace: `IDColumn = DefaultColumn + "->'_id'"`,
+} as const;
+
 export async function startEmbeddedMongo(options: {
   dataDir: string;
   cacheDir: string;
@@ -18,7 +34,10 @@ export async function startEmbeddedMongo(options: {
 }): Promise<RunningService & { url: string }> {
   let binary: string;
   try {
-    binary = await ensureGoBinary({ kind: 'source', name: 'flock-ferretdb', dir: sourceDir }, options);
+    binary = await ensureGoBinary(
+      { kind: 'source', name: 'flock-ferretdb', dir: sourceDir, patches: [SQLITE_ID_INDEX_PATCH] },
+      options,
+    );
   } catch (err) {
     if (isFlockError(err) && err.code === 'DEVSERVICES_UNAVAILABLE') return startMemoryServer(err);
     throw err;

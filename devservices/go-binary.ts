@@ -15,7 +15,20 @@ export type GoBuild =
   /** `go install module@version` */
   | { kind: 'install'; name: string; module: string; version: string }
   /** `go build` of a main package in a folder of this repo (its go.mod pins the deps). */
-  | { kind: 'source'; name: string; dir: string };
+  | { kind: 'source'; name: string; dir: string; patches?: readonly GoSourcePatch[] };
+
+/**
+ * A one-line fix to a dependency's source, built from a patched copy of the
+ * module (the module cache stays untouched). The build fails when `find` does not
+ * occur exactly once, so a dependency upgrade cannot silently drop the fix.
+ */
+export interface GoSourcePatch {
+  module: string;
+  /** Path of the Go file inside the module. */
+  file: string;
+  find: string;
+  replace: string;
+}
 
 export interface GoBinaryOptions {
   cacheDir: string;
@@ -52,10 +65,13 @@ export async function ensureGoBinary(build: GoBuild, options: GoBinaryOptions): 
         await fs.rename(produced, target);
         await fs.rm(gobin, { recursive: true, force: true });
       } else {
-        await run('go', ['build', '-o', tmpOut, '.'], { cwd: build.dir, env, maxBuffer: 16 * 1024 * 1024 });
+        const cwd = build.patches?.length ? await preparePatchedSource(build.dir, build.patches, `${tmpOut}.src`, env) : build.dir;
+        await run('go', ['build', '-o', tmpOut, '.'], { cwd, env, maxBuffer: 16 * 1024 * 1024 });
         await fs.rename(tmpOut, target);
+        await fs.rm(`${tmpOut}.src`, { recursive: true, force: true });
       }
     } catch (err) {
+      await fs.rm(`${tmpOut}.src`, { recursive: true, force: true });
       const stderr = (err as { stderr?: string }).stderr ?? '';
       throw new FlockError('DEVSERVICES_START_FAILED', `go build of ${build.name} failed: ${stderr.slice(-2000) || String(err)}`, {
         cause: err,
@@ -65,6 +81,44 @@ export async function ensureGoBinary(build: GoBuild, options: GoBinaryOptions): 
   } finally {
     await fs.rm(lock, { recursive: true, force: true });
   }
+}
+
+/**
+ * Copies the main package to `workDir` with a patched copy of each patched
+ * module next to it and a `replace` directive pointing at that copy (the
+ * module cache is read-only and `go build -overlay` refuses files in it).
+ */
+async function preparePatchedSource(
+  dir: string,
+  patches: readonly GoSourcePatch[],
+  workDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  const source = path.join(workDir, 'main');
+  await fs.mkdir(source, { recursive: true });
+  for (const file of await fs.readdir(dir)) {
+    if (/\.(go|mod|sum)$/.test(file)) await fs.copyFile(path.join(dir, file), path.join(source, file));
+  }
+  const copies = new Map<string, string>();
+  for (const patch of patches) {
+    let copy = copies.get(patch.module);
+    if (!copy) {
+      const { stdout } = await run('go', ['mod', 'download', '-json', patch.module], { cwd: source, env, maxBuffer: 16 * 1024 * 1024 });
+      const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+      if (!moduleDir) throw new Error(`go mod download ${patch.module} did not report a directory`);
+      copy = path.join(workDir, `module-${copies.size}`);
+      await fs.cp(moduleDir, copy, { recursive: true });
+      await run('chmod', ['-R', 'u+w', copy]);
+      await run('go', ['mod', 'edit', `-replace=${patch.module}=${copy}`], { cwd: source, env });
+      copies.set(patch.module, copy);
+    }
+    const file = path.join(copy, patch.file);
+    const text = await fs.readFile(file, 'utf8');
+    const count = text.split(patch.find).length - 1;
+    if (count !== 1) throw new Error(`patch of ${patch.module}/${patch.file}: expected ${JSON.stringify(patch.find)} once, found it ${count} times`);
+    await fs.writeFile(file, text.replace(patch.find, patch.replace));
+  }
+  return source;
 }
 
 async function goVersionOrThrow(name: string): Promise<string> {
@@ -87,6 +141,7 @@ async function buildKey(build: GoBuild, goVersion: string): Promise<string> {
   } else {
     const files = (await fs.readdir(build.dir)).filter((f) => /\.(go|mod|sum)$/.test(f)).sort();
     for (const file of files) hash.update(file).update('\0').update(await fs.readFile(path.join(build.dir, file)));
+    hash.update(JSON.stringify(build.patches ?? []));
   }
   return hash.digest('hex').slice(0, 16);
 }

@@ -1,7 +1,8 @@
 // Fenced single-document writes ({_id, epoch: {$lte: N}}, {_id, epoch,
 // version}) keep MongoDB's semantics. The embedded FerretDB front rewrites
 // them to an _id-only filter when that selects the same document
-// (devservices/ferretdb/fence.go), so these tests pin down what must not change.
+// (devservices/ferretdb/fence.go), so these tests pin down what must not change,
+// and that lookups by _id use the _id index (the patch in devservices/ferretdb.ts).
 // They hold for any server MONGO_URL points at.
 import test from 'ava';
 import { Double, Long, MongoClient, MongoServerError, type Collection } from 'mongodb';
@@ -199,5 +200,15 @@ test('concurrent fenced upserts with epochs 1..8 leave epoch 8, and only stale w
     );
     t.is(outcomes[7], 'ok', `round ${round}`);
     t.deepEqual(await coll.findOne({ _id }), { _id, epoch: 8 });
+  }
+});
+
+test('a lookup by _id, found or not, searches the _id index instead of scanning', async (t) => {
+  for (const _id of ['filler-7', 'no-such-document']) {
+    const plan = JSON.stringify((await coll.find({ _id }).explain()).queryPlanner);
+    // Embedded FerretDB reports SQLite's plan ("SEARCH … USING INDEX"); MongoDB
+    // an IDHACK or index stage. Neither may be a scan of the collection.
+    t.notRegex(plan, /COLLSCAN|\bSCAN docs/, plan);
+    t.regex(plan, /USING INDEX|IDHACK|IXSCAN/, plan);
   }
 });
