@@ -24,16 +24,6 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
   const social = reads.store;
   const store = feeds.store;
 
-  async function followersOf(authorId: string, each: (ids: string[]) => Promise<void>): Promise<void> {
-    let cursor: string | undefined;
-    for (;;) {
-      const page = await social.edges.page({ kind: 'follow', by: 'owner', id: authorId, status: 'active', limit: FANOUT_BATCH, ...(cursor && { cursor }) });
-      if (page.items.length > 0) await each(page.items.map((i) => i.id));
-      if (!page.nextCursor) return;
-      cursor = page.nextCursor;
-    }
-  }
-
   /** Removes an author's recent posts from a user's stored feed. */
   async function forget(userId: string, authorId: string): Promise<void> {
     const posts = await social.posts.find({ authorId, kind: mongoose.trusted({ $ne: 'reply' }) }, { _id: 1 }).sort({ createdAt: -1 }).limit(store.settings.maxLength).lean<{ _id: string }[]>();
@@ -59,7 +49,7 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
         if ((profile?.followers ?? 0) >= store.settings.fanoutThreshold) {
           await redis.sadd(feeds.celebritiesKey(), d.authorId);
         } else {
-          await followersOf(d.authorId, (ids) => store.add(ids, [entry]));
+          await social.edges.forEach({ kind: 'follow', by: 'owner', id: d.authorId, status: 'active', batch: FANOUT_BATCH }, (ids) => store.add(ids, [entry]));
         }
         return;
       }

@@ -74,4 +74,33 @@ export class EdgeStore {
     const last = items.at(-1);
     return { items, nextCursor: more && last ? encodeCursor({ t: last.at.getTime(), id: last.id }) : null };
   }
+
+  /**
+   * Every edge matching, in no particular order, `batch` ids at a time, from a
+   * single query (one index range on MongoDB, one scan on embedded FerretDB)
+   * rather than a query per page. The cursor stays open while `each` runs.
+   */
+  async forEach(
+    options: { kind: EdgeKind; by: 'owner' | 'member'; id: string; status: EdgeStatus; batch: number },
+    each: (ids: string[]) => Promise<void>,
+  ): Promise<void> {
+    const other = options.by === 'owner' ? 'member' : 'owner';
+    const cursor = this.model
+      .find({ kind: options.kind, [options.by]: options.id, status: options.status }, { owner: 1, member: 1 })
+      .lean<{ owner: string; member: string }>()
+      .cursor({ batchSize: options.batch });
+    let ids: string[] = [];
+    try {
+      for await (const doc of cursor) {
+        ids.push(doc[other]);
+        if (ids.length >= options.batch) {
+          await each(ids);
+          ids = [];
+        }
+      }
+      if (ids.length > 0) await each(ids);
+    } finally {
+      await cursor.close();
+    }
+  }
 }

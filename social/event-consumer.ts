@@ -1,9 +1,10 @@
 // A consumer group on the social domain events stream (social/events.ts).
 // Every node runs one consumer per group; Redis hands each event to one of
 // them. An event is acknowledged once its handler succeeded; one that failed
-// stays pending and is claimed again (by any node) after CLAIM_IDLE_MS, so a
-// node that dies mid-batch loses nothing. Handlers must therefore be
-// idempotent. A malformed entry is acknowledged and dropped (nothing would
+// stays pending and is claimed again (by any node) after 30 s, so a
+// node that dies mid-batch loses nothing; while a batch is being handled its
+// consumer keeps resetting the events' idle time, so a slow handler on a live
+// node is not taken over. Handlers must still be idempotent. A malformed entry is acknowledged and dropped (nothing would
 // ever make it readable).
 import type { Logger } from '../server/logger.ts';
 import { createRedis, untilReady, type Redis } from '../server/redis.ts';
@@ -14,6 +15,18 @@ const BLOCK_MS = 1_000;
 /** An event pending this long with another consumer is taken over. */
 const CLAIM_IDLE_MS = 30_000;
 const CLAIM_EVERY_MS = 10_000;
+/** Resets the idle time of those of the given events still pending with this consumer (never takes one back). */
+const KEEP_CLAIMED_LUA = `
+local kept = 0
+for i = 1, #ARGV - 2 do
+  local id = ARGV[i + 2]
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  if #pending > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept`;
 /** Events handled at once. */
 const PARALLEL = 16;
 
@@ -24,6 +37,10 @@ export interface EventConsumerOptions {
   nodeId: string;
   log: Logger;
   handle(event: SocialEvent): Promise<void>;
+  /** An event pending this long with another consumer is taken over (default 30 s). Its consumer refreshes it 3 times as often. */
+  claimIdleMs?: number;
+  /** How often to look for events to take over (default 10 s). */
+  claimEveryMs?: number;
 }
 
 export class EventConsumer {
@@ -31,8 +48,12 @@ export class EventConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaim = 0;
+  private readonly claimIdleMs: number;
+  private readonly claimEveryMs: number;
 
   constructor(private readonly options: EventConsumerOptions) {
+    this.claimIdleMs = options.claimIdleMs ?? CLAIM_IDLE_MS;
+    this.claimEveryMs = options.claimEveryMs ?? CLAIM_EVERY_MS;
     this.redis = createRedis(options.redisUrl, `flock:${options.nodeId}:${options.group}`, options.log);
   }
 
@@ -56,7 +77,7 @@ export class EventConsumer {
     const { streamKey, group, nodeId, log } = this.options;
     while (this.running) {
       try {
-        if (Date.now() - this.lastClaim > CLAIM_EVERY_MS) await this.claimStale();
+        if (Date.now() - this.lastClaim > this.claimEveryMs) await this.claimStale();
         const res = (await this.redis.xreadgroup('GROUP', group, nodeId, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', streamKey, '>')) as
           | Array<[string, Array<[string, string[]]>]>
           | null;
@@ -73,14 +94,32 @@ export class EventConsumer {
   private async claimStale(): Promise<void> {
     this.lastClaim = Date.now();
     const { streamKey, group, nodeId } = this.options;
-    const [, entries] = (await this.redis.xautoclaim(streamKey, group, nodeId, CLAIM_IDLE_MS, '0-0', 'COUNT', BATCH)) as [string, Array<[string, string[]] | null>];
+    const [, entries] = (await this.redis.xautoclaim(streamKey, group, nodeId, this.claimIdleMs, '0-0', 'COUNT', BATCH)) as [string, Array<[string, string[]] | null>];
     const live = entries.filter((e): e is [string, string[]] => Array.isArray(e) && Array.isArray(e[1]));
     if (live.length > 0) await this.handle(live);
   }
 
   private async handle(entries: Array<[string, string[]]>): Promise<void> {
-    const { log, group } = this.options;
+    const { log, group, streamKey, nodeId } = this.options;
     const done: string[] = [];
+    // Until the ack, every event of the batch (a slow one may hold up the others) stays claimed.
+    const ids = entries.map(([id]) => id);
+    const keepClaimed = setInterval(() => {
+      this.redis.eval(KEEP_CLAIMED_LUA, 1, streamKey, group, nodeId, ...ids).catch((err: unknown) => {
+        log.warn({ err, group }, 'event consumer: could not refresh the claim on events being handled');
+      });
+    }, this.claimIdleMs / 3);
+    keepClaimed.unref();
+    try {
+      await this.handleAll(entries, done);
+    } finally {
+      clearInterval(keepClaimed);
+    }
+    if (done.length > 0) await this.redis.xack(streamKey, group, ...done);
+  }
+
+  private async handleAll(entries: Array<[string, string[]]>, done: string[]): Promise<void> {
+    const { log, group } = this.options;
     for (let i = 0; i < entries.length; i += PARALLEL) {
       await Promise.all(
         entries.slice(i, i + PARALLEL).map(async ([streamId, fields]) => {
@@ -99,12 +138,11 @@ export class EventConsumer {
             await this.options.handle(event);
             done.push(streamId);
           } catch (err) {
-            // Left pending: claimed again after CLAIM_IDLE_MS.
+            // Left pending: claimed again after claimIdleMs.
             log.warn({ err, streamId, group }, 'event consumer: event not handled; will retry');
           }
         }),
       );
     }
-    if (done.length > 0) await this.redis.xack(this.options.streamKey, group, ...done);
   }
 }

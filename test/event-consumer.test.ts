@@ -1,0 +1,93 @@
+// The domain-event consumer groups (social/event-consumer.ts) against real
+// Redis: an event is handled once even when its handler outlasts the claim
+// time, an event left by a dead consumer is taken over, a failed one is
+// retried, a malformed one is dropped.
+import { randomBytes } from 'node:crypto';
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { createLogger } from '../server/logger.ts';
+import { EventConsumer } from '../social/event-consumer.ts';
+import type { SocialEvent } from '../social/events.ts';
+import { requireEnv } from './helpers/env.ts';
+import { eventually } from './helpers/node-process.ts';
+
+const redisUrl = requireEnv('REDIS_URL');
+const log = createLogger({ level: 'silent', nodeId: 'test' });
+const CLAIM_IDLE_MS = 600;
+
+let redis: Redis;
+const keys: string[] = [];
+test.before(() => {
+  redis = new Redis(redisUrl);
+});
+test.after.always(async () => {
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+function streamKey(): string {
+  const key = `t:events:${randomBytes(4).toString('hex')}`;
+  keys.push(key);
+  return key;
+}
+
+const event = (id: string): SocialEvent<'post.deleted'> => ({ id, type: 'post.deleted', at: Date.now(), data: { postId: id, authorId: 'a', removedBy: null } });
+const publish = (key: string, e: SocialEvent | string) => redis.xadd(key, '*', 'event', typeof e === 'string' ? e : JSON.stringify(e));
+const pendingCount = async (key: string) => ((await redis.xpending(key, 'g')) as [number])[0];
+
+function consumer(key: string, nodeId: string, handle: (e: SocialEvent) => Promise<void>): EventConsumer {
+  return new EventConsumer({ redisUrl, streamKey: key, group: 'g', nodeId, log, handle, claimIdleMs: CLAIM_IDLE_MS, claimEveryMs: 100 });
+}
+
+test('an event whose handler runs several times the claim time is handled once, not taken over', async (t) => {
+  const key = streamKey();
+  const calls: string[] = [];
+  const slow = (node: string) => async (e: SocialEvent) => {
+    calls.push(`${node}:${e.id}`);
+    await new Promise((r) => setTimeout(r, 5 * CLAIM_IDLE_MS));
+  };
+  const a = consumer(key, 'a', slow('a'));
+  await a.start();
+  await publish(key, event('e1'));
+  t.true(await eventually(async () => calls.length === 1));
+  const b = consumer(key, 'b', slow('b'));
+  await b.start();
+  t.true(await eventually(async () => (await pendingCount(key)) === 0, 10_000));
+  await new Promise((r) => setTimeout(r, 2 * CLAIM_IDLE_MS)); // b would have claimed it by now
+  await Promise.all([a.stop(), b.stop()]);
+  t.deepEqual(calls, ['a:e1']);
+});
+
+test('an event a dead consumer read and never acknowledged is taken over and handled', async (t) => {
+  const key = streamKey();
+  await redis.xgroup('CREATE', key, 'g', '$', 'MKSTREAM');
+  await publish(key, event('orphan'));
+  await redis.xreadgroup('GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', key, '>'); // read, then "crashes"
+  const handled: string[] = [];
+  const b = consumer(key, 'b', async (e) => {
+    handled.push(e.id);
+  });
+  await b.start();
+  t.true(await eventually(async () => (await pendingCount(key)) === 0, 10_000));
+  await b.stop();
+  t.deepEqual(handled, ['orphan']);
+});
+
+test('a handler that fails is retried until it succeeds; a malformed entry is dropped', async (t) => {
+  const key = streamKey();
+  let attempts = 0;
+  const handled: string[] = [];
+  const a = consumer(key, 'a', async (e) => {
+    attempts += 1;
+    if (attempts < 3) throw new Error('transient');
+    handled.push(e.id);
+  });
+  await a.start();
+  await publish(key, 'not json');
+  await publish(key, JSON.stringify({ no: 'id' }));
+  await publish(key, event('flaky'));
+  t.true(await eventually(async () => handled.length === 1 && (await pendingCount(key)) === 0, 10_000));
+  await a.stop();
+  t.deepEqual(handled, ['flaky']);
+  t.is(attempts, 3);
+});
