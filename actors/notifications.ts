@@ -9,6 +9,7 @@
 // same document), then the state is saved, and after that (ctx.afterCommit)
 // the notification goes to the user's personal stream, and to the push
 // outbox when the user is offline.
+import mongoose from 'mongoose';
 import { z } from 'zod';
 import { userIdInput } from '../server/auth/accounts.ts';
 import { edgeId } from '../models/edge.ts';
@@ -22,6 +23,8 @@ import { defineActor, type ActorContext, type ActorType } from './define.ts';
 const MAX_OPEN = 500;
 /** Notifications marked read in one request. */
 export const MARK_MAX = 100;
+/** Notifications about one subject a retract takes back (one per kind and open period: a handful in practice). */
+const MAX_RETRACTED = 1_000;
 
 const notificationsState = z.object({
   /** The last notification sequence number handed out. */
@@ -49,6 +52,11 @@ const notifyInput = z.object({
 const notificationsMessages = {
   /** Turns one domain event into a notification, or folds it into an open one. Idempotent per eventId. */
   notify: { input: notifyInput, output: z.object({ outcome: z.enum(['created', 'grouped', 'skipped']), reason: z.string().nullable() }) },
+  /** Takes back every notification about a subject that is gone (a deleted post). Idempotent per eventId. */
+  retract: {
+    input: z.object({ eventId: z.string().min(1).max(200), subjectId: z.string().min(1).max(100) }),
+    output: z.object({ retracted: z.number().int(), unread: z.number().int() }),
+  },
   markRead: { input: z.object({ ids: z.array(z.string().max(100)).min(1).max(MARK_MAX) }), output: z.object({ unread: z.number().int() }) },
   markAllRead: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
   unread: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
@@ -132,6 +140,29 @@ export const NotificationsActor: NotificationsActorType = defineActor({
       ctx.setState({ ...state, seq, unread, open: openGroups, seen: remember(ctx, state.seen, input.eventId), lastTouched: doc._id });
       ctx.afterCommit(() => publish(ctx, doc, unread));
       return { outcome, reason: null };
+    },
+    retract: async (ctx, { eventId, subjectId }) => {
+      const state = ctx.state;
+      if (state.seen.includes(eventId)) return { retracted: 0, unread: state.unread };
+      const model = ctx.services.notifications.notifications;
+      const docs = await model
+        .find({ userId: ctx.key, subjectId, retracted: mongoose.trusted({ $ne: true }) }, { read: 1, groupKey: 1 })
+        .limit(MAX_RETRACTED)
+        .lean<Pick<NotificationDoc, '_id' | 'read' | 'groupKey'>[]>();
+      let { unread } = state;
+      for (const doc of docs) {
+        await fencedUpdate(model, doc._id, ctx.epoch, { $set: { retracted: true, read: true } });
+        if (!doc.read) unread = Math.max(0, unread - 1);
+      }
+      const closed = new Set(docs.map((d) => d.groupKey));
+      ctx.setState({ ...state, unread, open: state.open.filter((o) => !closed.has(o.key)), seen: remember(ctx, state.seen, eventId) });
+      const ids = docs.map((d) => d._id);
+      if (ids.length > 0) {
+        ctx.afterCommit(async () => {
+          await ctx.services.deliver(ctx.key, 'notification.retracted', { notificationIds: ids, unread });
+        });
+      }
+      return { retracted: ids.length, unread };
     },
     markRead: async (ctx, { ids }) => {
       const mine = [...new Set(ids)].filter((id) => id.startsWith(`${ctx.key}:`));

@@ -10,8 +10,8 @@
 //                 does io.to(feed:{author}).emit('feeds:post'); followers merge
 //                 it into their home timelines at read time
 //   flock write   the same by an author just below the threshold: the consumer
-//                 first writes the post into every follower's stored feed
-//                 (fan-out on write), then emits
+//                 emits first, then writes the post into every follower's
+//                 stored feed (fan-out on write; timed until every feed has it)
 //   bare-classic  two processes of bare Socket.IO on uWS with the classic Redis
 //                 adapter (as Flock), the sockets in one room; an author socket
 //                 sends `publish` and the server does io.to(room).emit() of the
@@ -26,8 +26,8 @@
 // rounds alternate (flock merge, bare-classic, bare-sharded, flock merge, ...),
 // each starting once the one before reached every socket, so load from outside
 // the bench (the machine is shared) falls on all three alike. The write posts
-// come after, each followed by a wait until no feeds consumer is busy, then
-// the home reads.
+// come after, each followed by a wait until every follower's stored feed holds
+// it, then the home reads.
 //
 // For each post: the time from the author's send to the first, the median and
 // the last of the followers' receipts (one clock in every process,
@@ -79,26 +79,17 @@ import { emit, intEnv, percentile, runBenchmark } from './run.ts';
 const FOLLOWERS = intEnv('BENCH_FANOUT_FOLLOWERS', 10_000);
 /** Measured rounds: one post of the merge author and one broadcast of each baseline per round, after WARM_POSTS each. */
 const POSTS = intEnv('BENCH_FANOUT_POSTS', 15);
-/**
- * Measured posts of the fan-out-on-write author. The feeds consumer reads the
- * author's followers in pages of 500 (feeds/fanout.ts), one query per page,
- * which the embedded FerretDB answers by scanning the whole edges collection:
- * about a minute per post at 10,000 followers here, so one by default.
- */
-const WRITE_POSTS = intEnv('BENCH_FANOUT_WRITE_POSTS', 1);
+/** Measured posts of the fan-out-on-write author, each one at a time. */
+const WRITE_POSTS = intEnv('BENCH_FANOUT_WRITE_POSTS', 5);
 const WARM_POSTS = 1;
 /** Pause after a round reached every socket (or timed out) before the next. */
 const POST_GAP_MS = 300;
 /** A post not delivered to every follower within this long is reported as such. */
 const DELIVERY_TIMEOUT_MS = 20_000;
 const WRITE_DELIVERY_TIMEOUT_MS = 150_000;
-/**
- * After a write post, the bench waits until no event is pending in the feeds
- * consumer group and no page of followers was read for FANOUT_IDLE_MS (one
- * page takes seconds on FerretDB), at most FANOUT_SETTLE_MAX_MS.
- */
-const FANOUT_IDLE_MS = 8_000;
+/** After a write post, the bench waits (at most this long) until every follower's stored feed holds it. */
 const FANOUT_SETTLE_MAX_MS = 150_000;
+const FANOUT_POLL_MS = 50;
 /** Late duplicates are looked for this long after the last post. */
 const SETTLE_MS = 1_000;
 /** Background CPU of everything running is measured with nothing sent, this long. */
@@ -513,36 +504,34 @@ function summarize(t: Target, got: Collected): FanoutResult {
 }
 
 /**
- * Waits until no feeds consumer is working on an event: none pending in the
- * group, and no page of an author's followers read (a query
- * `find edges {kind,owner,status...}`) for FANOUT_IDLE_MS. An event whose
- * handler runs longer than the consumers' claim time (30 s) is taken over
- * and handled again by the other node while the first still runs
- * (social/event-consumer.ts); XPENDING alone does not show that second run.
+ * Waits until every follower's stored feed (`{prefix}:feed:{userId}`) holds the
+ * post and no event is pending in the feeds consumer group, at most
+ * FANOUT_SETTLE_MAX_MS. Each poll asks only about the feeds still missing it.
  */
-async function untilFeedsIdle(): Promise<{ waitedMs: number; pageReads: number }> {
-  const started = performance.now();
+async function untilStored(postId: string, t0: number): Promise<WriteSettle> {
   const stream = `${prefix}:social:events`;
-  let pageReads = 0;
-  let quietSince = performance.now();
+  let missing = Array.from({ length: FOLLOWERS }, (_, i) => followerId(data, i));
+  let storedMs: number | null = null;
   for (;;) {
-    await sleep(1_000);
-    const stats = mergeStats(await Promise.all(nodes.map((n) => n.dbStats(false))));
-    const reads = Object.entries(stats)
-      .filter(([shape]) => shape.startsWith('find edges') && shape.includes('owner'))
-      .reduce((s, [, v]) => s + v.n, 0);
+    if (missing.length > 0) {
+      const scores = (await missing.reduce((p, id) => p.zscore(`${prefix}:feed:${id}`, postId), redis!.pipeline()).exec()) ?? [];
+      missing = missing.filter((_, i) => scores[i]?.[1] == null);
+      if (missing.length === 0) storedMs = round(now() - t0);
+    }
     const [pending] = (await redis!.xpending(stream, 'feeds')) as [number, ...unknown[]];
-    if (reads !== pageReads || pending > 0) {
-      pageReads = reads;
-      quietSince = performance.now();
-    } else if (performance.now() - quietSince >= FANOUT_IDLE_MS) {
-      return { waitedMs: round(performance.now() - started), pageReads };
+    if (missing.length === 0 && pending === 0) return { storedMs, missing: 0 };
+    if (now() - t0 > FANOUT_SETTLE_MAX_MS) {
+      progress(`flock write: after ${FANOUT_SETTLE_MAX_MS / 1000} s, ${missing.length} stored feeds lack the post and ${pending} events are pending; going on`);
+      return { storedMs, missing: missing.length };
     }
-    if (performance.now() - started > FANOUT_SETTLE_MAX_MS) {
-      progress(`the feeds consumers were still busy after ${FANOUT_SETTLE_MAX_MS / 1000} s; going on`);
-      return { waitedMs: round(performance.now() - started), pageReads };
-    }
+    await sleep(FANOUT_POLL_MS);
   }
+}
+
+/** A write post: ms from its send until every follower's stored feed held it (null: not within the limit). */
+interface WriteSettle {
+  storedMs: number | null;
+  missing: number;
 }
 
 interface HomeResult {
@@ -654,7 +643,7 @@ interface Setup {
   adapterJoinMs: number;
   clock: { offsetMs: number; rttMs: number };
   idleCpuMsPerSec: { flockNodes: number; bareServers: number; db: number | null; redis: number; loaders: number };
-  writeSettle: { waitedMs: number; pageReads: number }[];
+  writeSettle: WriteSettle[];
   loadAverage: { start: number[]; end: number[] };
 }
 
@@ -816,12 +805,16 @@ async function main(): Promise<void> {
   progress(`flock write: ${WRITE_POSTS} post(s) by an author with ${FOLLOWERS} followers (below the threshold), up to ${WRITE_DELIVERY_TIMEOUT_MS / 1000} s each`);
   const writeSettle: Setup['writeSettle'] = [];
   for (let k = 0; k < WRITE_POSTS; k++) {
-    await postOnce(flockWrite, 'write', k, true);
-    const settled = await untilFeedsIdle();
+    const sent = await postOnce(flockWrite, 'write', k, true);
+    if (!sent) continue;
+    const settled = await untilStored(sent.key, sent.t0);
     writeSettle.push(settled);
-    progress(`flock write: post ${k} reached ${completions.get(`flock|${flockWrite.sent.at(-1)?.key}`) === LOADERS ? 'every' : 'not every'} follower; the consumers were idle ${round(settled.waitedMs / 1000, 1)} s after (${settled.pageReads} follower pages read)`);
+    progress(
+      `flock write: post ${k} reached ${completions.get(`flock|${sent.key}`) === LOADERS ? 'every' : 'not every'} follower live; ` +
+        (settled.storedMs === null ? `${settled.missing} stored feeds still lack it` : `every stored feed held it ${Math.round(settled.storedMs).toLocaleString('en-US')} ms after the send`),
+    );
   }
-  // The settle time's MongoDB commands (a second run of the fan-out, if any) belong to the write posts.
+  // The MongoDB commands of the fan-out into the stored feeds belong to the write posts.
   flockWrite.db.push(await dbTake());
 
   // Enough posts for a full home page, then the reads.
@@ -933,6 +926,7 @@ function printTables(setup: Setup, homes: HomeResult[], targets: Targets): void 
     '  ack: posts:create acked, or the bare server acked `publish` after its emit; first / median / last: the first, the median and the last socket to receive the post;',
     '  last p99 is the nearest-rank p99 (the slowest post below 100 posts); bcast/s = sockets / (last - first); ratio = deliv/s over bare-classic;',
     "  cpu: ms per post over each round's window (send to last receipt): the system's own servers (both), Redis, FerretDB, the load processes",
+    `flock write, stored: ${setup.writeSettle.map((w) => (w.storedMs === null ? `${int(w.missing)} of ${FOLLOWERS} feeds still lacked the post` : `every follower's stored feed held the post ${int(w.storedMs)} ms after the send`)).join('; ')}`,
     '',
     ...homes.map(
       (home) =>

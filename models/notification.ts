@@ -6,6 +6,7 @@
 //   a notification by id (mark read, updates)            _id = {userId}:{seq, 10 digits}
 //   a user's inbox, latest activity first               { userId, updatedAt: -1, _id: -1 }
 //   a user's unread notifications (mark all read)       { userId, read }
+//   a user's notifications about a deleted post          { userId, subjectId }
 import { Schema, type Connection, type Model } from 'mongoose';
 import { NOTIFICATION_KINDS, type NotificationKind } from '../notifications/kinds.ts';
 
@@ -27,6 +28,8 @@ export interface NotificationDoc {
   /** Distinct actors in the group. */
   actorCount: number;
   read: boolean;
+  /** Its subject was deleted: kept for the record, left out of the inbox and the unread count. */
+  retracted?: boolean;
   createdAt: Date;
   updatedAt: Date;
   epoch: number;
@@ -47,6 +50,7 @@ export const notificationSchema = new Schema<NotificationDoc>(
     actorIds: { type: [String], default: [] },
     actorCount: { type: Number, required: true },
     read: { type: Boolean, required: true },
+    retracted: { type: Boolean, default: false },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
     epoch: { type: Number, required: true },
@@ -55,6 +59,7 @@ export const notificationSchema = new Schema<NotificationDoc>(
 );
 notificationSchema.index({ userId: 1, updatedAt: -1, _id: -1 });
 notificationSchema.index({ userId: 1, read: 1 });
+notificationSchema.index({ userId: 1, subjectId: 1 });
 
 export type NotificationModel = Model<NotificationDoc>;
 

@@ -19,6 +19,22 @@ export interface NotifyOrder {
   postId: string | null;
 }
 
+/** Notifications a domain event takes back: every one of the user's about the subject. */
+export interface RetractOrder {
+  userId: string;
+  eventId: string;
+  subjectId: string;
+}
+
+/** A deleted post takes back what it was the subject of: likes, replies, quotes and reposts to its author, mentions to those it mentioned. */
+export async function retractionsFor(event: SocialEvent, reads: SocialReads): Promise<RetractOrder[]> {
+  if (event.type !== 'post.deleted') return [];
+  const d = event.data as SocialEvent<'post.deleted'>['data'];
+  const post = await reads.store.posts.findById(d.postId, { mentions: 1 }).lean<{ mentions?: string[] }>();
+  const users = new Set([d.authorId, ...(post?.mentions ?? [])]);
+  return [...users].map((userId) => ({ userId, eventId: event.id, subjectId: d.postId }));
+}
+
 /** The notifications a domain event makes (before the recipient's own rules: blocks, mutes, own actions, muted kinds). */
 export async function ordersFor(event: SocialEvent, reads: SocialReads): Promise<NotifyOrder[]> {
   const base = { eventId: event.id };
@@ -54,7 +70,10 @@ export async function ordersFor(event: SocialEvent, reads: SocialReads): Promise
 /** Notifications from the domain events: the handler of the `notifications` consumer group (social/event-consumer.ts). */
 export function notificationHandler(actors: ActorRuntime, reads: SocialReads): (event: SocialEvent) => Promise<void> {
   return async (event) => {
-    const orders = await ordersFor(event, reads);
-    await Promise.all(orders.map(({ userId, ...order }) => actors.ref(NotificationsActor, userId).ask('notify', order)));
+    const [orders, retractions] = await Promise.all([ordersFor(event, reads), retractionsFor(event, reads)]);
+    await Promise.all([
+      ...orders.map(({ userId, ...order }) => actors.ref(NotificationsActor, userId).ask('notify', order)),
+      ...retractions.map(({ userId, ...order }) => actors.ref(NotificationsActor, userId).ask('retract', order)),
+    ]);
   };
 }

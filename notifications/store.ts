@@ -30,9 +30,9 @@ export class NotificationStore {
     await Promise.all([this.notifications.init(), this.outbox.init()]);
   }
 
-  /** A user's notifications, latest activity first, after the (updatedAt, id) cursor. */
+  /** A user's notifications (not retracted), latest activity first, after the (updatedAt, id) cursor. */
   async page(userId: string, limit: number, after?: { t: number; id: string }): Promise<NotificationDoc[]> {
-    const filter: Record<string, unknown> = { userId };
+    const filter: Record<string, unknown> = { userId, retracted: mongoose.trusted({ $ne: true }) };
     if (after) {
       const t = new Date(after.t);
       // Each operator is marked: sanitizeFilter would wrap an unmarked one in $eq.

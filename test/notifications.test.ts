@@ -4,7 +4,7 @@
 // personal stream, with an exact unread count under concurrent likes; never
 // for one's own actions, blocked or muted users, or muted kinds; offline users
 // get one push outbox entry per notification version, sent by the push-outbox
-// job.
+// job; a deleted post takes back the notifications about it.
 import test from 'ava';
 import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
@@ -115,6 +115,32 @@ test('replies, quotes, reposts, mentions, follows and follow requests notify the
   t.deepEqual(paged, items.map((n) => n.notificationId));
   const cItems = await inboxWhen(c!, (i) => i.some((n) => n.kind === 'mention'));
   t.is(cItems.find((n) => n.kind === 'mention')!.postId, mention.postId);
+});
+
+test('deleting a post takes back the notifications about it: out of the inbox and the unread count, live to the recipients', async (t) => {
+  const [author, liker, mentioned] = await cluster.users(3, 'r');
+  const retracted: { notificationIds: string[]; unread: number }[] = [];
+  author!.c.socket.on('stream:event', (e: { type: string; data: { notificationIds: string[]; unread: number } }) => {
+    if (e.type === 'notification.retracted') retracted.push(e.data);
+  });
+  const kept = await author!.c.request('posts:create', { text: 'stays' });
+  const doomed = await author!.c.request('posts:create', { text: `goes, with @${mentioned!.username}` });
+  await liker!.c.request('posts:like', { postId: doomed.postId });
+  await liker!.c.request('posts:like', { postId: kept.postId });
+  await liker!.c.request('posts:create', { text: 'a reply', replyTo: doomed.postId });
+  let items = await inboxWhen(author!, (i) => i.length === 3);
+  t.is((await author!.c.request('notifications:unread', {})).unread, 3);
+  await inboxWhen(mentioned!, (i) => i.some((n) => n.kind === 'mention'));
+
+  await author!.c.request('posts:delete', { postId: doomed.postId });
+  items = await inboxWhen(author!, (i) => i.length === 1);
+  t.deepEqual(items.map((n) => [n.kind, n.subjectId]), [['like', kept.postId]]);
+  t.is((await author!.c.request('notifications:unread', {})).unread, 1);
+  t.true(await eventually(async () => retracted.some((r) => r.notificationIds.length === 2 && r.unread === 1)), 'told live');
+  t.deepEqual(await inboxWhen(mentioned!, (i) => i.length === 0), []);
+  t.is((await mentioned!.c.request('notifications:unread', {})).unread, 0);
+
+  t.is((await author!.c.request('notifications:markAllRead', {})).unread, 0);
 });
 
 test('no notification for your own actions, from blocked or muted users, or of a muted kind; followers-only posts mention only those who may see them', async (t) => {
