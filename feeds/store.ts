@@ -25,29 +25,46 @@ export interface FeedEntry {
   at: number;
 }
 
+/** KEYS: feeds; ARGV: max length, TTL in seconds, then score/member pairs. Each feed gets the entries, its cap and its TTL. */
+const ADD = `
+local entries = {}
+for i = 3, #ARGV do entries[#entries + 1] = ARGV[i] end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, unpack(entries))
+  redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(ARGV[1]) + 1))
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return #KEYS`;
+
+type Scripted = Redis & { flockFeedAdd(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number> };
+
+/** Feeds one script call writes (it holds Redis for about a millisecond). */
+const ADD_BATCH = 500;
+
 export class FeedStore {
+  private readonly redis: Scripted;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     readonly settings: FeedSettings,
-  ) {}
+  ) {
+    this.redis = redis as Scripted;
+    if (!('flockFeedAdd' in redis)) redis.defineCommand('flockFeedAdd', { lua: ADD });
+  }
 
   key(userId: string): string {
     return `${this.prefix}:feed:${userId}`;
   }
 
-  /** Adds entries to the feeds of many users at once (one pipeline), keeping each within maxLength. */
+  /** Adds entries to the feeds of many users (a script call per ADD_BATCH feeds), keeping each within maxLength. */
   async add(userIds: readonly string[], entries: readonly FeedEntry[]): Promise<void> {
     if (userIds.length === 0 || entries.length === 0) return;
-    const args = entries.flatMap((e) => [e.at, e.postId]);
-    const pipeline = this.redis.pipeline();
-    for (const userId of userIds) {
-      const key = this.key(userId);
-      pipeline.zadd(key, ...args);
-      pipeline.zremrangebyrank(key, 0, -(this.settings.maxLength + 1));
-      pipeline.expire(key, this.settings.ttlSeconds);
+    const args = [this.settings.maxLength, this.settings.ttlSeconds, ...entries.flatMap((e) => [e.at, e.postId])];
+    for (let i = 0; i < userIds.length; i += ADD_BATCH) {
+      const keys = userIds.slice(i, i + ADD_BATCH).map((id) => this.key(id));
+      await this.redis.flockFeedAdd(keys.length, ...keys, ...args);
     }
-    await pipeline.exec();
   }
 
   /** Removes posts from a user's feed (an unfollow, a block). */
