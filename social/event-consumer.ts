@@ -1,11 +1,11 @@
 // A consumer group on the social domain events stream (social/events.ts).
 // Every node runs one consumer per group; Redis hands each event to one of
 // them. An event is acknowledged once its handler succeeded; one that failed
-// stays pending and is claimed again (by any node) after 30 s, so a
-// node that dies mid-batch loses nothing; while a batch is being handled its
-// consumer keeps resetting the events' idle time, so a slow handler on a live
-// node is not taken over. Handlers must still be idempotent. A malformed entry is acknowledged and dropped (nothing would
-// ever make it readable).
+// stays pending and is claimed again (by any node) after 30 s, so a node that
+// dies mid-batch loses nothing. While a batch is being handled its consumer
+// keeps resetting the events' idle time, so a slow handler on a live node is
+// not taken over. Handlers must still be idempotent. A malformed entry is
+// acknowledged and dropped (nothing would ever make it readable).
 import type { Logger } from '../server/logger.ts';
 import { createRedis, untilReady, type Redis } from '../server/redis.ts';
 import type { SocialEvent } from './events.ts';
