@@ -27,6 +27,8 @@ for i = 1, #ARGV - 2 do
   end
 end
 return kept`;
+type Scripted = Redis & { flockKeepClaimed(stream: string, group: string, consumer: string, ...ids: string[]): Promise<number> };
+
 /** Events handled at once. */
 const PARALLEL = 16;
 
@@ -44,7 +46,7 @@ export interface EventConsumerOptions {
 }
 
 export class EventConsumer {
-  private readonly redis: Redis;
+  private readonly redis: Scripted;
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaim = 0;
@@ -54,7 +56,8 @@ export class EventConsumer {
   constructor(private readonly options: EventConsumerOptions) {
     this.claimIdleMs = options.claimIdleMs ?? CLAIM_IDLE_MS;
     this.claimEveryMs = options.claimEveryMs ?? CLAIM_EVERY_MS;
-    this.redis = createRedis(options.redisUrl, `flock:${options.nodeId}:${options.group}`, options.log);
+    this.redis = createRedis(options.redisUrl, `flock:${options.nodeId}:${options.group}`, options.log) as Scripted;
+    this.redis.defineCommand('flockKeepClaimed', { numberOfKeys: 1, lua: KEEP_CLAIMED_LUA });
   }
 
   /** Joins the group (created at the stream's end if new: earlier events are not replayed) and starts reading. */
@@ -105,7 +108,7 @@ export class EventConsumer {
     // Until the ack, every event of the batch (a slow one may hold up the others) stays claimed.
     const ids = entries.map(([id]) => id);
     const keepClaimed = setInterval(() => {
-      this.redis.eval(KEEP_CLAIMED_LUA, 1, streamKey, group, nodeId, ...ids).catch((err: unknown) => {
+      this.redis.flockKeepClaimed(streamKey, group, nodeId, ...ids).catch((err: unknown) => {
         log.warn({ err, group }, 'event consumer: could not refresh the claim on events being handled');
       });
     }, this.claimIdleMs / 3);
