@@ -22,18 +22,14 @@
 // Exit code 0 unless something failed; missed targets are only reported.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import mongoose, { type Connection } from 'mongoose';
 import { pino } from 'pino';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { resolveServices, type ResolvedServices } from '../devservices/index.ts';
-import { loadConfig } from '../server/config.ts';
 import { CachedCounter, Counter, fixtureActorTypes } from '../test/fixtures/actors.ts';
-import { runBenchmark, percentile } from './run.ts';
+import { percentile, progress, round, runBenchmark } from './run.ts';
+import { benchServices, type BenchServices } from './services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -94,18 +90,17 @@ interface Result {
 }
 
 const results: Result[] = [];
-const round1 = (x: number) => Math.round(x * 10) / 10;
 
 function summarize(scenario: string, run: Run, concurrency: number): Result {
   const sorted = [...run.samplesMs].sort((x, y) => x - y);
-  const us = (q: number) => round1(percentile(sorted, q) * 1000);
+  const us = (q: number) => round(percentile(sorted, q) * 1000, 1);
   return {
     scenario,
     opsPerSec: Math.round(sorted.length / (run.elapsedMs / 1000)),
     p50us: us(0.5),
     p90us: us(0.9),
     p99us: us(0.99),
-    maxus: round1((sorted.at(-1) ?? Number.NaN) * 1000),
+    maxus: round((sorted.at(-1) ?? Number.NaN) * 1000, 1),
     n: sorted.length,
     concurrency,
     seconds: Math.round(run.elapsedMs) / 1000,
@@ -120,7 +115,6 @@ function report(result: Result, extra: Record<string, unknown> = {}): Result {
   return full;
 }
 
-const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
 // ---- setup ----
 
@@ -129,8 +123,7 @@ const namespace = `bench${runId}`;
 const dbName = `bench_actors_${runId}`;
 const remoteKey = 'remote';
 
-let tmpDir: string | undefined;
-let services: ResolvedServices | undefined;
+let backing: BenchServices | undefined;
 let connection: Connection | undefined;
 let runtimeA: ActorRuntime | undefined;
 let nodeB: { child: ChildProcess; exited: Promise<void> } | undefined;
@@ -140,25 +133,10 @@ let redisUrl = '';
 const watchdog = setTimeout(() => {
   progress(`watchdog: the bench ran longer than ${WATCHDOG_MS / 1000} s; aborting`);
   nodeB?.child.kill('SIGKILL');
-  void services?.stop().finally(() => process.exit(2));
+  void (backing?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
 
-async function setup(): Promise<{ mongoUrl: string; poolSize: number }> {
-  tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'flock-bench-'));
-  const config = loadConfig({ ...process.env, FLOCK_DATA_DIR: tmpDir });
-  redisUrl = config.redis.url;
-  if (config.mongo.url) {
-    progress(`using MONGO_URL and REDIS_URL from the environment`);
-    return { mongoUrl: config.mongo.url, poolSize: config.mongo.poolSize };
-  }
-  const started = performance.now();
-  services = await resolveServices(config, { log: (m) => progress(`[dev-services] ${m}`) });
-  for (const [name, using] of Object.entries(services.descriptions)) progress(`[dev-services] ${name}: ${using}`);
-  progress(`[dev-services] ready in ${Math.round(performance.now() - started)} ms`);
-  redisUrl = services.redisUrl;
-  return { mongoUrl: services.mongoUrl, poolSize: config.mongo.poolSize };
-}
 
 interface NodeMessage {
   ready?: boolean;
@@ -247,14 +225,15 @@ async function cleanup(): Promise<void> {
     redisClients.push(redis);
   }
   await Promise.allSettled(redisClients.map((r) => r.quit()));
-  await services?.stop();
-  if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  await backing?.stop();
 }
 
 // ---- scenarios ----
 
 async function main(): Promise<void> {
-  const { mongoUrl, poolSize } = await setup();
+  backing = await benchServices('actors', progress);
+  const { mongoUrl, poolSize } = backing;
+  redisUrl = backing.redisUrl;
   connection = await mongoose.createConnection(mongoUrl, { dbName, maxPoolSize: poolSize }).asPromise();
   runtimeA = await ActorRuntime.start({
     redisUrl,

@@ -15,7 +15,7 @@
 //   bare-classic  two processes of bare Socket.IO on uWS with the classic Redis
 //                 adapter (as Flock), the sockets in one room; an author socket
 //                 sends `publish` and the server does io.to(room).emit() of the
-//                 payload a Flock follower received (bench/fanout/broadcast-server.ts)
+//                 payload a Flock follower received (bench/bare-socketio-server.ts)
 //   bare-sharded  the same with createShardedAdapter (Redis 7 sharded pub/sub)
 //   home          feeds:home {limit: 20} by HOME_READS followers (each once),
 //                 HOME_CONCURRENCY outstanding, after the posts above; then
@@ -51,27 +51,25 @@
 // lost or duplicate deliveries are reported.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignJWT } from 'jose';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { serverEvents } from '../channels/server-events.ts';
 import { FlockClient } from '../client/flock-client.ts';
-import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
 import { feedRoom } from '../feeds/rooms.ts';
-import { loadConfig } from '../server/config.ts';
 import { now } from './fanout/clock.ts';
+import { accessToken } from './fanout/token.ts';
 import { dataset, followerId, writeDataset, type Dataset } from './fanout/dataset.ts';
 import type { CompleteMessage, ConnectReply, DeliveriesReply, KeyDeliveries, LoadRequest, RequestReply } from './fanout/load.ts';
 import { joinWatchRooms } from './fanout/watch-rooms.ts';
 import { call, type Reply } from './gateway/ipc.ts';
 import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { emit, intEnv, percentile, runBenchmark } from './run.ts';
+import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { benchServices, removeRun, type BenchServices } from './services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -131,12 +129,8 @@ const prefix = `bfan${runId}`;
 const jwtSecret = randomBytes(48).toString('base64');
 const data: Dataset = dataset(runId, FOLLOWERS);
 
-const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-let tmpDir: string | undefined;
-let services: ResolvedServices | undefined;
+let backing: BenchServices | undefined;
 let mongo: MongoClient | undefined;
 let mongoUrl: string | undefined;
 let redis: Redis | undefined;
@@ -152,19 +146,6 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-async function setup(): Promise<{ env: Record<string, string>; mongoUrl: string; redisUrl: string }> {
-  tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'flock-bench-fanout-'));
-  const config = loadConfig({ ...process.env, FLOCK_DATA_DIR: path.join(tmpDir, 'services') });
-  if (config.mongo.url) {
-    progress('using MONGO_URL, REDIS_URL and the rest of the environment for the Flock nodes');
-    return { env: {}, mongoUrl: config.mongo.url, redisUrl: config.redis.url };
-  }
-  const started = performance.now();
-  services = await resolveServices(config, { log: (m) => progress(`[dev-services] ${m}`) });
-  for (const [name, using] of Object.entries(services.descriptions)) progress(`[dev-services] ${name}: ${using}`);
-  progress(`[dev-services] ready in ${Math.round(performance.now() - started)} ms`);
-  return { env: servicesEnv(services), mongoUrl: services.mongoUrl, redisUrl: services.redisUrl };
-}
 
 async function startNodes(env: Record<string, string>): Promise<void> {
   const started = performance.now();
@@ -184,7 +165,7 @@ async function startNodes(env: Record<string, string>): Promise<void> {
           FEED_FANOUT_THRESHOLD: String(data.fanoutThreshold),
           ACTOR_ASK_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
         },
-        dataDir: path.join(tmpDir!, `node${i}`),
+        dataDir: path.join(backing!.tmpDir, `node${i}`),
         log: (line) => process.stderr.write(`${line}\n`),
       }),
     ),
@@ -305,7 +286,7 @@ interface BareServer {
 }
 
 async function startBareServer(kind: 'classic' | 'sharded', redisUrl: string): Promise<BareServer> {
-  const child = fork(path.join(here, 'fanout', 'broadcast-server.ts'), [kind, redisUrl, `${prefix}:bare-${kind}`], {
+  const child = fork(path.join(here, 'bare-socketio-server.ts'), [kind, redisUrl, `${prefix}:bare-${kind}`], {
     execArgv: ['--import', tsx],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -605,15 +586,7 @@ async function homeReads(count: number, concurrency: number, from: number, store
 
 
 async function flockAuthor(url: string, userId: string, seq: number): Promise<FlockClient> {
-  const issuedAt = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ sid: `s_${randomBytes(8).toString('hex')}`, roles: ['user'] })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(userId)
-    .setIssuer('flock')
-    .setAudience('flock')
-    .setIssuedAt(issuedAt)
-    .setExpirationTime(issuedAt + 3600)
-    .sign(new Uint8Array(Buffer.from(jwtSecret, 'base64')));
+  const token = await accessToken(jwtSecret, userId);
   // An address outside the followers' 198.18.0.0/15.
   const c = new FlockClient(url, { token, timeoutMs: ACK_TIMEOUT_MS, socket: { extraHeaders: { 'x-forwarded-for': `198.51.100.${seq}` }, reconnection: false } });
   clients.push(c);
@@ -651,10 +624,11 @@ interface Setup {
 
 async function main(): Promise<void> {
   const loadStart = os.loadavg().map((x) => round(x, 2));
-  const { env, redisUrl, ...db } = await setup();
-  mongoUrl = db.mongoUrl;
+  backing = await benchServices('fanout', progress);
+  const { env, redisUrl } = backing;
+  mongoUrl = backing.mongoUrl;
   redis = new Redis(redisUrl, { connectionName: 'bench-fanout', maxRetriesPerRequest: 1 });
-  dbPid = services ? await childPid('flock-ferretdb') : undefined;
+  dbPid = backing.embedded ? await childPid('flock-ferretdb') : undefined;
   mongo = await MongoClient.connect(mongoUrl);
 
   // The graph, the nodes, the loaders and the bare servers, all at once.
@@ -962,28 +936,7 @@ async function cleanup(): Promise<void> {
   for (const s of servers) s.kill('SIGTERM');
   await Promise.allSettled(nodes.map((n) => n.stop()));
   for (const n of nodes) for (const [msg, count] of n.warnings) if (count > 1) progress(`${n.name} logged "${msg}" ${count} times in all`);
-  if (!mongo && mongoUrl) mongo = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 5_000 });
-  if (mongo) {
-    await mongo
-      .db(dbName)
-      .dropDatabase()
-      .catch((err: unknown) => progress(`dropping ${dbName} failed: ${String(err)}`));
-    await mongo.close().catch(() => {});
-  }
-  if (redis) {
-    let removed = 0;
-    try {
-      for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 1_000 }) as AsyncIterable<string[]>) {
-        if (keys.length > 0) removed += await redis.unlink(...keys);
-      }
-      progress(`removed ${removed} Redis keys under ${prefix}:`);
-    } catch (err) {
-      progress(`removing the Redis keys under ${prefix}: failed: ${String(err)}`);
-    }
-    redis.disconnect();
-  }
-  await services?.stop();
-  if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  await removeRun({ backing, dbName, mongo, redis, keyPattern: `${prefix}:*` }, progress);
 }
 
 await runBenchmark(main, cleanup, progress);

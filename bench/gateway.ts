@@ -34,17 +34,14 @@
 // Exit code 0 unless something failed; missed targets are only reported.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
-import { loadConfig } from '../server/config.ts';
 import { call, type Reply, type ServerStats } from './gateway/ipc.ts';
-import { runBenchmark, intEnv, percentile } from './run.ts';
+import { intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { benchServices, type BenchServices } from './services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -118,12 +115,8 @@ const jwtSecret = randomBytes(48).toString('base64');
 process.env.BENCH_JWT_SECRET = jwtSecret;
 const dbName = `bench_gateway_${runId}`;
 
-const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-let tmpDir: string | undefined;
-let services: ResolvedServices | undefined;
+let backing: BenchServices | undefined;
 let flockEnv: Record<string, string> = {};
 let redisUrl = '';
 let mongoUrl: string | undefined;
@@ -136,27 +129,10 @@ const flockLogRepeats = new Map<string, number>();
 const watchdog = setTimeout(() => {
   progress(`watchdog: the bench ran longer than ${WATCHDOG_MS / 1000} s; aborting`);
   for (const child of children) child.kill('SIGKILL');
-  void (services?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
+  void (backing?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
 
-async function setup(): Promise<void> {
-  tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'flock-bench-gateway-'));
-  const config = loadConfig({ ...process.env, FLOCK_DATA_DIR: path.join(tmpDir, 'services') });
-  redisUrl = config.redis.url;
-  if (config.mongo.url) {
-    progress('using MONGO_URL, REDIS_URL and the rest of the environment for the Flock node');
-    mongoUrl = config.mongo.url;
-    return;
-  }
-  const started = performance.now();
-  services = await resolveServices(config, { log: (m) => progress(`[dev-services] ${m}`) });
-  for (const [name, using] of Object.entries(services.descriptions)) progress(`[dev-services] ${name}: ${using}`);
-  progress(`[dev-services] ready in ${Math.round(performance.now() - started)} ms`);
-  flockEnv = servicesEnv(services);
-  redisUrl = services.redisUrl;
-  mongoUrl = services.mongoUrl;
-}
 
 function track(child: ChildProcess): Promise<void> {
   children.add(child);
@@ -251,7 +227,7 @@ async function startFlock(): Promise<RunningServer> {
       NODE_ID: `bench-gateway-${runId}`,
       LOG_LEVEL: 'warn',
       MONGO_DB: dbName,
-      FLOCK_DATA_DIR: path.join(tmpDir!, 'node'),
+      FLOCK_DATA_DIR: path.join(backing!.tmpDir, 'node'),
       // Each load-generator socket sends its own X-Forwarded-For, so each is its own rate-limit subject.
       TRUST_PROXY: 'true',
       // Per-IP limit across all events; with one address per socket, far above one socket's rate.
@@ -625,7 +601,8 @@ async function main(): Promise<void> {
   if (RATE / SOCKETS >= PING_LIMIT_PER_SECOND) {
     throw new Error(`${RATE}/s over ${SOCKETS} sockets is ${RATE / SOCKETS}/s per socket, at or above system:ping's ${PING_LIMIT_PER_SECOND}/s per subject`);
   }
-  await setup();
+  backing = await benchServices('gateway', progress);
+  ({ env: flockEnv, redisUrl, mongoUrl } = backing);
   const redis = new Redis(redisUrl, { connectionName: 'bench-gateway', maxRetriesPerRequest: 1 });
   try {
     await startLoaders();
@@ -697,8 +674,7 @@ async function cleanup(): Promise<void> {
       await client.close().catch(() => {});
     }
   }
-  await services?.stop();
-  if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  await backing?.stop();
 }
 
 await runBenchmark(main, cleanup, progress);

@@ -1,7 +1,7 @@
 // Messaging benchmark (`npm run bench:messaging`; see BENCHMARKS.md,
 // "Messaging"): 1:1 conversations (issue 7) through two real Flock nodes,
 // persistence included, side by side with its ceiling, a plain Socket.IO relay
-// that only forwards (bench/messaging/relay-server.ts: two processes on
+// that only forwards (bench/bare-socketio-server.ts: two processes on
 // uWebSockets.js joined by the same Redis adapter Flock uses).
 //
 // CONVERSATIONS conversations of two users each, one member on each node (or
@@ -54,20 +54,17 @@
 // Redis namespace (REDIS_KEY_PREFIX), both removed at the end.
 // Exit code 0 unless something failed; errors in measured runs are reported.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { z } from 'zod';
 import { conversationsChannel } from '../channels/conversations.ts';
 import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
-import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
 import { MESSAGE_COLLECTION } from '../models/message.ts';
-import { loadConfig } from '../server/config.ts';
 import { RelayClient, startRelay, type RelayServer } from './messaging/relay.ts';
 import { Tracker, type Planned, type RunStats } from './messaging/tracker.ts';
-import { dropKeys, emit, runBenchmark, intEnv, percentile } from './run.ts';
+import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { benchServices, removeRun, type BenchServices } from './services.ts';
 import { RateBudget } from './social/budget.ts';
 import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
@@ -131,12 +128,8 @@ const runId = randomBytes(4).toString('hex');
 const dbName = `bench_messaging_${runId}`;
 /** The run's Redis namespace: the nodes' keys and channels (REDIS_KEY_PREFIX) and the relays' adapter channels. */
 const keyPrefix = `bench-messaging-${runId}`;
-const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-let tmpDir: string | undefined;
-let services: ResolvedServices | undefined;
+let backing: BenchServices | undefined;
 let mongoUrl: string | undefined;
 let redis: Redis | undefined;
 let dbPid: number | undefined;
@@ -152,21 +145,6 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-async function setup(): Promise<{ env: Record<string, string>; redisUrl: string }> {
-  tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'flock-bench-messaging-'));
-  const config = loadConfig({ ...process.env, FLOCK_DATA_DIR: path.join(tmpDir, 'services') });
-  if (config.mongo.url) {
-    progress('using MONGO_URL, REDIS_URL and the rest of the environment for the Flock nodes');
-    mongoUrl = config.mongo.url;
-    return { env: {}, redisUrl: config.redis.url };
-  }
-  const started = performance.now();
-  services = await resolveServices(config, { log: (m) => progress(`[dev-services] ${m}`) });
-  for (const [name, using] of Object.entries(services.descriptions)) progress(`[dev-services] ${name}: ${using}`);
-  progress(`[dev-services] ready in ${Math.round(performance.now() - started)} ms`);
-  mongoUrl = services.mongoUrl;
-  return { env: servicesEnv(services), redisUrl: services.redisUrl };
-}
 
 async function startServers(env: Record<string, string>, redisUrl: string): Promise<void> {
   const jwtSecret = randomBytes(48).toString('base64');
@@ -187,7 +165,7 @@ async function startServers(env: Record<string, string>, redisUrl: string): Prom
           // (NODE_OPTIONS refuses --cpu-prof; a preload can drive node:inspector's Profiler).
           ...(process.env.BENCH_MESSAGING_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_MESSAGING_NODE_OPTIONS }),
         },
-        dataDir: path.join(tmpDir!, `node${i}`),
+        dataDir: path.join(backing!.tmpDir, `node${i}`),
         log: (line) => process.stderr.write(`${line}\n`),
       }).then((n) => void nodes.push(n)),
     ),
@@ -593,9 +571,11 @@ async function runScenario(s: Scenario, systems: System[]): Promise<void> {
 async function main(): Promise<void> {
   const perSender = PACED_RATE / USERS;
   if (perSender > SEND_LIMIT.perSecond / 2) throw new Error(`BENCH_MESSAGING_RATE offers ${perSender}/s per sender: keep it under half of ${SEND}'s ${SEND_LIMIT.perSecond}/s`);
-  const { env, redisUrl } = await setup();
+  backing = await benchServices('messaging', progress);
+  const { env, redisUrl } = backing;
+  mongoUrl = backing.mongoUrl;
   redis = new Redis(redisUrl, { connectionName: 'bench-messaging', maxRetriesPerRequest: 1 });
-  dbPid = services ? await childPid('flock-ferretdb') : undefined;
+  dbPid = backing.embedded ? await childPid('flock-ferretdb') : undefined;
   await startServers(env, redisUrl);
 
   let t0 = performance.now();
@@ -783,20 +763,8 @@ async function cleanup(): Promise<void> {
   for (const c of relayClients) c.close();
   await Promise.allSettled([...nodes.map((n) => n.stop()), ...relays.map((r) => r.stop())]);
   for (const n of nodes) for (const [msg, count] of n.warnings) if (count > 1) progress(`${n.name} logged "${msg}" ${count} times in all`);
-  // The nodes may have created the database even if the bench never connected.
-  if (nodes.length > 0 && mongoUrl) {
-    const mongo = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 5_000 });
-    await mongo
-      .db(dbName)
-      .dropDatabase()
-      .catch((err: unknown) => progress(`dropping ${dbName} failed: ${String(err)}`));
-    await mongo.close().catch(() => {});
-  }
-  // Some keys outlive the run by days (stream positions, presence): remove the run's namespace.
-  if (redis) await dropKeys(redis, `${keyPrefix}:*`).catch((err: unknown) => progress(`removing the Redis keys ${keyPrefix}:* failed: ${String(err)}`));
-  redis?.disconnect();
-  await services?.stop();
-  if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  // Some keys outlive the run by days (stream positions, presence): the run's namespace goes.
+  await removeRun({ backing, dbName, redis, keyPattern: `${keyPrefix}:*` }, progress);
 }
 
 

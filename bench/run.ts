@@ -33,15 +33,26 @@ export function intEnv(name: string, fallback: number): number {
   return n;
 }
 
-/** Deletes the keys matching a pattern (a run's own namespace) with SCAN, never KEYS. */
-export async function dropKeys(client: Pick<Redis, 'scan' | 'del'>, pattern: string): Promise<void> {
+/** Deletes the keys matching a pattern (a run's own namespace) with SCAN, never KEYS; returns how many there were. */
+export async function dropKeys(client: Pick<Redis, 'scan' | 'del'>, pattern: string): Promise<number> {
   let cursor = '0';
+  let removed = 0;
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
+    if (keys.length > 0) removed += await client.del(...keys);
     cursor = next;
   } while (cursor !== '0');
+  return removed;
 }
+
+/** A progress line on stderr. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** One JSON line on stdout (the machine-readable result of a scenario). */
 export function emit(result: object): void {

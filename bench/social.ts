@@ -37,20 +37,17 @@
 // `npm test` does and stopped at the end. The database is dropped at the end.
 // Exit code 0 unless something failed; errors in measured runs are reported.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { postsChannel } from '../channels/posts.ts';
 import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
-import { resolveServices, servicesEnv, type ResolvedServices } from '../devservices/index.ts';
-import { loadConfig } from '../server/config.ts';
 import { RateBudget } from './social/budget.ts';
 import { CommandTally, dbPerOp, mergeStats, type DbPerOp } from './social/commands.ts';
 import { Floor } from './social/floor.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { dropKeys, emit, runBenchmark, intEnv, percentile } from './run.ts';
+import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { benchServices, removeRun, type BenchServices } from './services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -110,12 +107,8 @@ type Budgeted = keyof typeof LIMITS;
 const runId = randomBytes(4).toString('hex');
 const dbName = `bench_social_${runId}`;
 const keyPrefix = `bench-social-${runId}`;
-const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-let tmpDir: string | undefined;
-let services: ResolvedServices | undefined;
+let backing: BenchServices | undefined;
 let mongo: MongoClient | undefined;
 let mongoUrl: string | undefined;
 let redis: Redis | undefined;
@@ -131,19 +124,6 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-async function setup(): Promise<{ env: Record<string, string>; mongoUrl: string; redisUrl: string; poolSize: number }> {
-  tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'flock-bench-social-'));
-  const config = loadConfig({ ...process.env, FLOCK_DATA_DIR: path.join(tmpDir, 'services') });
-  if (config.mongo.url) {
-    progress('using MONGO_URL, REDIS_URL and the rest of the environment for the Flock nodes');
-    return { env: {}, mongoUrl: config.mongo.url, redisUrl: config.redis.url, poolSize: config.mongo.poolSize };
-  }
-  const started = performance.now();
-  services = await resolveServices(config, { log: (m) => progress(`[dev-services] ${m}`) });
-  for (const [name, using] of Object.entries(services.descriptions)) progress(`[dev-services] ${name}: ${using}`);
-  progress(`[dev-services] ready in ${Math.round(performance.now() - started)} ms`);
-  return { env: servicesEnv(services), mongoUrl: services.mongoUrl, redisUrl: services.redisUrl, poolSize: config.mongo.poolSize };
-}
 
 async function startNodes(env: Record<string, string>): Promise<void> {
   const jwtSecret = randomBytes(48).toString('base64');
@@ -162,7 +142,7 @@ async function startNodes(env: Record<string, string>): Promise<void> {
           // One cluster: both nodes sign and accept the same tokens.
           JWT_SECRET: jwtSecret,
         },
-        dataDir: path.join(tmpDir!, `node${i}`),
+        dataDir: path.join(backing!.tmpDir, `node${i}`),
         log: (line) => process.stderr.write(`${line}\n`),
       }),
     ),
@@ -447,10 +427,11 @@ function check(ok: boolean, what: string): void {
 // ---- run ----
 
 async function main(): Promise<void> {
-  const { env, redisUrl, poolSize, ...db } = await setup();
-  mongoUrl = db.mongoUrl;
+  backing = await benchServices('social', progress);
+  const { env, redisUrl, poolSize } = backing;
+  mongoUrl = backing.mongoUrl;
   redis = new Redis(redisUrl, { connectionName: 'bench-social', maxRetriesPerRequest: 1 });
-  dbPid = services ? await childPid('flock-ferretdb') : undefined;
+  dbPid = backing.embedded ? await childPid('flock-ferretdb') : undefined;
   await startNodes(env);
   // As many connections as the two nodes have together.
   mongo = await MongoClient.connect(mongoUrl, { maxPoolSize: 2 * poolSize, monitorCommands: true });
@@ -713,19 +694,7 @@ async function cleanup(): Promise<void> {
   for (const c of clients) c.close();
   await Promise.allSettled(nodes.map((n) => n.stop()));
   for (const n of nodes) for (const [msg, count] of n.warnings) if (count > 1) progress(`${n.name} logged "${msg}" ${count} times in all`);
-  // The nodes may have created the database even if the bench never connected.
-  if (!mongo && nodes.length > 0 && mongoUrl) mongo = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 5_000 });
-  if (mongo) {
-    await mongo
-      .db(dbName)
-      .dropDatabase()
-      .catch((err: unknown) => progress(`dropping ${dbName} failed: ${String(err)}`));
-    await mongo.close().catch(() => {});
-  }
-  if (redis) await dropKeys(redis, `${keyPrefix}:*`).catch((err: unknown) => progress(`removing the Redis keys ${keyPrefix}:* failed: ${String(err)}`));
-  redis?.disconnect();
-  await services?.stop();
-  if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+  await removeRun({ backing, dbName, mongo, redis, keyPattern: `${keyPrefix}:*` }, progress);
 }
 
 await runBenchmark(main, cleanup, progress);

@@ -18,10 +18,10 @@
 //   disconnect  {}                closes every socket
 //
 // Times come from bench/fanout/clock.ts, the same clock in every process.
-import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
 import type { Reply } from '../gateway/ipc.ts';
 import { now } from './clock.ts';
+import { accessToken } from './token.ts';
 
 const CONNECT_CONCURRENCY = 50;
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -139,18 +139,6 @@ function onDelivery(name: string, g: Group, local: number, payload: unknown): vo
   }
   t.counts[local] = Math.min(65_535, t.counts[local]! + 1);
   t.sample = payload;
-}
-
-async function accessToken(secret: string, userId: string): Promise<string> {
-  const issuedAt = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sid: `s_${userId.slice(2)}`, roles: ['user'] })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(userId)
-    .setIssuer('flock')
-    .setAudience('flock')
-    .setIssuedAt(issuedAt)
-    .setExpirationTime(issuedAt + 3600)
-    .sign(new Uint8Array(Buffer.from(secret, 'base64')));
 }
 
 async function connect(m: Extract<LoadRequest, { op: 'connect' }>): Promise<Omit<ConnectReply, 'id'>> {

@@ -1,5 +1,7 @@
-// The relay side of the messaging bench: starts the relay processes
-// (bench/messaging/relay-server.ts) and connects the bench's users to them.
+// The relay side of the messaging bench: starts the relay processes (the bare
+// Socket.IO server of bench/bare-socketio-server.ts with the classic Redis
+// adapter Flock uses) and connects the bench's users to them. A message is a
+// `publish` of the event `message` to the conversation's room.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
@@ -18,12 +20,12 @@ export interface RelayPayload {
   text: string;
 }
 
-const entry = fileURLToPath(new URL('./relay-server.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../bare-socketio-server.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
 
 /** Forks one relay process on a free port; ready once it says so over IPC. */
 export async function startRelay(name: string, redisUrl: string, adapterKey: string, timeoutMs = 30_000): Promise<RelayServer> {
-  const child = fork(entry, [redisUrl, adapterKey], { execArgv: ['--import', tsx], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(entry, ['classic', redisUrl, adapterKey], { execArgv: ['--import', tsx], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not ready within ${timeoutMs} ms`)), timeoutMs);
@@ -75,7 +77,7 @@ export class RelayClient {
   }
 
   async send(to: string, payload: RelayPayload): Promise<void> {
-    await this.expectOk('send', { to, payload });
+    await this.expectOk('publish', { room: to, event: 'message', payload });
   }
 
   /** Every `message` the relay forwards to this socket, as it came off the wire. */

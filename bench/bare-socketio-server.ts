@@ -1,7 +1,9 @@
-// The baseline of the fan-out bench: bare Socket.IO on uWebSockets.js, in its
-// own process, scaled out over Redis with one of the two adapters of
-// @socket.io/redis-adapter, and nothing else: no auth, no validation, no
-// storage. Two of these stand in for the two Flock nodes.
+// The baseline server of the fan-out and messaging benches: bare Socket.IO on
+// uWebSockets.js, in its own process, scaled out over Redis with one of the
+// two adapters of @socket.io/redis-adapter, and nothing else: no auth, no
+// validation, no storage, no sequence numbers. Two of these stand in for the
+// two Flock nodes, so a message between them crosses Redis pub/sub like one
+// between two Flock nodes does.
 //
 //   classic  createAdapter(pub, sub, {key}): what Flock uses (server/realtime.ts);
 //            every node receives every broadcast
@@ -13,7 +15,8 @@
 //   publish  {room, event, payload}   ack {ok: true}   io.to(room).emit(event, payload):
 //            one room, no excluded socket, so Socket.IO takes the uWS fast path (app.publish)
 //
-// Started by bench/fanout.ts as `broadcast-server.ts classic|sharded REDIS_URL KEY`;
+// Started by bench/fanout.ts and bench/messaging/relay.ts as
+// `bare-socketio-server.ts classic|sharded REDIS_URL KEY`;
 // reports { ready: true, port } over IPC once listening, and leaves with the bench.
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
@@ -21,8 +24,8 @@ import { Server } from 'socket.io';
 import uWS from 'uWebSockets.js';
 
 const [kind, redisUrl, key] = process.argv.slice(2);
-if ((kind !== 'classic' && kind !== 'sharded') || !redisUrl || !key) throw new Error('usage: broadcast-server.ts classic|sharded REDIS_URL KEY');
-if (!process.send) throw new Error('broadcast-server.ts reports over IPC: start it with fork()');
+if ((kind !== 'classic' && kind !== 'sharded') || !redisUrl || !key) throw new Error('usage: bare-socketio-server.ts classic|sharded REDIS_URL KEY');
+if (!process.send) throw new Error('bare-socketio-server.ts reports over IPC: start it with fork()');
 
 const pub = new Redis(redisUrl, { connectionName: `${key}-pub` });
 const sub = pub.duplicate({ connectionName: `${key}-sub` });
