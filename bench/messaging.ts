@@ -63,7 +63,7 @@ import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
 import { MESSAGE_COLLECTION } from '../models/message.ts';
 import { RelayClient, startRelay, type RelayServer } from './messaging/relay.ts';
 import { Tracker, type Planned, type RunStats } from './messaging/tracker.ts';
-import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './run.ts';
 import { benchServices, removeRun, type BenchServices } from './services.ts';
 import { RateBudget } from './social/budget.ts';
 import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
@@ -208,21 +208,6 @@ async function signUp(u: number): Promise<BenchUser> {
   relayClients.push(relay);
   await relay.connected();
   return { flock, relay, userId: res.userId };
-}
-
-/** Runs `fn` over 0..n-1 with at most `limit` at once. */
-async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out = new Array<T>(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await fn(i);
-      }
-    }),
-  );
-  return out;
 }
 
 // ---- the two systems ----

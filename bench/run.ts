@@ -54,6 +54,21 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 export const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** Runs `fn` over 0..n-1 with at most `limit` at once. */
+export async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
 /** One JSON line on stdout (the machine-readable result of a scenario). */
 export function emit(result: object): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -46,7 +46,7 @@ import { RateBudget } from './social/budget.ts';
 import { CommandTally, dbPerOp, mergeStats, type DbPerOp } from './social/commands.ts';
 import { Floor } from './social/floor.ts';
 import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
+import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './run.ts';
 import { benchServices, removeRun, type BenchServices } from './services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
@@ -181,21 +181,6 @@ async function signUp(node: number): Promise<BenchUser> {
   const username = `sb${runId}_${seq}`;
   const res = await c.request('auth:register', { username, email: `${username}@bench.test`, password: 'correct horse 42', displayName: `bench ${seq}` });
   return { c, userId: res.userId, username, node };
-}
-
-/** Runs `fn` over 0..n-1 with at most `limit` at once. */
-async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out = new Array<T>(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await fn(i);
-      }
-    }),
-  );
-  return out;
 }
 
 // ---- measurement ----
