@@ -1,11 +1,11 @@
 // One active actor on this node: its state, its mailbox and its turn loop.
 // Turns run one at a time (an awaiting handler keeps the mailbox closed), and
 // state reaches MongoDB only through fenced, versioned writes.
-import { FlockError, isFlockError } from '../server/errors.ts';
+import { FlockError, isFlockError } from '../kernel/errors.ts';
 import type { ActorContext, ActorType } from './define.ts';
 import type { ActorMetrics } from './metrics.ts';
 import type { StateStore } from './state-store.ts';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 
 export interface Turn {
   message: string;

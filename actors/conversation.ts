@@ -21,15 +21,16 @@
 // one the stream accepts (CONVERSATION_EVENTS, `deliverable`): one it refuses
 // would be redone, and refused, before every later turn.
 import { z } from 'zod';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { edgeId } from '../models/edge.ts';
 import type { ConversationDoc, ConversationMember, Folder, MemberRole, PendingDelivery } from '../models/conversation.ts';
 import { messageId, type MessageDoc, type SystemInfo } from '../models/message.ts';
-import { fencedInsert, fencedUpdate, fencedUpsert } from '../social/fenced.ts';
+import { fencedInsert, fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
 import { messageView, toMessageView, type MessageView } from '../messaging/views.ts';
-import { DEFAULT_MAX_DATA_BYTES } from '../server/streams/envelope.ts';
+import { DEFAULT_MAX_DATA_BYTES } from '../streams/envelope.ts';
 import { defineActor, type ActorContext, type ActorType } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { idempotencyKeyInput, mediaIdInput } from '../kernel/ids.ts';
 
 export const MESSAGE_TEXT_MAX = 4_000;
 export const MESSAGE_MEDIA_MAX = 10;
@@ -39,20 +40,19 @@ export const ADD_MAX = 50;
 
 /**
  * The personal-stream event types members get. Stream event types are
- * lowercase (EVENT_TYPE in server/streams/envelope.ts): a type append refuses
+ * lowercase (EVENT_TYPE in streams/envelope.ts): a type append refuses
  * would fail every delivery of the change, and onActivate would redo it forever.
  */
 export const CONVERSATION_EVENTS = {
-  message: 'conversation.message',
-  messageUpdated: 'conversation.message_updated',
-  receipt: 'conversation.receipt',
+  message: 'conversations:message',
+  messageUpdated: 'conversations:messageUpdated',
+  receipt: 'conversations:receipt',
 } as const;
 type ConversationEvent = (typeof CONVERSATION_EVENTS)[keyof typeof CONVERSATION_EVENTS];
 
-export const clientMessageIdInput = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8 to 64 letters, digits, _ or -');
 export const groupTitle = z.string().trim().min(1).max(TITLE_MAX);
 export const messageText = z.string().max(MESSAGE_TEXT_MAX);
-export const mediaIds = z.array(z.string().regex(/^m_[A-Za-z0-9_-]{6,40}$/)).max(MESSAGE_MEDIA_MAX);
+export const mediaIds = z.array(mediaIdInput).max(MESSAGE_MEDIA_MAX);
 
 const conversationState = z.object({});
 const changed = z.object({ changed: z.boolean() });
@@ -69,7 +69,7 @@ const conversationMessages = {
   send: {
     input: z.object({
       userId: userIdInput,
-      clientMessageId: clientMessageIdInput,
+      clientMessageId: idempotencyKeyInput,
       text: messageText,
       mediaIds,
       replyTo: z.number().int().min(1).nullable(),
@@ -108,9 +108,9 @@ export const ConversationActor: ConversationActorType = defineActor({
   messages: conversationMessages,
   handlers: {
     openDirect: async (ctx, { userId, otherId }) => {
-      if (userId === otherId) throw new FlockError('SOCIAL_SELF', 'a conversation needs someone else');
+      if (userId === otherId) throw new FlockError('GRAPH_SELF', 'a conversation needs someone else');
       // Checked before the existing conversation is returned: a block refuses reopening one too.
-      if (await ctx.services.social.blockedEitherWay(userId, otherId)) throw new FlockError('USER_BLOCKED');
+      if (await ctx.services.social.blockedEitherWay(userId, otherId)) throw new FlockError('GRAPH_BLOCKED');
       if (await load(ctx)) return { changed: false };
       const now = new Date();
       const members = [newMember(userId, 'member', 'inbox', now, 1), newMember(otherId, 'member', await folderFor(ctx, otherId, userId), now, 0)];
@@ -180,11 +180,11 @@ export const ConversationActor: ConversationActorType = defineActor({
       }
       if (doc.kind === 'direct') {
         const other = doc.members.find((m) => m.userId !== input.userId);
-        if (other && (await ctx.services.social.blockedEitherWay(input.userId, other.userId))) throw new FlockError('USER_BLOCKED');
+        if (other && (await ctx.services.social.blockedEitherWay(input.userId, other.userId))) throw new FlockError('GRAPH_BLOCKED');
       }
       if (input.text.trim() === '' && input.mediaIds.length === 0) throw new FlockError('REQUEST_INVALID', 'a message needs text or media');
       if (input.replyTo !== null && (input.replyTo > doc.lastSeq || input.replyTo < memberOf(doc, input.userId).joinedSeq)) {
-        throw new FlockError('MESSAGE_NOT_FOUND', 'replyTo names no message you can see');
+        throw new FlockError('CONVERSATION_MESSAGE_NOT_FOUND', 'replyTo names no message you can see');
       }
       const seq = doc.lastSeq + 1;
       const message = newMessage(ctx, seq, {
@@ -211,7 +211,7 @@ export const ConversationActor: ConversationActorType = defineActor({
     edit: async (ctx, { userId, seq, text }) => {
       const doc = await live(ctx, userId);
       const message = await own(ctx, doc, userId, seq);
-      if (message.deleted) throw new FlockError('MESSAGE_NOT_FOUND', 'the message was deleted');
+      if (message.deleted) throw new FlockError('CONVERSATION_MESSAGE_NOT_FOUND', 'the message was deleted');
       if (text.trim() === '' && message.mediaIds.length === 0) throw new FlockError('REQUEST_INVALID', 'a message needs text or media');
       const next: MessageDoc = { ...message, text, editedAt: new Date() };
       return { message: await update(ctx, doc, next) };
@@ -297,7 +297,7 @@ async function addable(ctx: Ctx, byId: string, ids: string[], current: number): 
   const { maxMembers } = ctx.services.messaging.settings;
   if (current + ids.length > maxMembers) throw new FlockError('CONVERSATION_FULL', `a group has at most ${maxMembers} members`);
   const rel = await ctx.services.social.relations(byId, ids);
-  if (rel.blocked.size > 0) throw new FlockError('USER_BLOCKED', 'a block stands between you and one of these users');
+  if (rel.blocked.size > 0) throw new FlockError('GRAPH_BLOCKED', 'a block stands between you and one of these users');
   return ids;
 }
 
@@ -391,10 +391,10 @@ async function putMessage(ctx: Ctx, message: MessageDoc): Promise<void> {
   await fencedUpsert(ctx.services.messaging.messages, _id, ctx.epoch, fields);
 }
 
-/** A message of the user's that the conversation shows (MESSAGE_NOT_FOUND otherwise). */
+/** A message of the user's that the conversation shows (CONVERSATION_MESSAGE_NOT_FOUND otherwise). */
 async function own(ctx: Ctx, doc: ConversationDoc, userId: string, seq: number): Promise<MessageDoc> {
   const message = seq <= doc.lastSeq ? await ctx.services.messaging.message(ctx.key, seq) : null;
-  if (!message || message.seq < memberOf(doc, userId).joinedSeq) throw new FlockError('MESSAGE_NOT_FOUND');
+  if (!message || message.seq < memberOf(doc, userId).joinedSeq) throw new FlockError('CONVERSATION_MESSAGE_NOT_FOUND');
   if (message.kind !== 'text' || message.senderId !== userId) throw new FlockError('CONVERSATION_FORBIDDEN', 'only the sender edits or deletes a message');
   return message;
 }

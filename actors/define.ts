@@ -2,7 +2,7 @@
 // and persistence policy, in one object from which callers get their types.
 // Interface first: callers hold an ActorRef (actors/ref.ts), never an instance.
 import type { z } from 'zod';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { ActorServices } from './services.ts';
 
 export interface MessageDef<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
@@ -106,5 +106,3 @@ export function defineActor<S extends z.ZodType, M extends MessageDefs>(definiti
   return { ...definition, __actorType: true };
 }
 
-/** Actor keys: what may follow the type in an address. */
-export const ACTOR_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;

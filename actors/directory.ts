@@ -3,7 +3,9 @@
 // actor may be claimed only when its entry is free or its owner's lease is
 // gone, and every claim takes a new fencing epoch from one global counter, so
 // epochs grow across the cluster and a stale owner can be refused by MongoDB.
-import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { RedisScript } from '../kernel/redis-script.ts';
+import type { Redis } from '../kernel/redis.ts';
 
 export type ClaimResult =
   | { status: 'claimed' | 'mine'; epoch: number }
@@ -40,33 +42,25 @@ if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return tonum
 return cur
 `;
 
-type Scripted = Redis & {
-  flockClaim(actorKey: string, epochKey: string, nodeKey: string, me: string, token: string, nodePrefix: string): Promise<[string, string]>;
-  flockRelease(actorKey: string, value: string): Promise<number>;
-  flockRenew(nodeKey: string, token: string, leaseMs: number): Promise<number>;
-  flockRaiseEpoch(epochKey: string, min: number): Promise<number>;
-};
+const claimScript = new RedisScript('actor claim', CLAIM, z.tuple([z.enum(['claimed', 'mine', 'other', 'no-lease']), z.string()]));
+const releaseScript = new RedisScript('actor release', RELEASE, z.number());
+const renewScript = new RedisScript('node lease renew', RENEW, z.number());
+const raiseEpochScript = new RedisScript('actor epoch raise', RAISE_EPOCH, z.number());
 
 export class Directory {
-  private readonly redis: Scripted;
   private readonly prefix: string;
   private readonly nodeKey: string;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     namespace: string,
     readonly runtimeId: string,
     /** Random per incarnation: a lease renewed with another token is not ours. */
     private readonly token: string,
     readonly leaseMs: number,
   ) {
-    this.redis = redis as Scripted;
     this.prefix = `${namespace}:actors:`;
     this.nodeKey = `${this.prefix}node:${runtimeId}`;
-    this.redis.defineCommand('flockClaim', { numberOfKeys: 3, lua: CLAIM });
-    this.redis.defineCommand('flockRelease', { numberOfKeys: 1, lua: RELEASE });
-    this.redis.defineCommand('flockRenew', { numberOfKeys: 1, lua: RENEW });
-    this.redis.defineCommand('flockRaiseEpoch', { numberOfKeys: 1, lua: RAISE_EPOCH });
   }
 
   inboxChannel(runtimeId: string): string {
@@ -79,21 +73,18 @@ export class Directory {
 
   /** False when the lease had already expired (this node was presumed dead). */
   async renew(): Promise<boolean> {
-    return (await this.redis.flockRenew(this.nodeKey, this.token, this.leaseMs)) === 1;
+    return (await renewScript.run(this.redis, [this.nodeKey], [this.token, this.leaseMs])) === 1;
   }
 
   async unregister(): Promise<void> {
-    await this.redis.flockRelease(this.nodeKey, this.token);
+    await releaseScript.run(this.redis, [this.nodeKey], [this.token]);
   }
 
   async claim(address: string): Promise<ClaimResult> {
-    const [status, value] = await this.redis.flockClaim(
-      this.actorKey(address),
-      `${this.prefix}epoch`,
-      this.nodeKey,
-      this.runtimeId,
-      this.token,
-      `${this.prefix}node:`,
+    const [status, value] = await claimScript.run(
+      this.redis,
+      [this.actorKey(address), `${this.prefix}epoch`, this.nodeKey],
+      [this.runtimeId, this.token, `${this.prefix}node:`],
     );
     if (status === 'claimed' || status === 'mine') return { status, epoch: Number(value) };
     if (status === 'other') return { status, owner: value };
@@ -101,12 +92,12 @@ export class Directory {
   }
 
   async release(address: string, epoch: number): Promise<void> {
-    await this.redis.flockRelease(this.actorKey(address), `${this.runtimeId} ${epoch}`);
+    await releaseScript.run(this.redis, [this.actorKey(address)], [`${this.runtimeId} ${epoch}`]);
   }
 
   /** After a Redis data loss the epoch counter may lag MongoDB; move it past `min`. */
   async raiseEpoch(min: number): Promise<void> {
-    await this.redis.flockRaiseEpoch(`${this.prefix}epoch`, min);
+    await raiseEpochScript.run(this.redis, [`${this.prefix}epoch`], [min]);
   }
 
   private actorKey(address: string): string {

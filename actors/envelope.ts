@@ -1,7 +1,7 @@
 // What travels between nodes over Redis. Every envelope is parsed with these
 // schemas on arrival: another node is a trust boundary like any client.
 import { z } from 'zod';
-import { errorCatalogue, type ErrorCode } from '../server/errors.ts';
+import { errorCatalogue, type ErrorCode } from '../kernel/errors.ts';
 
 const address = z.object({ type: z.string().min(1).max(40), key: z.string().min(1).max(128) });
 

@@ -11,13 +11,14 @@
 // outbox when the user is offline.
 import mongoose from 'mongoose';
 import { z } from 'zod';
-import { userIdInput } from '../server/auth/accounts.ts';
 import { edgeId } from '../models/edge.ts';
 import { MAX_ACTORS_KEPT, notificationId, type NotificationDoc } from '../models/notification.ts';
 import { groupKey, notificationKind, NOTIFICATION_KINDS } from '../notifications/kinds.ts';
 import { notificationView, shownActors, toNotificationView } from '../notifications/views.ts';
-import { fencedUpdate, fencedUpsert } from '../social/fenced.ts';
+import { fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
 import { defineActor, type ActorContext, type ActorType } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { isDuplicateKey } from '../kernel/duplicate-key.ts';
 
 /** Open groups remembered; the oldest closes first when there are more. */
 const MAX_OPEN = 500;
@@ -159,7 +160,7 @@ export const NotificationsActor: NotificationsActorType = defineActor({
       const ids = docs.map((d) => d._id);
       if (ids.length > 0) {
         ctx.afterCommit(async () => {
-          await ctx.services.deliver(ctx.key, 'notification.retracted', { notificationIds: ids, unread });
+          await ctx.services.deliver(ctx.key, 'notifications:retracted', { notificationIds: ids, unread });
         });
       }
       return { retracted: ids.length, unread };
@@ -211,7 +212,7 @@ async function hidden(ctx: Ctx, actorId: string): Promise<boolean> {
 async function publish(ctx: Ctx, doc: NotificationDoc, unread: number): Promise<void> {
   const profiles = new Map((await ctx.services.social.byIds(ctx.services.social.profiles, shownActors(doc))).map((p) => [p._id, p]));
   const view = notificationView.parse(toNotificationView(doc, profiles));
-  await ctx.services.deliver(ctx.key, 'notification', { notification: view, unread });
+  await ctx.services.deliver(ctx.key, 'notifications:changed', { notification: view, unread });
   if (await ctx.services.isOnline(ctx.key)) return;
   const now = new Date();
   try {
@@ -230,7 +231,7 @@ async function publish(ctx: Ctx, doc: NotificationDoc, unread: number): Promise<
     } as never);
   } catch (err) {
     // Redone after a crash: the entry is there already.
-    if ((err as { code?: number }).code !== 11000 && !/duplicate key/i.test(String((err as Error).message))) throw err;
+    if (!isDuplicateKey(err)) throw err;
   }
 }
 

@@ -13,13 +13,13 @@
 // idempotent. Asks only go from a post to an older one (the one it replies
 // to, quotes or reposts), so they never form a cycle.
 import { z } from 'zod';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError, isFlockError } from '../server/errors.ts';
+import { FlockError, isFlockError } from '../kernel/errors.ts';
 import type { EdgeKind, EdgeStatus } from '../models/edge.ts';
 import { POST_KINDS, VISIBILITIES, type PostDoc, type PostPendingOp } from '../models/post.ts';
-import { fencedInsert, fencedUpdate } from '../social/fenced.ts';
-import { postIdInput } from '../social/ids.ts';
+import { fencedInsert, fencedUpdate } from '../kernel/fenced.ts';
 import { defineActor, type ActorContext, type ActorType } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { postIdInput } from '../kernel/ids.ts';
 
 /** Edits kept per post; further edits are refused. */
 export const MAX_EDITS = 20;
@@ -105,7 +105,7 @@ export const PostActor: PostActorType = defineActor({
         removal: null,
         pending: [],
       };
-      const pending = [...childOps('link', fresh), { op: 'emit', kind: 'post.created', ref: '', status: '' }] satisfies PostPendingOp[];
+      const pending = [...childOps('link', fresh), { op: 'emit', kind: 'posts:created', ref: '', status: '' }] satisfies PostPendingOp[];
       await fencedInsert(ctx.services.social.posts, { ...fresh, pending }, ctx.epoch);
       const created = { ...fresh, pending, epoch: ctx.epoch };
       cache.set(ctx, created);
@@ -124,7 +124,7 @@ export const PostActor: PostActorType = defineActor({
     like: async (ctx, { userId }) => {
       const doc = await live(ctx);
       const changed = await setEdge(ctx, doc, 'like', userId, 'active');
-      if (changed && userId !== doc.authorId) await ctx.services.social.events.emit('post.liked', `like:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { postId: ctx.key, authorId: doc.authorId, userId });
+      if (changed && userId !== doc.authorId) await ctx.services.social.events.emit('posts:liked', `like:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { postId: ctx.key, authorId: doc.authorId, userId });
       return { liked: true, likes: doc.likes + (changed ? 1 : 0) };
     },
     unlike: async (ctx, { userId }) => {
@@ -139,7 +139,7 @@ export const PostActor: PostActorType = defineActor({
       if (doc.edits.length >= MAX_EDITS) throw new FlockError('POST_NOT_EDITABLE', `a post keeps at most ${MAX_EDITS} edits`);
       if (doc.text === text) return { edits: doc.edits.length };
       const now = new Date();
-      const pending: PostPendingOp[] = [{ op: 'emit', kind: 'post.edited', ref: '', status: '' }];
+      const pending: PostPendingOp[] = [{ op: 'emit', kind: 'posts:edited', ref: '', status: '' }];
       const next = { ...doc, text, hashtags, mentions, editedAt: now, pending, edits: [...doc.edits, { text: doc.text, editedAt: now }] };
       await write(ctx, { $set: { text, hashtags, mentions, editedAt: now, pending }, $push: { edits: { text: doc.text, editedAt: now } } }, next);
       await runPending(ctx, next, pending);
@@ -150,7 +150,7 @@ export const PostActor: PostActorType = defineActor({
       if (!doc || doc.deleted) return { changed: false };
       if (moderatorReason === undefined && doc.authorId !== userId) throw new FlockError('POST_FORBIDDEN');
       const removal = moderatorReason === undefined ? null : { by: userId, reason: moderatorReason };
-      const pending: PostPendingOp[] = [...childOps('unlink', doc), { op: 'emit', kind: 'post.deleted', ref: '', status: '' }];
+      const pending: PostPendingOp[] = [...childOps('unlink', doc), { op: 'emit', kind: 'posts:deleted', ref: '', status: '' }];
       const deletedAt = new Date();
       const next = { ...doc, deleted: true, deletedAt, removal, pending };
       await write(ctx, { $set: { deleted: true, deletedAt, removal, pending } }, next);
@@ -243,8 +243,8 @@ async function runPending(ctx: Ctx, doc: PostDoc, ops: readonly PostPendingOp[])
 async function emit(ctx: Ctx, doc: PostDoc, type: string): Promise<void> {
   const events = ctx.services.social.events;
   const base = { postId: doc._id, authorId: doc.authorId };
-  if (type === 'post.created') {
-    await events.emit('post.created', `post.created:${doc._id}`, {
+  if (type === 'posts:created') {
+    await events.emit('posts:created', `posts:created:${doc._id}`, {
       ...base,
       kind: doc.kind,
       parentId: doc.parentId,
@@ -255,9 +255,9 @@ async function emit(ctx: Ctx, doc: PostDoc, type: string): Promise<void> {
       visibility: doc.visibility,
     });
     if (doc.visibility === 'public') await ctx.services.social.trending.record(doc.authorId, doc.hashtags, doc.createdAt.getTime());
-  } else if (type === 'post.edited') {
-    await events.emit('post.edited', `post.edited:${doc._id}:${doc.edits.length}`, { ...base, mentions: doc.mentions, hashtags: doc.hashtags });
-  } else if (type === 'post.deleted') {
-    await events.emit('post.deleted', `post.deleted:${doc._id}`, { ...base, removedBy: doc.removal?.by ?? null });
+  } else if (type === 'posts:edited') {
+    await events.emit('posts:edited', `posts:edited:${doc._id}:${doc.edits.length}`, { ...base, mentions: doc.mentions, hashtags: doc.hashtags });
+  } else if (type === 'posts:deleted') {
+    await events.emit('posts:deleted', `posts:deleted:${doc._id}`, { ...base, removedBy: doc.removal?.by ?? null });
   }
 }

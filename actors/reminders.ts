@@ -6,8 +6,8 @@
 // node delivers again.
 import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import { FlockError, toErrorBody } from '../server/errors.ts';
-import type { Logger } from '../server/logger.ts';
+import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
 import { actorReminderModel, type ActorReminderModel } from '../models/actor-reminder.ts';
 import type { ActorType } from './define.ts';
 

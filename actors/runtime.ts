@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { Registry } from 'prom-client';
-import { FlockError, isFlockError, toErrorBody } from '../server/errors.ts';
-import type { Logger } from '../server/logger.ts';
-import { createRedis, untilReady, type Redis } from '../server/redis.ts';
+import { FlockError, isFlockError, toErrorBody } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
+import { createRedis, untilReady, type Redis } from '../kernel/redis.ts';
 import { Activation, type ActivationHost, type CloseReason, type Turn } from './activation.ts';
-import { ACTOR_KEY, type ActorContext, type ActorType, type InputOf, type MessageName, type OutputOf } from './define.ts';
+import { type ActorContext, type ActorType, type InputOf, type MessageName, type OutputOf } from './define.ts';
 import { missingServices, type ActorServices } from './services.ts';
 import { Directory } from './directory.ts';
 import { MAX_ENVELOPE_BYTES, replyEnvelope, requestEnvelope, type ReplyEnvelope, type RequestEnvelope } from './envelope.ts';
@@ -17,6 +17,8 @@ import { createActorMetrics, type ActorMetrics, type AskOutcome } from './metric
 import { ActorRef, type ActorSender, type AskOptions } from './ref.ts';
 import { Reminders, type ReminderDelivery } from './reminders.ts';
 import { StateStore } from './state-store.ts';
+import { ACTOR_KEY } from '../kernel/ids.ts';
+import { invalid } from '../kernel/zod-issues.ts';
 
 export interface RuntimeOptions {
   redisUrl: string;
@@ -261,11 +263,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ReminderDelive
     const spec = Object.hasOwn(registered.messages, message) ? registered.messages[message] : undefined;
     if (!spec) throw new FlockError('ACTOR_UNKNOWN_MESSAGE', `actor type ${def.type} has no message ${JSON.stringify(message)}`);
     const parsed = spec.input.safeParse(input);
-    if (!parsed.success) {
-      throw new FlockError('ACTOR_MESSAGE_INVALID', `${def.type}.${message}: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`, {
-        details: { issues: parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => ({ path: i.path.join('.'), message: i.message })) },
-      });
-    }
+    if (!parsed.success) throw invalid(`${def.type}.${message}`, parsed.error, 'ACTOR_MESSAGE_INVALID');
     const address = `${def.type}/${key}`;
     return { def: registered, key, address, message, input: parsed.data, chain, deadline: Date.now() + timeoutMs, hops: 0 };
   }
@@ -804,7 +802,7 @@ function countAsk(runtime: { metrics: ActorMetrics }, cache: Map<string, Map<Ask
 }
 
 function outcomeOf(err: unknown): AskOutcome {
-  const code = isFlockError(err) ? err.code : 'INTERNAL';
+  const code = isFlockError(err) ? err.code : 'SERVER_INTERNAL';
   switch (code) {
     case 'ACTOR_TIMEOUT':
       return 'timeout';

@@ -4,7 +4,7 @@
 // itself) refuse any handler that reaches for them.
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
-import type { PersonalEvent } from '../server/streams/envelope.ts';
+import type { PersonalEvent } from '../streams/envelope.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface ActorServices {

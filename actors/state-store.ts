@@ -3,6 +3,7 @@
 // carries that epoch and the version the activation last wrote.
 import mongoose, { type Connection } from 'mongoose';
 import { actorDocId, actorStateModel, type ActorStateModel } from '../models/actor-state.ts';
+import { isDuplicateKey } from '../kernel/duplicate-key.ts';
 
 export type ClaimOutcome = { ok: true; version: number; state: unknown } | { ok: false; storedEpoch: number };
 
@@ -32,7 +33,7 @@ export class StateStore {
       if (!doc) throw new Error('claim returned no document');
       return { ok: true, version: doc.version, state: doc.state };
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
       const existing = await this.model.findById(_id, { epoch: 1 }).lean();
       return { ok: false, storedEpoch: existing?.epoch ?? epoch };
     }

@@ -1,7 +1,7 @@
 // UserActor: owns a user's profile, privacy, the follow edges pointing at the
 // user (followers and follow requests) with their exact count, and the
 // blocks and mutes the user made. Credentials and roles live in the account
-// document (server/auth). Durable: every change is saved before it is
+// document (auth/). Durable: every change is saved before it is
 // acknowledged.
 //
 // Edges and the profile read model live outside the actor state (models/edge.ts,
@@ -11,16 +11,16 @@
 // the save and the writes never leaves the count and the edges apart. The edge
 // writes are idempotent and fenced by the activation epoch.
 import { z } from 'zod';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { EDGE_KINDS, EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
 import type { EdgeWrite } from '../social/edges.ts';
-import { fencedUpsert } from '../social/fenced.ts';
+import { fencedUpsert } from '../kernel/fenced.ts';
 import { defineActor, type ActorContext } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { mediaIdInput } from '../kernel/ids.ts';
 
 export const displayName = z.string().trim().min(1).max(50);
 export const bio = z.string().max(300);
-export const mediaId = z.string().regex(/^m_[A-Za-z0-9_-]{6,40}$/);
 
 const edgeWrite = z.object({ kind: z.enum(EDGE_KINDS), owner: z.string(), member: z.string(), status: z.enum(EDGE_STATUSES) });
 
@@ -54,7 +54,7 @@ export const publicProfile = z.object({
 export type PublicProfile = z.infer<typeof publicProfile>;
 
 export const profileUpdate = z
-  .object({ displayName: displayName.optional(), bio: bio.optional(), avatarMediaId: mediaId.nullable().optional(), private: z.boolean().optional() })
+  .object({ displayName: displayName.optional(), bio: bio.optional(), avatarMediaId: mediaIdInput.nullable().optional(), private: z.boolean().optional() })
   .strict()
   .refine((u) => Object.keys(u).length > 0, 'nothing to update');
 
@@ -115,16 +115,16 @@ export const UserActor = defineActor({
     },
     follow: async (ctx, { followerId }) => {
       const social = existing(ctx).services.social;
-      if (followerId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      if (followerId === ctx.key) throw new FlockError('GRAPH_SELF');
       const current = await social.edges.status('follow', ctx.key, followerId);
       if (current !== 'none') return { status: current };
-      if (await social.blockedEitherWay(ctx.key, followerId)) throw new FlockError('USER_BLOCKED');
+      if (await social.blockedEitherWay(ctx.key, followerId)) throw new FlockError('GRAPH_BLOCKED');
       const following = await social.edges.count({ kind: 'follow', member: followerId, statuses: ['active', 'pending'] });
-      if (following >= social.settings.maxFollowing) throw new FlockError('FOLLOW_LIMIT', `at most ${social.settings.maxFollowing} follows and requests`);
+      if (following >= social.settings.maxFollowing) throw new FlockError('GRAPH_FOLLOW_LIMIT', `at most ${social.settings.maxFollowing} follows and requests`);
       const status: EdgeStatus = ctx.state.private ? 'pending' : 'active';
       changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status }], status === 'active' ? 1 : 0);
       ctx.afterCommit(() =>
-        social.events.emit(status === 'active' ? 'follow.created' : 'follow.requested', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }),
+        social.events.emit(status === 'active' ? 'graph:followCreated' : 'graph:followRequested', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }),
       );
       return { status };
     },
@@ -133,7 +133,7 @@ export const UserActor = defineActor({
       const current = await social.edges.status('follow', ctx.key, followerId);
       if (current !== 'none') changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }], current === 'active' ? -1 : 0);
       if (current === 'active') {
-        ctx.afterCommit(() => social.events.emit('follow.removed', `unfollow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
+        ctx.afterCommit(() => social.events.emit('graph:followRemoved', `unfollow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
       }
       return { status: 'none' as const };
     },
@@ -141,32 +141,32 @@ export const UserActor = defineActor({
       const social = existing(ctx).services.social;
       const current = await social.edges.status('follow', ctx.key, followerId);
       if (current === 'active') return { status: current };
-      if (current !== 'pending') throw new FlockError('FOLLOW_REQUEST_NOT_FOUND');
+      if (current !== 'pending') throw new FlockError('GRAPH_REQUEST_NOT_FOUND');
       changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'active' }], 1);
-      ctx.afterCommit(() => social.events.emit('follow.created', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
+      ctx.afterCommit(() => social.events.emit('graph:followCreated', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
       return { status: 'active' as const };
     },
     rejectFollower: async (ctx, { followerId }) => {
       const current = await existing(ctx).services.social.edges.status('follow', ctx.key, followerId);
-      if (current !== 'pending') throw new FlockError('FOLLOW_REQUEST_NOT_FOUND');
+      if (current !== 'pending') throw new FlockError('GRAPH_REQUEST_NOT_FOUND');
       changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }]);
       return { status: 'none' as const };
     },
     block: async (ctx, { userId }) => {
       const social = existing(ctx).services.social;
-      if (userId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      if (userId === ctx.key) throw new FlockError('GRAPH_SELF');
       if ((await social.edges.status('block', ctx.key, userId)) === 'active') return { changed: false };
       if (!(await social.accounts.exists({ _id: userId }))) throw new FlockError('USER_NOT_FOUND');
       const writes: EdgeWrite[] = [{ kind: 'block', owner: ctx.key, member: userId, status: 'active' }];
       const theirFollow = await social.edges.status('follow', ctx.key, userId);
       if (theirFollow !== 'none') writes.push({ kind: 'follow', owner: ctx.key, member: userId, status: 'none' });
       changeEdges(ctx, writes, theirFollow === 'active' ? -1 : 0);
-      ctx.afterCommit(() => social.events.emit('block.created', `block:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { blockerId: ctx.key, blockedId: userId }));
+      ctx.afterCommit(() => social.events.emit('graph:blockCreated', `block:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { blockerId: ctx.key, blockedId: userId }));
       return { changed: true };
     },
     unblock: (ctx, { userId }) => setOwnEdge(ctx, 'block', userId, 'none'),
     mute: async (ctx, { userId }) => {
-      if (userId === ctx.key) throw new FlockError('SOCIAL_SELF');
+      if (userId === ctx.key) throw new FlockError('GRAPH_SELF');
       if (!(await existing(ctx).services.social.accounts.exists({ _id: userId }))) throw new FlockError('USER_NOT_FOUND');
       return setOwnEdge(ctx, 'mute', userId, 'active');
     },

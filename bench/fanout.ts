@@ -6,7 +6,7 @@
 // sockets over two processes.
 //
 //   flock merge   posts:create by an author at the fan-out threshold: the post is
-//                 stored, the feeds consumer (feeds/fanout.ts) hydrates it and
+//                 stored, the feeds consumer (consumers/feeds.ts) hydrates it and
 //                 does io.to(feed:{author}).emit('feeds:post'); followers merge
 //                 it into their home timelines at read time
 //   flock write   the same by an author just below the threshold: the consumer

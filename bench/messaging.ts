@@ -26,7 +26,7 @@
 // Flock: conversations:send {conversationId, clientMessageId, text}, acked
 // once the message is stored (and delivered: the actor runtime runs a turn's
 // afterCommit effects before it replies); both members get it as a
-// stream:event of type conversation.message. Relay: send {to: conversation
+// stream:event of type conversations:message. Relay: send {to: conversation
 // room, payload}; both members get it as `message`. Each side of a scenario
 // gets a warm-up first (at least one message per conversation, for at least
 // 2 s). Latency runs from the send to the first arrival at the other member's
@@ -34,7 +34,7 @@
 // Flock's per-user send limit stays in force: the bench keeps a lower bound of
 // every sender's bucket (bench/social/budget.ts), reserves the paced run's
 // messages before it starts and sends the others only when the bound shows a
-// token, so a RATE_LIMITED ack is a finding.
+// token, so a REQUEST_RATE_LIMITED ack is a finding.
 //
 // Reported per run: messages sent, acked, delivered, lost and duplicated,
 // delivered messages per second, delivery and ack latency (p50/p90/p99/max),
@@ -225,7 +225,7 @@ interface System {
   dbStats?(reset: boolean): Promise<DbStats>;
 }
 
-/** What the bench reads of a conversation.message stream event. */
+/** What the bench reads of a conversations:message stream event. */
 const messageEvent = z.object({
   conversationId: z.string(),
   message: z.object({ seq: z.number().int(), clientMessageId: z.string().nullable() }),
@@ -241,7 +241,7 @@ function flockSystem(users: BenchUser[], conversationIds: string[]): System {
     user.flock.on('stream:event', (event) => {
       if (lastId !== undefined && event.prev !== lastId) streamGaps++;
       lastId = event.id;
-      if (event.type !== 'conversation.message') return;
+      if (event.type !== 'conversations:message') return;
       const data = messageEvent.safeParse(event.data);
       if (!data.success || data.data.message.clientMessageId === null) tracker.checks.unknown++;
       else tracker.delivered(u, data.data.message.clientMessageId, data.data.message.seq);

@@ -16,7 +16,7 @@
 // (TRUST_PROXY=true), so per-IP limits stay apart. The per-user limits of the
 // posts channel stay in force: the bench keeps a lower bound of every user's
 // buckets (bench/social/budget.ts) and reserves a measured run's requests
-// before it starts, so a RATE_LIMITED ack is a finding, reported as an error.
+// before it starts, so a REQUEST_RATE_LIMITED ack is a finding, reported as an error.
 // Each scenario runs CONCURRENCY requests back to back (a worker takes the next
 // request when its last one is acked) over all users in turn, after a warm-up
 // of CONCURRENCY requests; the floor runs at the same concurrency with as many
@@ -610,7 +610,7 @@ async function main(): Promise<void> {
     users: USERS,
     signUpPerSec: round((USERS + 2) / (signUpMs / 1000), 1),
     flockErrors: sum((r) => Object.values(r.errors).reduce((a, b) => a + b, 0)),
-    rateLimited: sum((r) => r.errors.RATE_LIMITED ?? 0),
+    rateLimited: sum((r) => r.errors.REQUEST_RATE_LIMITED ?? 0),
     skipped: sum((r) => r.skipped),
     likeCountsExact: results.filter((r) => 'countsExact' in r).every((r) => r.countsExact === true),
     nodeWarnings: Object.fromEntries(nodes.map((n) => [n.name, Object.fromEntries(n.warnings)])),
@@ -669,7 +669,7 @@ function printTable(checks: { flockErrors: number; rateLimited: number; skipped:
         .map((r) => [r.scenario, '', `${fmt(r.p50RatioToFloor as number, 2)}x`, `${fmt(r.p99RatioToFloor as number, 2)}x`, `${fmt(r.opsRatioToFloor as number, 3)}x`]),
     ),
     '',
-    `sign-up: ${checks.signUpPerSec} users/s; Flock errors: ${checks.flockErrors} (RATE_LIMITED: ${checks.rateLimited}); requests cut by the time limit: ${checks.skipped}; like counts exact: ${checks.likeCountsExact}`,
+    `sign-up: ${checks.signUpPerSec} users/s; Flock errors: ${checks.flockErrors} (REQUEST_RATE_LIMITED: ${checks.rateLimited}); requests cut by the time limit: ${checks.skipped}; like counts exact: ${checks.likeCountsExact}`,
     '',
   ];
   process.stderr.write(out.join('\n'));

@@ -5,9 +5,9 @@
 // refresh in place.
 import { z } from 'zod';
 import { UserActor } from '../actors/user.ts';
-import type { IssuedSession } from '../server/auth/tokens.ts';
-import { emailInput, usernameInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
+import type { IssuedSession } from '../auth/tokens.ts';
+import { emailInput, usernameInput } from '../auth/accounts.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES, type EventContext, type Session } from './define.ts';
 
 const tokens = z.object({
@@ -48,7 +48,7 @@ export const authChannel = defineChannel({
       handler: async (ctx, { identifier, password }) => {
         const account = await ctx.services.login.authenticate({ identifier, password, ip: ctx.ip });
         const issued = await ctx.services.tokens.createSession(account.id, account.roles);
-        await ctx.services.deliver(account.id, 'security.signed_in', { sessionId: issued.sessionId, ip: ctx.ip });
+        await ctx.services.deliver(account.id, 'auth:signedIn', { sessionId: issued.sessionId, ip: ctx.ip });
         return signIn(ctx, account.displayUsername, issued);
       },
     }),
@@ -165,7 +165,7 @@ export const authChannel = defineChannel({
         const { userId } = ctx.session;
         ctx.setSession(undefined);
         const revoked = await ctx.services.tokens.revokeAllSessions(userId);
-        await ctx.services.deliver(userId, 'security.signed_out_everywhere', { sessions: revoked.length });
+        await ctx.services.deliver(userId, 'auth:signedOutEverywhere', { sessions: revoked.length });
         return { revokedSessions: revoked.length };
       },
     }),

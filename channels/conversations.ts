@@ -4,17 +4,19 @@
 // the list, history, unread totals) come straight from MongoDB with the same
 // membership rules. New messages, edits, deletions, receipts and membership
 // changes reach members as `stream:event`s of their personal stream (types
-// conversation.message, conversation.message_updated, conversation.receipt:
+// conversations:message, conversations:messageUpdated, conversations:receipt:
 // CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typist`
 // events.
 import { z } from 'zod';
-import { ConversationActor, clientMessageIdInput, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/conversation.ts';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
-import { directConversationId, conversationIdInput, newGroupId } from '../messaging/ids.ts';
+import { ConversationActor, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/conversation.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { directConversationId, newGroupId } from '../messaging/ids.ts';
 import { conversationView, messageView, toConversationView, toMessageView } from '../messaging/views.ts';
-import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../social/cursor.ts';
+import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { conversationIdInput } from '../kernel/ids.ts';
+import { idempotencyKeyInput } from '../kernel/ids.ts';
 
 const write = { access: { roles: ROLES }, rateLimit: { capacity: 30, perSecond: 5 }, maxBytes: 1024 } as const;
 const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;
@@ -113,7 +115,7 @@ export const conversationsChannel = defineChannel({
       request: z
         .object({
           conversationId: conversationIdInput,
-          clientMessageId: clientMessageIdInput.describe('Chosen by the client, unique per message: the resend key'),
+          clientMessageId: idempotencyKeyInput.describe('Chosen by the client, unique per message: the resend key'),
           text: messageText.default(''),
           mediaIds: mediaIds.default([]).describe('Media ids from the upload API'),
           replyTo: z.number().int().min(1).optional().describe('Sequence number of the message this one answers'),
@@ -178,7 +180,7 @@ export const conversationsChannel = defineChannel({
     markRead: defineEvent({
       ...write,
       rateLimit: { capacity: 30, perSecond: 10 },
-      summary: 'Read receipt: you have read up to this sequence number (never moves back). Members get it as conversation.receipt.',
+      summary: 'Read receipt: you have read up to this sequence number (never moves back). Members get it as conversations:receipt.',
       request: z.object({ conversationId: conversationIdInput, seq: z.number().int().min(0) }).strict(),
       ack: receipts,
       handler: async (ctx, { conversationId, seq }) => actor(ctx, conversationId).ask('receipt', { userId: ctx.session.userId, readSeq: seq }),
@@ -203,7 +205,7 @@ export const conversationsChannel = defineChannel({
         const { doc, member } = await ctx.services.messaging.reader(conversationId, me);
         if (!member) throw new FlockError('CONVERSATION_NOT_FOUND');
         const other = doc.kind === 'direct' ? doc.members.find((m) => m.userId !== me) : undefined;
-        if (other && (await ctx.services.social.blockedEitherWay(me, other.userId))) throw new FlockError('USER_BLOCKED');
+        if (other && (await ctx.services.social.blockedEitherWay(me, other.userId))) throw new FlockError('GRAPH_BLOCKED');
         const to = doc.members.filter((m) => m.userId !== me && m.folder !== 'declined').map((m) => m.userId);
         ctx.services.signal(to, 'conversations:typist', { conversationId, userId: me, at: Date.now() });
         return {};

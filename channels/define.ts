@@ -4,7 +4,7 @@
 // document (server/asyncapi.ts) and the typed client (client/) all come from
 // these declarations.
 import type { z } from 'zod';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { GatewayServices } from './services.ts';
 
 export const ROLES = ['user', 'creator', 'moderator', 'admin'] as const;

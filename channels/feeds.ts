@@ -4,10 +4,10 @@
 // `feeds:post` and deletions as `feeds:deleted`. Profile and hashtag
 // timelines are posts:byUser and posts:hashtag.
 import { z } from 'zod';
-import { cursorInput, decodeCursor, pageLimit, pageOf } from '../social/cursor.ts';
+import { cursorInput, decodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { postView } from '../social/views.ts';
 import { feedRoom, watchRoom } from '../feeds/rooms.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
 
 const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;

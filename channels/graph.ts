@@ -3,12 +3,12 @@
 // follower count), blocks and mutes by the blocker's or muter's.
 import { z } from 'zod';
 import { UserActor } from '../actors/user.ts';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { isFlockError } from '../server/errors.ts';
-import { cursorInput, pageLimit, pageOf } from '../social/cursor.ts';
+import { isFlockError } from '../kernel/errors.ts';
+import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { summary } from '../social/reads.ts';
 import { userSummary } from '../social/views.ts';
 import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
 
 const target = z.object({ userId: userIdInput }).strict();
 const followStatus = z.object({ status: z.enum(['active', 'pending', 'none']).describe('active: following; pending: waiting for approval; none: not following') });

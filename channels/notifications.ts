@@ -1,5 +1,5 @@
 // notifications: the signed-in user's notification inbox. Notifications are
-// made from domain events (notifications/consumer.ts) by the user's
+// made from domain events (consumers/notifications.ts) by the user's
 // NotificationsActor, which groups them ("A, B and 12 others liked your
 // post") and keeps the unread count exact. New and updated notifications also
 // arrive live as `stream:event`s of type `notification` ({notification, unread}).
@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { MARK_MAX, NotificationsActor } from '../actors/notifications.ts';
 import { notificationKind } from '../notifications/kinds.ts';
 import { notificationView, shownActors, toNotificationView } from '../notifications/views.ts';
-import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../social/cursor.ts';
+import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
 
 const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;

@@ -5,15 +5,17 @@
 // deletion on every path.
 import { z } from 'zod';
 import { PostActor } from '../actors/post.ts';
-import { mediaId, UserActor } from '../actors/user.ts';
+import { UserActor } from '../actors/user.ts';
 import type { PostDoc } from '../models/post.ts';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
-import { cursorInput, pageLimit, pageOf } from '../social/cursor.ts';
-import { keyedPostId, newPostId, postIdInput, repostId } from '../social/ids.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';
+import { keyedPostId, newPostId, repostId } from '../social/ids.ts';
 import { hashtagInput, MAX_MEDIA_PER_POST, parseHashtags, parseMentions, postText } from '../social/text.ts';
 import { postView, userSummary } from '../social/views.ts';
 import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
+import { postIdInput } from '../kernel/ids.ts';
+import { idempotencyKeyInput, mediaIdInput } from '../kernel/ids.ts';
 
 const byPost = z.object({ postId: postIdInput }).strict();
 const postPage = pageOf(postView);
@@ -25,11 +27,11 @@ const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 2
 const createRequest = z
   .object({
     text: postText.optional(),
-    mediaIds: z.array(mediaId).max(MAX_MEDIA_PER_POST).default([]).describe('Media ids from the upload API (images, videos)'),
+    mediaIds: z.array(mediaIdInput).max(MAX_MEDIA_PER_POST).default([]).describe('Media ids from the upload API (images, videos)'),
     visibility: z.enum(['public', 'followers']).default('public'),
     replyTo: postIdInput.optional().describe('Makes this a reply (comment) to the post'),
     quoteOf: postIdInput.optional().describe('Makes this a quote of the post'),
-    idempotencyKey: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional().describe('Resending with the same key returns the same post instead of a second one'),
+    idempotencyKey: idempotencyKeyInput.optional().describe('Resending with the same key returns the same post instead of a second one'),
   })
   .strict()
   .refine((r) => r.text !== undefined || r.mediaIds.length > 0, 'a post needs text or media')

@@ -4,9 +4,9 @@
 // such users read as offline and are not subscribed. A block made while a
 // socket watches takes effect at its next watch.
 import { z } from 'zod';
-import { ACTOR_KEY } from '../actors/define.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { ACTOR_KEY } from '../kernel/ids.ts';
 
 const MAX_WATCHED = 200;
 const userIds = z.array(z.string().regex(ACTOR_KEY)).min(1).max(100);

@@ -1,8 +1,8 @@
 // Every event the server emits to clients, with its payload schema. The
 // AsyncAPI document and the typed client take their types from here.
 import { z } from 'zod';
-import { presenceChangeSchema } from '../server/presence/presence.ts';
-import { personalEventSchema } from '../server/streams/envelope.ts';
+import { presenceChangeSchema } from '../presence/presence.ts';
+import { personalEventSchema } from '../streams/envelope.ts';
 import { postView } from '../social/views.ts';
 
 const errorBody = z.object({

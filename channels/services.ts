@@ -2,14 +2,14 @@
 // dispatcher. Channels stay static declarations (the typed client and the
 // AsyncAPI document read them); the node supplies the implementations.
 import type { ActorRuntime } from '../actors/runtime.ts';
-import type { AccountService } from '../server/auth/accounts.ts';
-import type { LoginService } from '../server/auth/login.ts';
-import type { TokenService } from '../server/auth/tokens.ts';
-import type { OAuthService } from '../server/auth/oauth/oauth-service.ts';
-import type { Presence } from '../server/presence/presence.ts';
-import type { PersonalEvent } from '../server/streams/envelope.ts';
+import type { AccountService } from '../auth/accounts.ts';
+import type { LoginService } from '../auth/login.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import type { OAuthService } from '../auth/oauth/oauth-service.ts';
+import type { Presence } from '../presence/presence.ts';
+import type { PersonalEvent } from '../streams/envelope.ts';
 import type { ServerEventPayload } from './server-events.ts';
-import type { PersonalStream } from '../server/streams/personal-stream.ts';
+import type { PersonalStream } from '../streams/personal-stream.ts';
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
 import type { HomeFeeds } from '../feeds/home.ts';

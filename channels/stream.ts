@@ -4,7 +4,7 @@
 // sends the id of the last event it applied and gets exactly what it missed,
 // or a resync instruction when the window was trimmed.
 import { z } from 'zod';
-import { EVENT_ID, resumeResultSchema } from '../server/streams/envelope.ts';
+import { EVENT_ID, resumeResultSchema } from '../streams/envelope.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
 
 export const streamChannel = defineChannel({

@@ -1,9 +1,9 @@
 // users: profiles (owned by UserActor) and account roles.
 import { z } from 'zod';
 import { profileUpdate, publicProfile, UserActor } from '../actors/user.ts';
-import { userIdInput } from '../server/auth/accounts.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { userIdInput } from '../kernel/ids.ts';
 
 const roles = z.array(z.enum(ROLES)).min(1).max(ROLES.length);
 
@@ -28,14 +28,14 @@ export const usersChannel = defineChannel({
       },
     }),
     get: defineEvent({
-      summary: "Another user's public profile (USER_BLOCKED when either of you blocked the other).",
+      summary: "Another user's public profile (GRAPH_BLOCKED when either of you blocked the other).",
       access: { roles: ROLES },
       rateLimit: { capacity: 60, perSecond: 20 },
       maxBytes: 256,
       request: z.object({ userId: userIdInput }).strict(),
       ack: publicProfile,
       handler: async (ctx, { userId }) => {
-        if (userId !== ctx.session.userId && (await ctx.services.social.blockedEitherWay(ctx.session.userId, userId))) throw new FlockError('USER_BLOCKED');
+        if (userId !== ctx.session.userId && (await ctx.services.social.blockedEitherWay(ctx.session.userId, userId))) throw new FlockError('GRAPH_BLOCKED');
         return ctx.services.actors.ref(UserActor, userId).ask('getProfile', {});
       },
     }),
@@ -61,7 +61,7 @@ export const usersChannel = defineChannel({
         const account = await ctx.services.accounts.setRoles(userId, next);
         const removed = before.roles.some((r) => !account.roles.includes(r));
         if (removed) await ctx.services.tokens.revokeAllSessions(userId);
-        await ctx.services.deliver(userId, 'account.roles_changed', { roles: account.roles, by: ctx.session.userId });
+        await ctx.services.deliver(userId, 'users:rolesChanged', { roles: account.roles, by: ctx.session.userId });
         return { userId, roles: account.roles };
       },
     }),

@@ -2,7 +2,7 @@
 // it is ready. The child is tied to this process: it gets stdin as a pipe and
 // is killed when this process exits, so dev services never outlive their node.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 
 export interface ManagedProcess {
   readonly child: ChildProcess;

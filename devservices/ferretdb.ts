@@ -3,7 +3,7 @@
 // where Go is missing, mongodb-memory-server when it can provide a mongod.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlockError, isFlockError } from '../server/errors.ts';
+import { FlockError, isFlockError } from '../kernel/errors.ts';
 import { startProcess } from './child-process.ts';
 import { ensureGoBinary } from './go-binary.ts';
 import type { RunningService } from './service.ts';

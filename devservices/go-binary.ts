@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 
 const run = promisify(execFile);
 

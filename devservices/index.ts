@@ -4,7 +4,7 @@
 // started: FerretDB for MongoDB, s3rver for S3, stripe-mock for Stripe. Redis is
 // always external (default 127.0.0.1:6379). ffmpeg/ffprobe are located.
 import type { Config } from '../server/config.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { startEmbeddedMongo } from './ferretdb.ts';
 import { findMediaTools, type MediaTools } from './ffmpeg.ts';
 import { checkRedis, redactUrl } from './redis.ts';

@@ -1,7 +1,7 @@
 // Redis is never embedded: it is REDIS_URL, by default the local server.
 // This checks that it answers before the node starts, with a clear error.
 import { Redis } from 'ioredis';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import type { RunningService } from './service.ts';
 
 export async function checkRedis(url: string): Promise<RunningService & { url: string }> {

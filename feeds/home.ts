@@ -13,8 +13,8 @@
 // effect at once even before the stored feed is cleaned.
 import mongoose from 'mongoose';
 import type { PostDoc } from '../models/post.ts';
-import type { Redis } from '../server/redis.ts';
-import { decodeCursor, encodeCursor, type Cursor } from '../social/cursor.ts';
+import type { Redis } from '../kernel/redis.ts';
+import { decodeCursor, encodeCursor, type Cursor } from '../kernel/cursor.ts';
 import type { Page, SocialReads } from '../social/reads.ts';
 import type { PostView } from '../social/views.ts';
 import type { FeedEntry, FeedStore } from './store.ts';

@@ -5,7 +5,9 @@
 // the cap cut off, or a feed Redis lost, comes back through the merge path
 // (feeds/home.ts). Ties on the score are broken by post id, like every post
 // list (cursor (t, id)).
-import type { Redis } from '../server/redis.ts';
+import { z } from 'zod';
+import { RedisScript } from '../kernel/redis-script.ts';
+import type { Redis } from '../kernel/redis.ts';
 
 export interface FeedSettings {
   /** Entries kept per stored feed. */
@@ -36,22 +38,17 @@ for _, key in ipairs(KEYS) do
 end
 return #KEYS`;
 
-type Scripted = Redis & { flockFeedAdd(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number> };
+const addScript = new RedisScript('feed add', ADD, z.number());
 
 /** Feeds one script call writes (it holds Redis for about a millisecond). */
 const ADD_BATCH = 500;
 
 export class FeedStore {
-  private readonly redis: Scripted;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly prefix: string,
     readonly settings: FeedSettings,
-  ) {
-    this.redis = redis as Scripted;
-    if (!('flockFeedAdd' in redis)) redis.defineCommand('flockFeedAdd', { lua: ADD });
-  }
+  ) {}
 
   key(userId: string): string {
     return `${this.prefix}:feed:${userId}`;
@@ -63,7 +60,7 @@ export class FeedStore {
     const args = [this.settings.maxLength, this.settings.ttlSeconds, ...entries.flatMap((e) => [e.at, e.postId])];
     for (let i = 0; i < userIds.length; i += ADD_BATCH) {
       const keys = userIds.slice(i, i + ADD_BATCH).map((id) => this.key(id));
-      await this.redis.flockFeedAdd(keys.length, ...keys, ...args);
+      await addScript.run(this.redis, keys, args);
     }
   }
 

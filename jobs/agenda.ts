@@ -5,18 +5,19 @@ import { Agenda, backoffStrategies, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { RedisNotificationChannel } from '@agendajs/redis-backend';
 import type { Db } from 'mongodb';
-import { FlockError } from '../server/errors.ts';
-import type { Logger } from '../server/logger.ts';
-import { createRedis } from '../server/redis.ts';
+import { FlockError } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
+import { createRedis } from '../kernel/redis.ts';
 import { LoggingPushSender, type PushSender } from '../notifications/push.ts';
 import type { JobContext } from './context.ts';
+import { JOBS_COLLECTION } from './collections.ts';
 import { jobPolicies } from './policy.ts';
 import { jobHandlers } from './registry.ts';
 import { jobSchemas, type JobData, type JobName } from './schemas.ts';
 
-export const JOBS_COLLECTION = 'agendaJobs';
-/** One document per job lifecycle event (start, success, fail, retry), with the node that ran it. */
-export const JOB_LOG_COLLECTION = 'agenda_logs';
+
+/** Names of recurring jobs before 0.2.0; their stored entries are removed at start. */
+const RENAMED_JOBS = ['push-outbox'] as const;
 
 export interface JobRunnerOptions {
   db: Db;
@@ -25,7 +26,7 @@ export interface JobRunnerOptions {
   processEvery: string;
   housekeepingEvery: string;
   retentionDays: number;
-  /** How often due push notifications are sent (push-outbox). */
+  /** How often due push notifications are sent (pushOutbox). */
   pushEvery?: string;
   /** The mobile push sender; the default logs each push. */
   push?: PushSender;
@@ -107,8 +108,10 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   return {
     async start() {
       await agenda.start();
+      // Jobs renamed in 0.2.0 (push-outbox is pushOutbox): their recurring entries would wait forever for a handler.
+      await agenda.cancel({ names: [...RENAMED_JOBS] });
       await agenda.every(options.housekeepingEvery, 'housekeeping', {} as never);
-      await agenda.every(options.pushEvery ?? '5 seconds', 'push-outbox', {} as never);
+      await agenda.every(options.pushEvery ?? '5 seconds', 'pushOutbox', {} as never);
       log.info({ processEvery: options.processEvery }, 'job runner started');
     },
     async stop(timeoutMs) {

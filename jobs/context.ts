@@ -1,14 +1,14 @@
 // What a job handler gets besides its data. Only jobs/agenda.ts knows Agenda.
 import type { Db } from 'mongodb';
 import type { PushSender } from '../notifications/push.ts';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { JobData, JobName } from './schemas.ts';
 
 export interface JobContext {
   log: Logger;
   db: Db;
   settings: { retentionDays: number };
-  /** Where push-outbox sends mobile pushes. */
+  /** Where pushOutbox sends mobile pushes. */
   push: PushSender;
   /** Reports progress (0-100) to whoever watches the job. */
   progress(percent: number): Promise<void>;

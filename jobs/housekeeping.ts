@@ -3,7 +3,7 @@
 // expired refresh tokens (FerretDB has no TTL
 // indexes), so no collection grows without bound. Safe to re-run.
 import type { JobHandler } from './context.ts';
-import { JOB_LOG_COLLECTION, JOBS_COLLECTION } from './agenda.ts';
+import { JOB_LOG_COLLECTION, JOBS_COLLECTION } from './collections.ts';
 import { PUSH_OUTBOX_COLLECTION } from '../models/push-outbox.ts';
 import { REFRESH_TOKEN_COLLECTION } from '../models/refresh-token.ts';
 

@@ -15,5 +15,5 @@ export interface JobPolicy {
 export const jobPolicies: { readonly [K in JobName]: JobPolicy } = {
   housekeeping: { concurrency: 1, lockLifetimeMs: 5 * 60_000, retries: 2, retryDelayMs: 30_000 },
   // Entries carry their own retries; a failed run simply runs again at the next interval.
-  'push-outbox': { concurrency: 1, lockLifetimeMs: 2 * 60_000, retries: 0, retryDelayMs: 0 },
+  pushOutbox: { concurrency: 1, lockLifetimeMs: 2 * 60_000, retries: 0, retryDelayMs: 0 },
 };

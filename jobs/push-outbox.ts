@@ -1,4 +1,4 @@
-// push-outbox: hands pending push outbox entries (models/push-outbox.ts) to
+// pushOutbox: hands pending push outbox entries (models/push-outbox.ts) to
 // the push sender. Each entry is claimed with one atomic update (pending and
 // due, or sending with an expired lock), so two runners never send it at once;
 // a failed send is retried with exponential backoff up to PUSH_MAX_ATTEMPTS,
@@ -15,7 +15,7 @@ const PUSH_LOCK_MS = 60_000;
 /** Entries sent per run (the job runs every few seconds). */
 const PUSH_BATCH = 200;
 
-export const pushOutbox: JobHandler<'push-outbox'> = async (_data, ctx) => {
+export const pushOutbox: JobHandler<'pushOutbox'> = async (_data, ctx) => {
   const outbox = ctx.db.collection<PushOutboxDoc>(PUSH_OUTBOX_COLLECTION);
   let sent = 0;
   let failed = 0;

@@ -7,5 +7,5 @@ import type { JobName } from './schemas.ts';
 
 export const jobHandlers: { readonly [K in JobName]: JobHandler<K> } = {
   housekeeping,
-  'push-outbox': pushOutbox,
+  pushOutbox,
 };

@@ -6,7 +6,7 @@ export const jobSchemas = {
   /** Periodic clean-up; takes no data. */
   housekeeping: z.object({}).strict(),
   /** Sends due push outbox entries; takes no data. */
-  'push-outbox': z.object({}).strict(),
+  pushOutbox: z.object({}).strict(),
 } as const;
 
 export type JobName = keyof typeof jobSchemas;

@@ -1,9 +1,6 @@
 // Conversation ids: derived from the two members for a 1:1 (the same two
 // people always get the same conversation), random for a group.
 import { createHash, randomBytes } from 'node:crypto';
-import { z } from 'zod';
-
-export const conversationIdInput = z.string().regex(/^[dg]_[A-Za-z0-9_-]{22}$/, 'must be a conversation id');
 
 export function directConversationId(a: string, b: string): string {
   const [x, y] = [a, b].sort();

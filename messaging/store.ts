@@ -3,10 +3,10 @@
 // actor: history, one conversation, a user's conversation list.
 import type { Connection } from 'mongoose';
 import mongoose from 'mongoose';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { conversationModel, type ConversationDoc, type ConversationMember, type ConversationModel, type Folder } from '../models/conversation.ts';
 import { messageId, messageModel, type MessageDoc, type MessageModel } from '../models/message.ts';
-import { findByIds, type IdLookup } from '../social/by-ids.ts';
+import { findByIds, type IdLookup } from '../kernel/by-ids.ts';
 
 export interface MessagingSettings {
   /** Members of a group, owner included. */

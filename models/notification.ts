@@ -8,7 +8,10 @@
 //   a user's unread notifications (mark all read)       { userId, read }
 //   a user's notifications about a deleted post          { userId, subjectId }
 import { Schema, type Connection, type Model } from 'mongoose';
-import { NOTIFICATION_KINDS, type NotificationKind } from '../notifications/kinds.ts';
+
+/** The kinds of notification (what each means and how it groups: notifications/kinds.ts). */
+export const NOTIFICATION_KINDS = ['like', 'reply', 'quote', 'repost', 'mention', 'follow', 'follow_request'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 export const NOTIFICATION_COLLECTION = 'notifications';
 

@@ -1,5 +1,5 @@
 // The push outbox: one document per notification version for a user who was
-// offline when it happened, consumed by the `push-outbox` job
+// offline when it happened, consumed by the `pushOutbox` job
 // (jobs/push-outbox.ts), which hands it to the configured push sender with
 // retries. The id is derived from the notification and its version, so an
 // effect the NotificationsActor redoes after a crash does not add a second one.

@@ -2,11 +2,11 @@
 // the token so a database leak yields nothing usable. Tokens of one sign-in
 // form a family (the session id); each refresh marks the presented token
 // rotated and adds the next one, so a rotated token that comes back is proof
-// of theft or a client bug, and the family is revoked (server/auth/tokens.ts).
+// of theft or a client bug, and the family is revoked (auth/tokens.ts).
 //
 // No TTL index: FerretDB v1 does not implement `expireAfterSeconds`. Expired
 // documents are deleted by the housekeeping job (jobs/housekeeping.ts), or by
-// purgeExpired() in server/auth/tokens.ts.
+// purgeExpired() in auth/tokens.ts.
 import { Schema, type Connection, type Model } from 'mongoose';
 
 export const REFRESH_TOKEN_COLLECTION = 'refresh_tokens';

@@ -5,9 +5,10 @@
 // entry here, plus the rule that derives it from a domain event (notifications/
 // from-events.ts).
 import { z } from 'zod';
+import { NOTIFICATION_KINDS, type NotificationKind } from '../models/notification.ts';
 
-export const NOTIFICATION_KINDS = ['like', 'reply', 'quote', 'repost', 'mention', 'follow', 'follow_request'] as const;
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+export { NOTIFICATION_KINDS, type NotificationKind };
+
 export const notificationKind = z.enum(NOTIFICATION_KINDS);
 
 export interface KindDef {

@@ -1,9 +1,9 @@
-// Mobile push: the sender the `push-outbox` job hands each outbox entry to.
+// Mobile push: the sender the `pushOutbox` job hands each outbox entry to.
 // Pluggable: a deployment supplies its own (APNs, FCM...) to the job runner;
 // the default only logs. A sender must be safe to call twice with one entry
 // (the job may retry an entry whose send succeeded but was not recorded):
 // pass `id` to the provider as its collapse or deduplication id.
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 
 export interface PushMessage {
   /** The outbox entry's id: stable across retries. */

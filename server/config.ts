@@ -5,8 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { FlockError } from './errors.ts';
-import { oauthSettingsSchema, type OAuthSettings } from './auth/oauth/settings.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { oauthSettingsSchema, type OAuthSettings } from '../auth/oauth/settings.ts';
 
 interface VariableSpec<S extends z.ZodType> {
   schema: S;
@@ -272,7 +272,7 @@ export const configVariables = {
     schema: z.coerce.number().int().min(1).max(1_000_000).default(5_000),
     expects: 'an integer from 1 to 1000000',
     default: '5000',
-    doc: 'Follows plus pending follow requests one account may have (FOLLOW_LIMIT beyond).',
+    doc: 'Follows plus pending follow requests one account may have (GRAPH_FOLLOW_LIMIT beyond).',
   }),
   FEED_FANOUT_THRESHOLD: variable({
     schema: z.coerce.number().int().min(1).max(100_000_000).default(5_000),

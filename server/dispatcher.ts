@@ -4,10 +4,11 @@
 // { ok: true, data } or { ok: false, error: { code, message, details? } }.
 import type { Server, Socket } from 'socket.io';
 import { DEFAULT_MAX_BYTES, type Ack, type ChannelDef, type EventDef, type RateLimit, type Session } from '../channels/define.ts';
-import { FlockError, toErrorBody } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
+import { invalid } from '../kernel/zod-issues.ts';
 
 export interface SocketData {
   session: Session | undefined;
@@ -80,10 +81,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
       }
 
       const parsed = def.request.safeParse(args[0]);
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-        throw new FlockError('REQUEST_INVALID', `${event}: ${issues.map((i) => `${i.path || 'payload'}: ${i.message}`).join('; ')}`, { details: { issues } });
-      }
+      if (!parsed.success) throw invalid(event, parsed.error);
       const ctx = {
         session,
         socketId: socket.id,
@@ -102,12 +100,12 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
       const out = def.ack.safeParse(result);
       if (!out.success) {
         options.log.error({ event, issues: out.error.issues }, 'handler returned data that fails its ack schema');
-        throw new FlockError('INTERNAL');
+        throw new FlockError('SERVER_INTERNAL');
       }
       ack({ ok: true, data: out.data });
     } catch (err) {
       if (!(err instanceof FlockError)) options.log.error({ err, event }, 'handler failed');
-      fail(err instanceof FlockError ? err : new FlockError('INTERNAL', undefined, { cause: err }));
+      fail(err instanceof FlockError ? err : new FlockError('SERVER_INTERNAL', undefined, { cause: err }));
     }
   }
 
@@ -127,10 +125,10 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
     abuse.count += 1;
     if (abuse.count > options.abuseThreshold) {
       options.log.warn({ subject, ip, event }, 'disconnecting a socket for sustained flooding');
-      socket.emit(ERROR_EVENT, { event, code: 'RATE_LIMITED', message: 'Disconnected for sustained flooding' });
+      socket.emit(ERROR_EVENT, { event, code: 'REQUEST_RATE_LIMITED', message: 'Disconnected for sustained flooding' });
       setImmediate(() => socket.disconnect(true));
     }
-    throw new FlockError('RATE_LIMITED', undefined, { details: { retryAfterMs: taken.retryAfterMs } });
+    throw new FlockError('REQUEST_RATE_LIMITED', undefined, { details: { retryAfterMs: taken.retryAfterMs } });
   }
 
   return events;

@@ -3,8 +3,8 @@
 import type { Server, Socket } from 'socket.io';
 import type { ChannelDef, Session } from '../channels/define.ts';
 import { attachChannels, type SocketData } from './dispatcher.ts';
-import { FlockError, toErrorBody } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
 

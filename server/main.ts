@@ -2,8 +2,8 @@
 // the node, and signal handling with a bounded graceful shutdown.
 import { resolveServices } from '../devservices/index.ts';
 import { loadConfig, type Config } from './config.ts';
-import { isFlockError } from './errors.ts';
-import { createLogger } from './logger.ts';
+import { isFlockError } from '../kernel/errors.ts';
+import { createLogger } from '../kernel/logger.ts';
 import { startNode, type FlockNode } from './node.ts';
 
 let config: Config;

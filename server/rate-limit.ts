@@ -3,7 +3,9 @@
 // all-events bucket for this IP) and takes a token from each only if every
 // one has it, so a refused request costs nothing. The script reads Redis's
 // clock, so nodes with skewed clocks still share one limit.
-import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { RedisScript } from '../kernel/redis-script.ts';
+import type { Redis } from '../kernel/redis.ts';
 import type { RateLimit } from '../channels/define.ts';
 
 // KEYS: bucket keys. ARGV: capacity_1, perSecond_1, capacity_2, perSecond_2, ...
@@ -36,7 +38,7 @@ end
 return {allowed, retry}
 `;
 
-type Scripted = Redis & { flockTake(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]> };
+const take = new RedisScript('rate-limit take', TAKE, z.tuple([z.number(), z.number()]));
 
 export interface TakeResult {
   allowed: boolean;
@@ -50,21 +52,16 @@ export interface Bucket {
 }
 
 export class RateLimiter {
-  private readonly redis: Scripted;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly prefix: string,
-  ) {
-    if (!('flockTake' in redis)) redis.defineCommand('flockTake', { lua: TAKE });
-    this.redis = redis as Scripted;
-  }
+  ) {}
 
   /** One token from every bucket, or none if any is empty. */
   async take(buckets: readonly Bucket[]): Promise<TakeResult> {
     const keys = buckets.map((b) => `${this.prefix}:rl:${b.name}:${b.subject}`);
     const args = buckets.flatMap((b) => [b.limit.capacity, b.limit.perSecond]);
-    const [allowed, retry] = await this.redis.flockTake(keys.length, ...keys, ...args);
+    const [allowed, retry] = await take.run(this.redis, keys, args);
     return { allowed: allowed === 1, retryAfterMs: retry };
   }
 }

@@ -1,8 +1,8 @@
 // The Socket.IO server on uWebSockets.js, scaled out with the Redis adapter.
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
-import type { Logger } from './logger.ts';
-import type { Redis } from './redis.ts';
+import type { Logger } from '../kernel/logger.ts';
+import type { Redis } from '../kernel/redis.ts';
 import type { TemplatedApp } from './uws.ts';
 
 export interface RealtimeOptions {

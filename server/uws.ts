@@ -72,7 +72,7 @@ export function getJson(app: TemplatedApp, pattern: string, handler: (req: Reque
       aborted = true;
     });
     handler(info)
-      .catch((): JsonReply => ({ status: 500, body: { error: { code: 'INTERNAL', message: 'Internal error' } } }))
+      .catch((): JsonReply => ({ status: 500, body: { error: { code: 'SERVER_INTERNAL', message: 'Internal error' } } }))
       .then((reply) => {
         if (aborted) return;
         res.cork(() => {
@@ -112,6 +112,6 @@ export function notFound(app: TemplatedApp): void {
     res
       .writeStatus(STATUS_TEXT[404]!)
       .writeHeader('content-type', 'application/json')
-      .end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No such route' } }));
+      .end(JSON.stringify({ error: { code: 'HTTP_NOT_FOUND', message: 'No such route' } }));
   });
 }

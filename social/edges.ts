@@ -2,9 +2,9 @@
 // cursor-paginated lists in either direction.
 import mongoose from 'mongoose';
 import { edgeId, type EdgeKind, type EdgeModel, type EdgeStatus } from '../models/edge.ts';
-import { findByIds, type IdLookup } from './by-ids.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
-import { fencedUpsert } from './fenced.ts';
+import { findByIds, type IdLookup } from '../kernel/by-ids.ts';
+import { decodeCursor, encodeCursor } from '../kernel/cursor.ts';
+import { fencedUpsert } from '../kernel/fenced.ts';
 
 /** A write the owner's actor intends: edge (kind, owner, member) gets `status`. */
 export interface EdgeWrite {

@@ -3,9 +3,6 @@
 // for reposts (one repost per user and post, and the viewer's "reposted" state
 // is a point lookup).
 import { createHash, randomBytes } from 'node:crypto';
-import { z } from 'zod';
-
-export const postIdInput = z.string().regex(/^p_[A-Za-z0-9_-]{22}$/, 'must be a post id');
 
 export function newPostId(): string {
   return `p_${randomBytes(16).toString('base64url')}`;

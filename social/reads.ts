@@ -8,8 +8,8 @@ import mongoose from 'mongoose';
 import { edgeId } from '../models/edge.ts';
 import type { PostDoc } from '../models/post.ts';
 import type { ProfileDoc } from '../models/profile.ts';
-import { FlockError } from '../server/errors.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { decodeCursor, encodeCursor } from '../kernel/cursor.ts';
 import { repostId } from './ids.ts';
 import type { Relations, SocialStore } from './store.ts';
 import type { PostCore, PostView, UserSummary } from './views.ts';
@@ -173,8 +173,8 @@ export class SocialReads {
     const profile = rel.profiles.get(userId);
     if (!profile) throw new FlockError('USER_NOT_FOUND');
     if (userId === viewerId) return profile;
-    if (rel.blocked.has(userId)) throw new FlockError('USER_BLOCKED');
-    if (profile.private && !rel.following.has(userId)) throw new FlockError('PRIVATE_ACCOUNT');
+    if (rel.blocked.has(userId)) throw new FlockError('GRAPH_BLOCKED');
+    if (profile.private && !rel.following.has(userId)) throw new FlockError('GRAPH_PRIVATE_ACCOUNT');
     return profile;
   }
 

@@ -7,14 +7,14 @@ import { accountModel, type AccountModel } from '../models/account.ts';
 import { edgeId, edgeModel } from '../models/edge.ts';
 import { postModel, type PostModel } from '../models/post.ts';
 import { profileModel, type ProfileDoc, type ProfileModel } from '../models/profile.ts';
-import type { Redis } from '../server/redis.ts';
-import { findByIds, type IdLookup } from './by-ids.ts';
+import type { Redis } from '../kernel/redis.ts';
+import { findByIds, type IdLookup } from '../kernel/by-ids.ts';
 import { EdgeStore } from './edges.ts';
-import { SocialEvents } from './events.ts';
+import { DomainEvents } from '../events/domain.ts';
 import { Trending, defaultTrendingSettings, type TrendingSettings } from './trending.ts';
 
 export interface SocialSettings {
-  /** How to read documents by id (social/by-ids.ts): 'point' on FerretDB. */
+  /** How to read documents by id (kernel/by-ids.ts): 'point' on FerretDB. */
   idLookup: IdLookup;
   /** Follows plus pending requests one account may have. */
   maxFollowing: number;
@@ -40,7 +40,7 @@ export class SocialStore {
   readonly profiles: ProfileModel;
   readonly accounts: AccountModel;
   readonly trending: Trending;
-  readonly events: SocialEvents;
+  readonly events: DomainEvents;
 
   constructor(
     connection: Connection,
@@ -53,7 +53,7 @@ export class SocialStore {
     this.profiles = profileModel(connection);
     this.accounts = accountModel(connection);
     this.trending = new Trending(redis, `${redisPrefix}:trend`, settings.trending);
-    this.events = new SocialEvents(redis, `${redisPrefix}:events`);
+    this.events = new DomainEvents(redis, `${redisPrefix}:events`);
   }
 
   /** Creates the collections' indexes (start-up). */
@@ -83,7 +83,7 @@ export class SocialStore {
     return rel;
   }
 
-  /** Documents of a collection by id (social/by-ids.ts). */
+  /** Documents of a collection by id (kernel/by-ids.ts). */
   byIds<T>(model: Model<T>, ids: Iterable<string>, projection?: Record<string, 0 | 1>): Promise<T[]> {
     return findByIds(model, ids, this.settings.idLookup, projection);
   }

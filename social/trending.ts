@@ -4,7 +4,7 @@
 // The trend is the sum over the buckets of the window (1 hour), computed by
 // ZUNIONSTORE into a short-lived cache key. Deleting a post does not take its
 // uses back: the window forgets them within the hour.
-import type { Redis } from '../server/redis.ts';
+import type { Redis } from '../kernel/redis.ts';
 
 export interface TrendingSettings {
   bucketMs: number;

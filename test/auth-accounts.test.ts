@@ -1,13 +1,13 @@
 // Accounts against the suite's real MongoDB (FerretDB unless MONGO_URL says
-// otherwise), with the node's mongoose settings (server/mongo.ts).
+// otherwise), with the node's mongoose settings (kernel/mongo.ts).
 import test from 'ava';
 import mongoose, { type Connection } from 'mongoose';
 import { ROLES } from '../channels/define.ts';
 import { ACCOUNT_ROLES, accountModel } from '../models/account.ts';
-import { createAccountService, type AccountService } from '../server/auth/accounts.ts';
-import { verifyPassword } from '../server/auth/passwords.ts';
-import { FlockError } from '../server/errors.ts';
-import '../server/mongo.ts';
+import { createAccountService, type AccountService } from '../auth/accounts.ts';
+import { verifyPassword } from '../auth/passwords.ts';
+import { FlockError } from '../kernel/errors.ts';
+import '../kernel/mongo.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 let connection: Connection;

@@ -197,7 +197,7 @@ test('resume after reconnecting to the other node returns exactly the missed eve
   t.is(missed.kind, 'events');
   if (missed.kind !== 'events') return;
   t.is(missed.events.length, 3);
-  t.true(missed.events.every((e) => e.type === 'security.signed_in'));
+  t.true(missed.events.every((e) => e.type === 'auth:signedIn'));
   t.is(missed.events[0]!.prev, lastId);
   t.is(missed.head, missed.events[2]!.id);
   const none = await back.request('stream:resume', { lastId: missed.events[2]!.id });

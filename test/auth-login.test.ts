@@ -5,12 +5,12 @@ import { Redis } from 'ioredis';
 import mongoose, { type Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { accountModel } from '../models/account.ts';
-import { createAccountService, type AccountService } from '../server/auth/accounts.ts';
-import { createLoginService, type LoginService } from '../server/auth/login.ts';
-import { PASSWORD_HASH_PARAMS, needsRehash } from '../server/auth/passwords.ts';
-import { createLoginThrottle, type ThrottleSettings } from '../server/auth/throttle.ts';
-import { FlockError } from '../server/errors.ts';
-import '../server/mongo.ts';
+import { createAccountService, type AccountService } from '../auth/accounts.ts';
+import { createLoginService, type LoginService } from '../auth/login.ts';
+import { PASSWORD_HASH_PARAMS, needsRehash } from '../auth/passwords.ts';
+import { createLoginThrottle, type ThrottleSettings } from '../auth/throttle.ts';
+import { FlockError } from '../kernel/errors.ts';
+import '../kernel/mongo.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 const prefix = `t${randomBytes(4).toString('hex')}`;

@@ -1,8 +1,8 @@
-// Password hashing and password rules (server/auth/passwords.ts).
+// Password hashing and password rules (auth/passwords.ts).
 import { hash } from '@node-rs/argon2';
 import test from 'ava';
-import { FlockError } from '../server/errors.ts';
-import { PASSWORD_HASH_PARAMS, checkPasswordRules, hashPassword, needsRehash, verifyPassword, type PasswordRule } from '../server/auth/passwords.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { PASSWORD_HASH_PARAMS, checkPasswordRules, hashPassword, needsRehash, verifyPassword, type PasswordRule } from '../auth/passwords.ts';
 
 test('a password is stored as argon2id with the OWASP minimum parameters and verifies', async (t) => {
   const stored = await hashPassword('correct horse 42');

@@ -2,7 +2,7 @@
 // "node" has its own command and subscriber connections.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { createRevocations, type Revocations } from '../server/auth/revocations.ts';
+import { createRevocations, type Revocations } from '../auth/revocations.ts';
 import { redisKeySpace } from './helpers/redis.ts';
 
 const { prefix, connect, cleanup } = redisKeySpace();

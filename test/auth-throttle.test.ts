@@ -2,8 +2,8 @@
 // separate connections stand for several nodes sharing one limit.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { createLoginThrottle, type LoginThrottle, type ThrottleSettings } from '../server/auth/throttle.ts';
-import { FlockError } from '../server/errors.ts';
+import { createLoginThrottle, type LoginThrottle, type ThrottleSettings } from '../auth/throttle.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { redisKeySpace } from './helpers/redis.ts';
 
 const { prefix, connect, cleanup } = redisKeySpace();

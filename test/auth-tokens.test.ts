@@ -7,11 +7,11 @@ import mongoose, { type Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
 import { accountModel } from '../models/account.ts';
 import { refreshTokenModel } from '../models/refresh-token.ts';
-import { createAccountService, type Account, type AccountService } from '../server/auth/accounts.ts';
-import { createRevocations } from '../server/auth/revocations.ts';
-import { createTokenService, type TokenService, type TokenServiceDeps } from '../server/auth/tokens.ts';
-import { FlockError } from '../server/errors.ts';
-import '../server/mongo.ts';
+import { createAccountService, type Account, type AccountService } from '../auth/accounts.ts';
+import { createRevocations } from '../auth/revocations.ts';
+import { createTokenService, type TokenService, type TokenServiceDeps } from '../auth/tokens.ts';
+import { FlockError } from '../kernel/errors.ts';
+import '../kernel/mongo.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 const secret = randomBytes(32);

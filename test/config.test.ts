@@ -4,7 +4,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { configVariables, loadConfig } from '../server/config.ts';
-import { FlockError } from '../server/errors.ts';
+import { FlockError } from '../kernel/errors.ts';
 
 const rejects: [string, Record<string, string>, RegExp][] = [
   ['a non-numeric port', { PORT: 'abc' }, /PORT: expected an integer from 0 to 65535.*"abc"/],

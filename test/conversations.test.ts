@@ -354,8 +354,8 @@ test('non-members can neither read nor write: CONVERSATION_NOT_FOUND, as for an 
 test('a block, either way, refuses opening, reopening or continuing a 1:1 and adding to a group', async (t) => {
   const [x, y, p, q] = await members(4, 'block');
   await x.c.request('graph:block', { userId: y.userId });
-  t.is(await codeOf(y.c.request('conversations:openDirect', { userId: x.userId })), 'USER_BLOCKED', 'the blocked one');
-  t.is(await codeOf(x.c.request('conversations:openDirect', { userId: y.userId })), 'USER_BLOCKED', 'the blocker');
+  t.is(await codeOf(y.c.request('conversations:openDirect', { userId: x.userId })), 'GRAPH_BLOCKED', 'the blocked one');
+  t.is(await codeOf(x.c.request('conversations:openDirect', { userId: y.userId })), 'GRAPH_BLOCKED', 'the blocker');
   t.is(await codeOf(x.c.request('conversations:get', { conversationId: directConversationId(x.userId, y.userId) })), 'CONVERSATION_NOT_FOUND', 'nothing was made');
 
   const d = (await p.c.request('conversations:openDirect', { userId: q.userId })).conversationId;
@@ -363,17 +363,17 @@ test('a block, either way, refuses opening, reopening or continuing a 1:1 and ad
   await send(q, d, 'reply');
   await q.c.request('graph:block', { userId: p.userId });
   for (const [from, to] of [[p, q], [q, p]] as const) {
-    t.is(await codeOf(send(from, d, 'after the block')), 'USER_BLOCKED');
-    t.is(await codeOf(from.c.request('conversations:openDirect', { userId: to.userId })), 'USER_BLOCKED', 'reopening is opening');
-    t.is(await codeOf(from.c.request('conversations:typing', { conversationId: d })), 'USER_BLOCKED');
+    t.is(await codeOf(send(from, d, 'after the block')), 'GRAPH_BLOCKED');
+    t.is(await codeOf(from.c.request('conversations:openDirect', { userId: to.userId })), 'GRAPH_BLOCKED', 'reopening is opening');
+    t.is(await codeOf(from.c.request('conversations:typing', { conversationId: d })), 'GRAPH_BLOCKED');
   }
   t.is(await lastSeq(p, d), 2);
   t.deepEqual(seqs(await fullHistory(q, d)), [1, 2], 'what was said stays readable');
 
-  t.is(await codeOf(group(x, [y])), 'USER_BLOCKED');
-  t.is(await codeOf(group(y, [x, p])), 'USER_BLOCKED');
+  t.is(await codeOf(group(x, [y])), 'GRAPH_BLOCKED');
+  t.is(await codeOf(group(y, [x, p])), 'GRAPH_BLOCKED');
   const g = (await group(x, [p])).conversationId;
-  t.is(await codeOf(x.c.request('conversations:addMembers', { conversationId: g, userIds: [y.userId] })), 'USER_BLOCKED');
+  t.is(await codeOf(x.c.request('conversations:addMembers', { conversationId: g, userIds: [y.userId] })), 'GRAPH_BLOCKED');
   t.like(await x.c.request('conversations:get', { conversationId: g }), { lastSeq: 1 });
   t.is((await x.c.request('conversations:get', { conversationId: g })).members.length, 2);
 
@@ -468,7 +468,7 @@ test('only the owner and admins manage a group, only the owner sets roles, and a
   t.is(await codeOf(owner.c.request('conversations:addMembers', { conversationId: d, userIds: [m2.userId] })), 'CONVERSATION_FORBIDDEN');
 });
 
-test('only the sender edits or deletes; members get the new version (conversation.message_updated); history shows the edit and the tombstone', async (t) => {
+test('only the sender edits or deletes; members get the new version (conversations:messageUpdated); history shows the edit and the tombstone', async (t) => {
   const [a, b] = await members(2, 'edit');
   const g = (await group(a, [b], 'edits')).conversationId;
   const { message } = await send(a, g, 'first draft');
@@ -485,7 +485,7 @@ test('only the sender edits or deletes; members get the new version (conversatio
         a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: '   ' }),
       ].map(codeOf),
     ),
-    ['CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'MESSAGE_NOT_FOUND', 'REQUEST_INVALID'],
+    ['CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'CONVERSATION_FORBIDDEN', 'CONVERSATION_MESSAGE_NOT_FOUND', 'REQUEST_INVALID'],
   );
 
   const edited = await a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'second draft' });
@@ -494,7 +494,7 @@ test('only the sender edits or deletes; members get the new version (conversatio
   const deleted = await a.c.request('conversations:delete', { conversationId: g, seq: message.seq });
   t.like(deleted.message, { seq: 2, text: '', mediaIds: [], deleted: true });
   t.like((await a.c.request('conversations:delete', { conversationId: g, seq: message.seq })).message, { deleted: true }, 'deleting twice is fine');
-  t.is(await codeOf(a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'undelete?' })), 'MESSAGE_NOT_FOUND');
+  t.is(await codeOf(a.c.request('conversations:edit', { conversationId: g, seq: message.seq, text: 'undelete?' })), 'CONVERSATION_MESSAGE_NOT_FOUND');
   t.like((await a.c.request('conversations:delete', { conversationId: g, seq: media.seq })).message, { mediaIds: [], deleted: true });
 
   const history = await fullHistory(b, g);
@@ -642,7 +642,7 @@ test('bad input gets typed errors and changes nothing', async (t) => {
     ['clientMessageId with spaces', a.c.request('conversations:send', { ...base, clientMessageId: 'has spaces in it', text: 'x' }), 'REQUEST_INVALID'],
     ['long clientMessageId', a.c.request('conversations:send', { ...base, clientMessageId: 'c'.repeat(65), text: 'x' }), 'REQUEST_INVALID'],
     ['replyTo 0', a.c.request('conversations:send', { ...base, text: 'x', replyTo: 0 }), 'REQUEST_INVALID'],
-    ['replyTo past the end', a.c.request('conversations:send', { ...base, text: 'x', replyTo: 99 }), 'MESSAGE_NOT_FOUND'],
+    ['replyTo past the end', a.c.request('conversations:send', { ...base, text: 'x', replyTo: 99 }), 'CONVERSATION_MESSAGE_NOT_FOUND'],
     ['unknown field', a.c.request('conversations:send', { ...base, text: 'x', senderId: b.userId } as never), 'REQUEST_INVALID'],
     // Within the request limit, but 2,900 escaped control characters are 17 KiB of event JSON: refused before it is stored.
     ['text whose event would not fit a stream', a.c.request('conversations:send', { ...base, text: '\u0001'.repeat(2_900) }), 'REQUEST_TOO_LARGE'],
@@ -655,10 +655,10 @@ test('bad input gets typed errors and changes nothing', async (t) => {
     ['history before 0', a.c.request('conversations:history', { conversationId: g, before: 0 }), 'REQUEST_INVALID'],
     ['markRead -1', a.c.request('conversations:markRead', { conversationId: g, seq: -1 }), 'REQUEST_INVALID'],
     ['list the declined folder', a.c.request('conversations:list', { folder: 'declined' } as never), 'REQUEST_INVALID'],
-    ['list with a bad cursor', a.c.request('conversations:list', { cursor: 'bm90LWpzb24' }), 'CURSOR_INVALID'],
+    ['list with a bad cursor', a.c.request('conversations:list', { cursor: 'bm90LWpzb24' }), 'REQUEST_CURSOR_INVALID'],
     ['openDirect with an unknown user', a.c.request('conversations:openDirect', { userId: unknown }), 'USER_NOT_FOUND'],
     ['openDirect with a malformed id', a.c.request('conversations:openDirect', { userId: 'nobody' }), 'REQUEST_INVALID'],
-    ['openDirect with yourself', a.c.request('conversations:openDirect', { userId: a.userId }), 'SOCIAL_SELF'],
+    ['openDirect with yourself', a.c.request('conversations:openDirect', { userId: a.userId }), 'GRAPH_SELF'],
     ['group with an unknown user', a.c.request('conversations:createGroup', { title: 't', memberIds: [b.userId, unknown] }), 'USER_NOT_FOUND'],
     // 50 ids are allowed per request: they must fit the request size limit (they are unknown here, hence USER_NOT_FOUND).
     ['group with 50 member ids', a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }), 'USER_NOT_FOUND'],
@@ -700,7 +700,7 @@ test('typing reaches the other members only, is never stored, and is rate-limite
   const codes = await Promise.all(Array.from({ length: 6 }, () => codeOf(c.c.request('conversations:typing', { conversationId: g }))));
   const accepted = codes.filter((code) => code === 'ok').length;
   t.true(accepted >= 3 && accepted < 6, codes.join(','));
-  t.true(codes.every((code) => code === 'ok' || code === 'RATE_LIMITED'), codes.join(','));
+  t.true(codes.every((code) => code === 'ok' || code === 'REQUEST_RATE_LIMITED'), codes.join(','));
   t.true(await eventually(async () => b.got.typing.filter((x) => x.userId === c.userId).length === accepted));
   await sleep(300);
   t.is(b.got.typing.filter((x) => x.userId === c.userId).length, accepted, 'the refused ones were not sent');
@@ -750,8 +750,8 @@ test('history pages before and after with hasMore, and a member added later read
   t.like((await late.c.request('conversations:history', { conversationId: g })).messages[0], { kind: 'system', system: { action: 'added', userIds: [late.userId] } });
   t.like(await late.c.request('conversations:get', { conversationId: g }), { lastSeq: 24, unread: 3 });
   t.like(await send(late, g, 'my first'), { message: { seq: 25 } });
-  t.is(await codeOf(late.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), text: 'x', replyTo: 5 })), 'MESSAGE_NOT_FOUND', 'no replies to the past');
-  t.is(await codeOf(late.c.request('conversations:edit', { conversationId: g, seq: 2, text: 'x' })), 'MESSAGE_NOT_FOUND');
+  t.is(await codeOf(late.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), text: 'x', replyTo: 5 })), 'CONVERSATION_MESSAGE_NOT_FOUND', 'no replies to the past');
+  t.is(await codeOf(late.c.request('conversations:edit', { conversationId: g, seq: 2, text: 'x' })), 'CONVERSATION_MESSAGE_NOT_FOUND');
   t.true(await eventually(async () => late.got.of(g).length === 4));
   t.deepEqual(seqs(late.got.of(g)), [22, 23, 24, 25], 'live from the join on, too');
   t.deepEqual(seqs(await fullHistory(b, g)), range(1, 25));

@@ -1,13 +1,13 @@
-// The domain-event consumer groups (social/event-consumer.ts) against real
+// The domain-event consumer groups (events/consumer-group.ts) against real
 // Redis: an event is handled once even when its handler outlasts the claim
 // time, an event left by a dead consumer is taken over, a failed one is
 // retried, a malformed one is dropped.
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { createLogger } from '../server/logger.ts';
-import { EventConsumer } from '../social/event-consumer.ts';
-import type { SocialEvent } from '../social/events.ts';
+import { createLogger } from '../kernel/logger.ts';
+import { EventConsumer } from '../events/consumer-group.ts';
+import type { DomainEvent, DomainEventOf } from '../events/domain.ts';
 import { requireEnv } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
 
@@ -31,18 +31,18 @@ function streamKey(): string {
   return key;
 }
 
-const event = (id: string): SocialEvent<'post.deleted'> => ({ id, type: 'post.deleted', at: Date.now(), data: { postId: id, authorId: 'a', removedBy: null } });
-const publish = (key: string, e: SocialEvent | string) => redis.xadd(key, '*', 'event', typeof e === 'string' ? e : JSON.stringify(e));
+const event = (id: string): DomainEventOf<'posts:deleted'> => ({ id, type: 'posts:deleted', at: Date.now(), data: { postId: id, authorId: 'a', removedBy: null } });
+const publish = (key: string, e: DomainEvent | string) => redis.xadd(key, '*', 'event', typeof e === 'string' ? e : JSON.stringify(e));
 const pendingCount = async (key: string) => ((await redis.xpending(key, 'g')) as [number])[0];
 
-function consumer(key: string, nodeId: string, handle: (e: SocialEvent) => Promise<void>): EventConsumer {
+function consumer(key: string, nodeId: string, handle: (e: DomainEvent) => Promise<void>): EventConsumer {
   return new EventConsumer({ redisUrl, streamKey: key, group: 'g', nodeId, log, handle, claimIdleMs: CLAIM_IDLE_MS, claimEveryMs: 100 });
 }
 
 test('an event whose handler runs several times the claim time is handled once, not taken over', async (t) => {
   const key = streamKey();
   const calls: string[] = [];
-  const slow = (node: string) => async (e: SocialEvent) => {
+  const slow = (node: string) => async (e: DomainEvent) => {
     calls.push(`${node}:${e.id}`);
     await new Promise((r) => setTimeout(r, 5 * CLAIM_IDLE_MS));
   };

@@ -115,7 +115,7 @@ test('after a reconnect, feeds:since returns exactly what was missed, oldest fir
   t.false(got.includes(seen.postId));
   t.deepEqual((await back.request('feeds:since', { cursor: next, limit: 3 })).items, [], 'nothing twice');
   t.is(await codeOf(back.request('feeds:since', { cursor: 'garbage!' } as never)), 'REQUEST_INVALID');
-  t.is(await codeOf(back.request('feeds:since', { cursor: 'Z2FyYmFnZQ', limit: 3 })), 'CURSOR_INVALID');
+  t.is(await codeOf(back.request('feeds:since', { cursor: 'Z2FyYmFnZQ', limit: 3 })), 'REQUEST_CURSOR_INVALID');
 });
 
 test('follow backfills; unfollow, block and mute remove; deletion removes everywhere and live', async (t) => {
@@ -164,7 +164,7 @@ test('for you ranks engaged posts first; bad input gets typed errors', async (t)
   const ranked = (await reader!.c.request('feeds:forYou', { limit: 10 })).items.map((p) => p.postId);
   t.deepEqual(ranked.slice(0, 2), [quiet.postId, loud.postId]);
   t.is(await codeOf(reader!.c.request('feeds:home', { limit: 51 })), 'REQUEST_INVALID');
-  t.is(await codeOf(reader!.c.request('feeds:home', { cursor: 'bm90LWEtY3Vyc29y' })), 'CURSOR_INVALID');
+  t.is(await codeOf(reader!.c.request('feeds:home', { cursor: 'bm90LWEtY3Vyc29y' })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(reader!.c.request('feeds:unwatch', {})), 'REQUEST_INVALID');
 });
 

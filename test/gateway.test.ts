@@ -80,12 +80,12 @@ test('an event without an ack callback gets a typed flock:error event', async (t
   t.is(got.event, 'system:ping');
 });
 
-test('flooding from one IP is refused with RATE_LIMITED on both nodes while another IP is unaffected', async (t) => {
+test('flooding from one IP is refused with REQUEST_RATE_LIMITED on both nodes while another IP is unaffected', async (t) => {
   const flooder = [await client(0, '10.9.9.9'), await client(1, '10.9.9.9')];
   const bystander = await client(1, '10.7.7.7');
   t.teardown(() => [...flooder, bystander].forEach((c) => c.close()));
   const results = await Promise.all(Array.from({ length: 80 }, (_, i) => codeOf(flooder[i % 2]!.request('system:ping', {}))));
-  const limited = results.filter((r) => r === 'RATE_LIMITED').length;
+  const limited = results.filter((r) => r === 'REQUEST_RATE_LIMITED').length;
   t.true(limited > 20, `${limited} of 80 limited`);
   t.true(results.filter((r) => r === 'ok').length <= 45, 'the IP budget is shared by both nodes');
   t.is(await codeOf(bystander.request('system:ping', {})), 'ok');

@@ -4,8 +4,9 @@
 import test from 'ava';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
-import { createJobRunner, JOB_LOG_COLLECTION, JOBS_COLLECTION, type JobRunner } from '../jobs/agenda.ts';
-import { FlockError } from '../server/errors.ts';
+import { createJobRunner, type JobRunner } from '../jobs/agenda.ts';
+import { JOB_LOG_COLLECTION, JOBS_COLLECTION } from '../jobs/collections.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually, startNodeProcess, type NodeProcess } from './helpers/node-process.ts';
 

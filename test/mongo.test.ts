@@ -3,7 +3,7 @@
 import test from 'ava';
 import mongoose from 'mongoose';
 import { ActorState, actorDocId } from '../models/actor-state.ts';
-import { connectMongo, disconnectMongo, pingMongo } from '../server/mongo.ts';
+import { connectMongo, disconnectMongo, pingMongo } from '../kernel/mongo.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 test.before(async () => {

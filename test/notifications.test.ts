@@ -3,7 +3,7 @@
 // the right kind, grouped while unread, delivered live on the recipient's
 // personal stream, with an exact unread count under concurrent likes; never
 // for one's own actions, blocked or muted users, or muted kinds; offline users
-// get one push outbox entry per notification version, sent by the push-outbox
+// get one push outbox entry per notification version, sent by the pushOutbox
 // job; a deleted post takes back the notifications about it.
 import test from 'ava';
 import { eventually } from './helpers/node-process.ts';
@@ -22,7 +22,7 @@ type StreamEvent = { type: string; data: { notification: Notification; unread: n
 function liveNotifications(u: SocialUser): StreamEvent[] {
   const seen: StreamEvent[] = [];
   u.c.socket.on('stream:event', (e: StreamEvent) => {
-    if (e.type === 'notification') seen.push(e);
+    if (e.type === 'notifications:changed') seen.push(e);
   });
   return seen;
 }
@@ -121,7 +121,7 @@ test('deleting a post takes back the notifications about it: out of the inbox an
   const [author, liker, mentioned] = await cluster.users(3, 'r');
   const retracted: { notificationIds: string[]; unread: number }[] = [];
   author!.c.socket.on('stream:event', (e: { type: string; data: { notificationIds: string[]; unread: number } }) => {
-    if (e.type === 'notification.retracted') retracted.push(e.data);
+    if (e.type === 'notifications:retracted') retracted.push(e.data);
   });
   const kept = await author!.c.request('posts:create', { text: 'stays' });
   const doomed = await author!.c.request('posts:create', { text: `goes, with @${mentioned!.username}` });
@@ -186,7 +186,7 @@ test('bad input is refused with typed errors and changes nothing', async (t) => 
   const post = await a!.c.request('posts:create', { text: 'x' });
   await b!.c.request('posts:like', { postId: post.postId });
   const [mine] = await inboxWhen(a!, (i) => i.length === 1);
-  t.is(await codeOf(a!.c.request('notifications:list', { cursor: 'not-a-cursor' })), 'CURSOR_INVALID');
+  t.is(await codeOf(a!.c.request('notifications:list', { cursor: 'not-a-cursor' })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(a!.c.request('notifications:setPreferences', { mutedKinds: ['nope'] } as never)), 'REQUEST_INVALID');
   t.is(await codeOf(a!.c.request('notifications:markRead', { ids: [] })), 'REQUEST_INVALID');
   t.is(await codeOf(a!.c.request('notifications:markRead', { ids: Array.from({ length: 101 }, (_, i) => `x${i}`) })), 'REQUEST_INVALID');

@@ -3,10 +3,10 @@
 import test from 'ava';
 import mongoose, { type Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
-import { createAccountService, type AccountService } from '../server/auth/accounts.ts';
-import type { ProviderIdentity } from '../server/auth/oauth/provider.ts';
-import { linkIdentity, resolveAccount } from '../server/auth/oauth/resolve-account.ts';
-import { FlockError } from '../server/errors.ts';
+import { createAccountService, type AccountService } from '../auth/accounts.ts';
+import type { ProviderIdentity } from '../auth/oauth/provider.ts';
+import { linkIdentity, resolveAccount } from '../auth/oauth/resolve-account.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 const dbName = uniqueDbName('oauth_accounts');

@@ -12,11 +12,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OAuth2Server, type MutableResponse, type TokenRequestIncomingMessage } from 'oauth2-mock-server';
 import type { OAuthProvider } from '../models/account.ts';
-import { createAccountService, type Account, type AccountService } from '../server/auth/accounts.ts';
-import { createOAuthService, type OAuthService } from '../server/auth/oauth/oauth-service.ts';
-import type { OAuthSettings } from '../server/auth/oauth/settings.ts';
-import { createTokenService, type TokenService } from '../server/auth/tokens.ts';
-import { FlockError } from '../server/errors.ts';
+import { createAccountService, type Account, type AccountService } from '../auth/accounts.ts';
+import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-service.ts';
+import type { OAuthSettings } from '../auth/oauth/settings.ts';
+import { createTokenService, type TokenService } from '../auth/tokens.ts';
+import { FlockError } from '../kernel/errors.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 const CLIENT_ID = 'flock-web-client';

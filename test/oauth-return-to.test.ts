@@ -1,9 +1,9 @@
 // The open-redirect guard: which returnTo values the allow-list admits, and
 // the normalised URL a flow redirects to.
 import test from 'ava';
-import { createReturnToPolicy } from '../server/auth/oauth/return-to.ts';
-import { parseOAuthSettings } from '../server/auth/oauth/settings.ts';
-import { FlockError } from '../server/errors.ts';
+import { createReturnToPolicy } from '../auth/oauth/return-to.ts';
+import { parseOAuthSettings } from '../auth/oauth/settings.ts';
+import { FlockError } from '../kernel/errors.ts';
 
 const policy = createReturnToPolicy(['https://app.example.com/', 'https://www.example.com/app', 'flockapp://oauth', 'http://localhost:5173/']);
 

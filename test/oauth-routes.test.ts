@@ -7,10 +7,10 @@ import mongoose, { type Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { OAuth2Server, type MutableResponse } from 'oauth2-mock-server';
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { createAccountService, type AccountService } from '../server/auth/accounts.ts';
-import { createOAuthService, type OAuthService } from '../server/auth/oauth/oauth-service.ts';
-import { registerOAuthRoutes } from '../server/auth/oauth/routes.ts';
-import { createTokenService, type TokenService } from '../server/auth/tokens.ts';
+import { createAccountService, type AccountService } from '../auth/accounts.ts';
+import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-service.ts';
+import { registerOAuthRoutes } from '../server/oauth-routes.ts';
+import { createTokenService, type TokenService } from '../auth/tokens.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
 const APP = 'https://app.example.com/';
@@ -166,7 +166,7 @@ test('open redirect: /start refuses a returnTo outside the allow-list, without r
 test('unknown and unconfigured providers', async (t) => {
   const unknown = await get(`${base}/auth/myspace/start`);
   t.is(unknown.status, 404);
-  t.like(await unknown.json(), { error: { code: 'NOT_FOUND' } });
+  t.like(await unknown.json(), { error: { code: 'HTTP_NOT_FOUND' } });
   const unconfigured = await get(`${base}/auth/facebook/start`);
   t.is(unconfigured.status, 401);
   t.like(await unconfigured.json(), { error: { code: 'AUTH_OAUTH_FAILED', message: 'provider not configured' } });

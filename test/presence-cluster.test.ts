@@ -2,8 +2,8 @@
 // process, each with its own connections, like separate nodes.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { FlockError } from '../server/errors.ts';
-import { createPresence, type Presence, type PresenceChange, type PresenceOptions } from '../server/presence/presence.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { createPresence, type Presence, type PresenceChange, type PresenceOptions } from '../presence/presence.ts';
 import { redisKeySpace } from './helpers/redis.ts';
 import { eventually } from './helpers/node-process.ts';
 
@@ -173,7 +173,7 @@ test('a socket counts once, an unknown socket is a no-op, and sockets per user a
   t.deepEqual(await a.connected(u, 's1'), { becameOnline: false }, 'same socket again');
   t.deepEqual(await a.connected(u, 's2'), { becameOnline: false });
   const err = await t.throwsAsync(a.connected(u, 's3'), { instanceOf: FlockError });
-  t.is(err?.code, 'RATE_LIMITED');
+  t.is(err?.code, 'REQUEST_RATE_LIMITED');
   t.deepEqual(await a.disconnected(u, 's3'), { becameOffline: false, lastSeen: null }, 'the refused socket was never counted');
   t.deepEqual(await a.disconnected(u, 's1'), { becameOffline: false, lastSeen: null });
   t.false((await a.disconnected(u, 's1')).becameOffline, 'twice is a no-op');

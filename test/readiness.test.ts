@@ -48,7 +48,7 @@ test('an unknown route gets a typed 404', async (t) => {
   t.teardown(() => node.stop());
   const res = await fetch(`${node.url}/nope`);
   t.is(res.status, 404);
-  t.deepEqual(await res.json(), { error: { code: 'NOT_FOUND', message: 'No such route' } });
+  t.deepEqual(await res.json(), { error: { code: 'HTTP_NOT_FOUND', message: 'No such route' } });
 });
 
 test('/readyz turns 503 when Redis stops and back to 200 when it returns', async (t) => {

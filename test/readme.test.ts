@@ -2,7 +2,7 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
 import { configVariables } from '../server/config.ts';
-import { errorCatalogue } from '../server/errors.ts';
+import { errorCatalogue } from '../kernel/errors.ts';
 
 test('README has a configuration row for every variable in server/config.ts', async (t) => {
   const readme = await fs.readFile(new URL('../README.md', import.meta.url), 'utf8');

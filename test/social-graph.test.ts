@@ -45,15 +45,15 @@ test('a private account turns follows into requests that can be approved, reject
   t.deepEqual(await b!.c.request('graph:follow', { userId: priv!.userId }), { status: 'pending' });
   t.deepEqual(await c!.c.request('graph:follow', { userId: priv!.userId }), { status: 'pending' });
   t.is((await a!.c.request('users:get', { userId: priv!.userId })).followers, 0);
-  t.is(await codeOf(a!.c.request('graph:followers', { userId: priv!.userId })), 'PRIVATE_ACCOUNT');
-  t.is(await codeOf(a!.c.request('posts:byUser', { userId: priv!.userId })), 'PRIVATE_ACCOUNT');
+  t.is(await codeOf(a!.c.request('graph:followers', { userId: priv!.userId })), 'GRAPH_PRIVATE_ACCOUNT');
+  t.is(await codeOf(a!.c.request('posts:byUser', { userId: priv!.userId })), 'GRAPH_PRIVATE_ACCOUNT');
 
   const requests = await priv!.c.request('graph:requests', {});
   t.deepEqual(requests.items.map((u) => u.userId).sort(), [a!.userId, b!.userId, c!.userId].sort());
   t.deepEqual(await priv!.c.request('graph:approve', { userId: a!.userId }), { status: 'active' });
   t.deepEqual(await priv!.c.request('graph:reject', { userId: b!.userId }), { status: 'none' });
   t.deepEqual(await c!.c.request('graph:unfollow', { userId: priv!.userId }), { status: 'none' });
-  t.is(await codeOf(priv!.c.request('graph:approve', { userId: b!.userId })), 'FOLLOW_REQUEST_NOT_FOUND');
+  t.is(await codeOf(priv!.c.request('graph:approve', { userId: b!.userId })), 'GRAPH_REQUEST_NOT_FOUND');
   t.is((await priv!.c.request('graph:requests', {})).items.length, 0);
   t.is((await a!.c.request('users:get', { userId: priv!.userId })).followers, 1);
   t.deepEqual((await a!.c.request('graph:followers', { userId: priv!.userId })).items.map((u) => u.userId), [a!.userId]);
@@ -73,15 +73,15 @@ test('block ends follows both ways, refuses new ones, and hides each side from t
   t.is((await z!.c.request('users:get', { userId: y!.userId })).followers, 0);
   t.like(await x!.c.request('graph:relationship', { userId: y!.userId }), { following: false, followedBy: false, blocking: true, blockedBy: false });
   t.like(await y!.c.request('graph:relationship', { userId: x!.userId }), { following: false, followedBy: false, blocking: false, blockedBy: true });
-  t.is(await codeOf(y!.c.request('graph:follow', { userId: x!.userId })), 'USER_BLOCKED');
-  t.is(await codeOf(x!.c.request('graph:follow', { userId: y!.userId })), 'USER_BLOCKED');
+  t.is(await codeOf(y!.c.request('graph:follow', { userId: x!.userId })), 'GRAPH_BLOCKED');
+  t.is(await codeOf(x!.c.request('graph:follow', { userId: y!.userId })), 'GRAPH_BLOCKED');
   for (const [viewer, other, post] of [
     [x!, y!, yPost],
     [y!, x!, xPost],
   ] as const) {
-    t.is(await codeOf(viewer.c.request('users:get', { userId: other.userId })), 'USER_BLOCKED');
-    t.is(await codeOf(viewer.c.request('posts:byUser', { userId: other.userId })), 'USER_BLOCKED');
-    t.is(await codeOf(viewer.c.request('graph:followers', { userId: other.userId })), 'USER_BLOCKED');
+    t.is(await codeOf(viewer.c.request('users:get', { userId: other.userId })), 'GRAPH_BLOCKED');
+    t.is(await codeOf(viewer.c.request('posts:byUser', { userId: other.userId })), 'GRAPH_BLOCKED');
+    t.is(await codeOf(viewer.c.request('graph:followers', { userId: other.userId })), 'GRAPH_BLOCKED');
     t.is(await codeOf(viewer.c.request('posts:get', { postId: post.postId })), 'POST_NOT_FOUND');
     t.is(await codeOf(viewer.c.request('posts:like', { postId: post.postId })), 'POST_NOT_FOUND');
     t.is(await codeOf(viewer.c.request('posts:create', { text: 'reply', replyTo: post.postId })), 'POST_NOT_FOUND');
@@ -122,13 +122,13 @@ test('mute hides the muted from hashtag pages, is listed only to the muter, and 
 
 test('bad graph input gets typed errors and changes nothing', async (t) => {
   const [a, b] = await cluster.users(2);
-  t.is(await codeOf(a!.c.request('graph:follow', { userId: a!.userId })), 'SOCIAL_SELF');
+  t.is(await codeOf(a!.c.request('graph:follow', { userId: a!.userId })), 'GRAPH_SELF');
   t.is(await codeOf(a!.c.request('graph:follow', { userId: 'u_nobodyhere' })), 'USER_NOT_FOUND');
   t.is(await codeOf(a!.c.request('graph:block', { userId: 'u_nobodyhere' })), 'USER_NOT_FOUND');
-  t.is(await codeOf(a!.c.request('graph:block', { userId: a!.userId })), 'SOCIAL_SELF');
+  t.is(await codeOf(a!.c.request('graph:block', { userId: a!.userId })), 'GRAPH_SELF');
   t.is(await codeOf(a!.c.request('graph:follow', { userId: 'not a user' } as never)), 'REQUEST_INVALID');
-  t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: 'garbage' })), 'CURSOR_INVALID');
-  t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: Buffer.from('{"t":"x"}').toString('base64url') })), 'CURSOR_INVALID');
+  t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: 'garbage' })), 'REQUEST_CURSOR_INVALID');
+  t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: Buffer.from('{"t":"x"}').toString('base64url') })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, limit: 500 })), 'REQUEST_INVALID');
   t.like(await a!.c.request('graph:relationship', { userId: b!.userId }), { following: false, blocking: false, muting: false });
   t.is((await a!.c.request('users:get', { userId: a!.userId })).following, 0);
@@ -141,6 +141,6 @@ test('the following limit refuses one follow too many', async (t) => {
   const [me, a, b, c] = await limited.users(4);
   await me!.c.request('graph:follow', { userId: a!.userId });
   await me!.c.request('graph:follow', { userId: b!.userId });
-  t.is(await codeOf(me!.c.request('graph:follow', { userId: c!.userId })), 'FOLLOW_LIMIT');
+  t.is(await codeOf(me!.c.request('graph:follow', { userId: c!.userId })), 'GRAPH_FOLLOW_LIMIT');
   t.is((await c!.c.request('users:get', { userId: c!.userId })).followers, 0);
 });

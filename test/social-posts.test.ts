@@ -58,7 +58,7 @@ test('posts, replies and quotes carry author, counts, parsed hashtags and mentio
   t.deepEqual(replies.map((p) => p.postId), [r1.postId, r2.postId], 'direct replies, oldest first');
 
   const events = await recentEvents(200);
-  const created = events.find((e) => e.type === 'post.created' && e.data.postId === root.postId);
+  const created = events.find((e) => e.type === 'posts:created' && e.data.postId === root.postId);
   t.deepEqual(created?.data.mentions, [b!.userId], 'the mention is a domain event');
 });
 
@@ -127,7 +127,7 @@ test('followers-only posts and private accounts never reach non-followers, on an
   // Going private hides even public posts from non-followers.
   await author!.c.request('users:updateProfile', { private: true });
   t.is(await codeOf(stranger!.c.request('posts:get', { postId: open.postId })), 'POST_NOT_FOUND');
-  t.is(await codeOf(stranger!.c.request('posts:byUser', { userId: author!.userId })), 'PRIVATE_ACCOUNT');
+  t.is(await codeOf(stranger!.c.request('posts:byUser', { userId: author!.userId })), 'GRAPH_PRIVATE_ACCOUNT');
   t.deepEqual((await stranger!.c.request('posts:hashtag', { tag })).items, []);
   t.is((await follower!.c.request('posts:get', { postId: open.postId })).postId, open.postId);
 });
@@ -212,7 +212,7 @@ test('bad post input gets typed errors and changes nothing', async (t) => {
   t.is(await codeOf(a!.c.request('posts:create', { text: 'reply', replyTo: 'p_AAAAAAAAAAAAAAAAAAAAAA' })), 'POST_NOT_FOUND');
   t.is(await codeOf(a!.c.request('posts:get', { postId: 'nope' })), 'REQUEST_INVALID');
   t.is(await codeOf(a!.c.request('posts:like', { postId: 'p_AAAAAAAAAAAAAAAAAAAAAA' })), 'POST_NOT_FOUND');
-  t.is(await codeOf(a!.c.request('posts:byUser', { userId: a!.userId, cursor: 'bm90LWpzb24' })), 'CURSOR_INVALID');
+  t.is(await codeOf(a!.c.request('posts:byUser', { userId: a!.userId, cursor: 'bm90LWpzb24' })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(a!.c.request('posts:hashtag', { tag: '!!!' })), 'REQUEST_INVALID');
   t.is(await codeOf(a!.c.request('posts:byUser', { userId: 'u_nobody' })), 'USER_NOT_FOUND');
   t.is(await codeOf(b!.c.request('posts:edit', { postId: p.postId, text: 'mine now' })), 'POST_FORBIDDEN');

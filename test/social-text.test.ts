@@ -4,8 +4,8 @@ import test from 'ava';
 import mongoose from 'mongoose';
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
-import { decodeCursor, encodeCursor } from '../social/cursor.ts';
-import { fencedInsert, fencedUpdate, fencedUpsert } from '../social/fenced.ts';
+import { decodeCursor, encodeCursor } from '../kernel/cursor.ts';
+import { fencedInsert, fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
 import { edgeModel } from '../models/edge.ts';
 import { parseHashtags, parseMentions, MAX_HASHTAGS_PER_POST, hashtagInput } from '../social/text.ts';
 
@@ -31,12 +31,12 @@ test('hashtag request field accepts "#Tag" or "tag" and refuses non-tags', (t) =
   t.false(hashtagInput.safeParse('123').success);
 });
 
-test('cursors round-trip, and anything else is CURSOR_INVALID', async (t) => {
+test('cursors round-trip, and anything else is REQUEST_CURSOR_INVALID', async (t) => {
   const c = { t: 1700000000000, id: 'p_x' };
   t.deepEqual(decodeCursor(encodeCursor(c)), c);
   t.is(decodeCursor(undefined), undefined);
   for (const bad of ['!!', 'bm90LWpzb24', Buffer.from('{"t":-1,"id":"x"}').toString('base64url'), Buffer.from('{"t":1,"id":"x","extra":1}').toString('base64url')]) {
-    t.is(await codeOf(Promise.resolve().then(() => decodeCursor(bad))), 'CURSOR_INVALID', bad);
+    t.is(await codeOf(Promise.resolve().then(() => decodeCursor(bad))), 'REQUEST_CURSOR_INVALID', bad);
   }
 });
 

@@ -1,6 +1,6 @@
 // Stream id parsing and ordering: table-driven, no Redis.
 import test from 'ava';
-import { compareStreamIds, formatStreamId, isMaxStreamId, parseStreamId } from '../server/streams/stream-id.ts';
+import { compareStreamIds, formatStreamId, isMaxStreamId, parseStreamId } from '../streams/stream-id.ts';
 
 const valid: [string, string][] = [
   ['0-0', '0-0'],

@@ -3,10 +3,10 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { FlockError } from '../server/errors.ts';
-import { personalEventSchema, resumeResultSchema, type PersonalEvent, type ResumeResult } from '../server/streams/envelope.ts';
-import { createPersonalStream, type PersonalStreamSettings } from '../server/streams/personal-stream.ts';
-import { compareStreamIds, parseStreamId } from '../server/streams/stream-id.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { personalEventSchema, resumeResultSchema, type PersonalEvent, type ResumeResult } from '../streams/envelope.ts';
+import { createPersonalStream, type PersonalStreamSettings } from '../streams/personal-stream.ts';
+import { compareStreamIds, parseStreamId } from '../streams/stream-id.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { redisKeySpace } from './helpers/redis.ts';
 

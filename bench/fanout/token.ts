@@ -1,5 +1,5 @@
 // An access token for a bench user, signed with the nodes' JWT_SECRET the way
-// the nodes sign them (server/auth): the bench's sockets sign in without the
+// the nodes sign them (auth/): the bench's sockets sign in without the
 // sign-in flow, which is not what the fan-out bench measures.
 import { SignJWT } from 'jose';
 

@@ -7,7 +7,7 @@
 //
 // The join goes through the nodes' own Socket.IO adapter, the way a node
 // moves a watching user's sockets when they follow someone (server/node.ts
-// `watchAuthor`, feeds/fanout.ts on follow.created): the bench joins the
+// `watchAuthor`, consumers/feeds.ts on graph:followCreated): the bench joins the
 // adapter's Redis channels as one more server with no sockets of its own and
 // calls `io.in('user:{id}').socketsJoin(rooms)`, which every node applies to
 // its own sockets of that user. The rooms are exactly those of channels/feeds.ts

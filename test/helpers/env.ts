@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 // Every test runs with the node's mongoose settings (strictQuery, sanitizeFilter).
-import '../../server/mongo.ts';
+import '../../kernel/mongo.ts';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];

@@ -1,7 +1,7 @@
 // Test helpers shared by many files.
 import type { Readable } from 'node:stream';
 import { FlockRequestError } from '../../client/flock-client.ts';
-import { FlockError } from '../../server/errors.ts';
+import { FlockError } from '../../kernel/errors.ts';
 
 /** 'ok', or the error code a promise rejected with (FlockError or a client FlockRequestError). */
 export async function codeOf(p: Promise<unknown>): Promise<string> {

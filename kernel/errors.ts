@@ -1,0 +1,342 @@
+// Flock's one application error type and the catalogue of its codes.
+// Every failure a client, an operator or another node can see carries a stable,
+// subsystem-prefixed code from this table; the table also says how the code is
+// surfaced (HTTP status) and what fixes it, so docs and acks come from one place.
+
+export interface ErrorSpec {
+  /** HTTP status when the error ends an HTTP request. */
+  readonly status: number;
+  /** Default human message. */
+  readonly message: string;
+  /** What the caller or operator should do about it. */
+  readonly fix: string;
+}
+
+export const errorCatalogue = {
+  // Configuration and start-up
+  CONFIG_INVALID: {
+    status: 500,
+    message: 'The environment does not describe a valid configuration',
+    fix: 'Set the variables named in the message to the values they expect (see README "Configuration").',
+  },
+  // Embedded development services
+  DEVSERVICES_UNAVAILABLE: {
+    status: 500,
+    message: 'An embedded development service cannot be provided on this machine',
+    fix: 'Set the service URL in the environment (MONGO_URL, S3_ENDPOINT, STRIPE_API_BASE) or install what the message names.',
+  },
+  DEVSERVICES_START_FAILED: {
+    status: 500,
+    message: 'An embedded development service failed to start',
+    fix: 'Read the service output quoted in the message; delete its data directory if it is corrupt.',
+  },
+  // Backing services
+  SERVICE_UNREACHABLE: {
+    status: 503,
+    message: 'A backing service does not answer',
+    fix: 'Check that the service at the configured URL is running and reachable from this node.',
+  },
+  // The node itself
+  SERVER_INTERNAL: {
+    status: 500,
+    message: 'Internal error',
+    fix: 'Retry later; if it persists, report it with the time and the request id from the logs.',
+  },
+  // HTTP routes
+  HTTP_NOT_FOUND: {
+    status: 404,
+    message: 'No such resource',
+    fix: 'Check the identifier.',
+  },
+  // Any request: shape, size, rate, cursors
+  REQUEST_INVALID: {
+    status: 400,
+    message: 'The request does not match its schema',
+    fix: 'Send a payload that matches the documented schema; the message names the offending fields.',
+  },
+  REQUEST_TOO_LARGE: {
+    status: 413,
+    message: 'The request is larger than allowed',
+    fix: 'Send a smaller payload; limits are documented per event and route.',
+  },
+  REQUEST_NO_ACK: {
+    status: 400,
+    message: 'The event was sent without an acknowledgement callback',
+    fix: 'Emit every request with an ack callback as its last argument (socket.emitWithAck).',
+  },
+  REQUEST_UNKNOWN_EVENT: {
+    status: 404,
+    message: 'No such event',
+    fix: 'Use an event from the AsyncAPI document (/asyncapi.json).',
+  },
+  REQUEST_RATE_LIMITED: {
+    status: 429,
+    message: 'Too many requests',
+    fix: 'Slow down; retry after the time given in details.retryAfterMs.',
+  },
+  REQUEST_CURSOR_INVALID: {
+    status: 400,
+    message: 'The cursor is not one this list returned',
+    fix: 'Pass back nextCursor exactly as received, to the same list.',
+  },
+  // Accounts, sessions and sign-in
+  AUTH_REQUIRED: {
+    status: 401,
+    message: 'Sign in first',
+    fix: 'Connect with an access token (auth.token in the handshake) or call auth:login.',
+  },
+  AUTH_INVALID_CREDENTIALS: {
+    status: 401,
+    message: 'Wrong username, email or password',
+    fix: 'Check the credentials.',
+  },
+  AUTH_THROTTLED: {
+    status: 429,
+    message: 'Too many failed sign-in attempts',
+    fix: 'Wait for details.retryAfterMs before trying again.',
+  },
+  AUTH_TOKEN_INVALID: {
+    status: 401,
+    message: 'The access token is invalid',
+    fix: 'Sign in again or refresh the token.',
+  },
+  AUTH_TOKEN_EXPIRED: {
+    status: 401,
+    message: 'The access token has expired',
+    fix: 'Call auth:refresh with the refresh token, then auth:reauthenticate with the new access token.',
+  },
+  AUTH_REFRESH_INVALID: {
+    status: 401,
+    message: 'The refresh token is invalid, expired or revoked',
+    fix: 'Sign in again.',
+  },
+  AUTH_REFRESH_REUSED: {
+    status: 401,
+    message: 'A refresh token was used twice; the session was revoked',
+    fix: 'Sign in again. If you did not reuse the token, your token may have been stolen.',
+  },
+  AUTH_SESSION_REVOKED: {
+    status: 401,
+    message: 'The session was revoked',
+    fix: 'Sign in again.',
+  },
+  AUTH_FORBIDDEN: {
+    status: 403,
+    message: 'Your role does not allow this',
+    fix: 'Ask an admin for the role the event requires.',
+  },
+  AUTH_WEAK_PASSWORD: {
+    status: 400,
+    message: 'The password does not meet the rules',
+    fix: 'Use 10 to 256 characters, not only letters or only digits, and not the username or email.',
+  },
+  AUTH_IDENTITY_TAKEN: {
+    status: 409,
+    message: 'That username or email is already registered',
+    fix: 'Choose another username, or sign in to the existing account.',
+  },
+  AUTH_OAUTH_FAILED: {
+    status: 401,
+    message: 'Sign-in with the provider failed',
+    fix: 'Retry the sign-in; check the provider token or the redirect parameters.',
+  },
+  AUTH_OAUTH_UNVERIFIED_EMAIL: {
+    status: 409,
+    message: 'The provider did not verify this email, so it cannot be linked to an existing account',
+    fix: 'Sign in to the existing account with its password and link the provider from there.',
+  },
+  AUTH_ORIGIN_REFUSED: {
+    status: 403,
+    message: 'Connections from this origin are not allowed',
+    fix: 'Add the origin to SOCKET_ALLOWED_ORIGINS.',
+  },
+  // Users and profiles
+  USER_NOT_FOUND: {
+    status: 404,
+    message: 'No such user',
+    fix: 'Check the user id or username.',
+  },
+  // The social graph: follows, blocks, mutes
+  GRAPH_BLOCKED: {
+    status: 403,
+    message: 'One of you blocked the other',
+    fix: 'Nothing to do: a block hides each side from the other until it is lifted.',
+  },
+  GRAPH_SELF: {
+    status: 400,
+    message: 'You cannot do this to yourself',
+    fix: 'Name another user.',
+  },
+  GRAPH_FOLLOW_LIMIT: {
+    status: 409,
+    message: 'You follow (or asked to follow) too many accounts',
+    fix: 'Unfollow some accounts or cancel pending requests first.',
+  },
+  GRAPH_REQUEST_NOT_FOUND: {
+    status: 404,
+    message: 'No pending follow request from this user',
+    fix: 'List pending requests with graph:requests.',
+  },
+  GRAPH_PRIVATE_ACCOUNT: {
+    status: 403,
+    message: 'This account is private',
+    fix: 'Follow the account and wait for it to approve the request.',
+  },
+  // Posts
+  POST_NOT_FOUND: {
+    status: 404,
+    message: 'No such post, or you cannot see it',
+    fix: 'Check the post id; deleted posts and posts you may not see are not found.',
+  },
+  POST_FORBIDDEN: {
+    status: 403,
+    message: 'Only the author may do this to the post',
+    fix: 'Edit or delete your own posts only; moderators remove others with posts:remove.',
+  },
+  POST_NOT_EDITABLE: {
+    status: 409,
+    message: 'This post cannot be edited',
+    fix: 'Reposts have no text to edit, and a post keeps at most a fixed number of edits.',
+  },
+  POST_DUPLICATE_KEY: {
+    status: 409,
+    message: 'This idempotency key already named a different post',
+    fix: 'Use a new idempotency key for each new post.',
+  },
+  // Conversations and messages
+  CONVERSATION_NOT_FOUND: {
+    status: 404,
+    message: 'No such conversation, or you are not a member',
+    fix: 'Check the conversation id; list yours with conversations:list.',
+  },
+  CONVERSATION_FORBIDDEN: {
+    status: 403,
+    message: 'Your role in this conversation does not allow this',
+    fix: 'Owners and admins manage groups; only senders edit or delete their messages.',
+  },
+  CONVERSATION_FULL: {
+    status: 409,
+    message: 'The group has as many members as it may have',
+    fix: 'Remove members first, or raise CONVERSATION_MAX_MEMBERS.',
+  },
+  CONVERSATION_MESSAGE_NOT_FOUND: {
+    status: 404,
+    message: 'No such message in this conversation, or you cannot see it',
+    fix: 'Check the sequence number against conversations:history.',
+  },
+  // Actor runtime
+  ACTOR_MESSAGE_INVALID: {
+    status: 400,
+    message: 'The message does not match its schema',
+    fix: 'Send a payload that matches the message schema declared by the actor type.',
+  },
+  ACTOR_UNKNOWN_TYPE: {
+    status: 400,
+    message: 'No such actor type',
+    fix: 'Register the actor type with the runtime on every node.',
+  },
+  ACTOR_UNKNOWN_MESSAGE: {
+    status: 400,
+    message: 'The actor type has no such message',
+    fix: 'Use a message name declared by the actor type.',
+  },
+  ACTOR_TIMEOUT: {
+    status: 504,
+    message: 'The actor did not answer in time',
+    fix: 'Retry if the message is idempotent; the actor may or may not have processed it.',
+  },
+  ACTOR_CYCLE: {
+    status: 500,
+    message: 'A cycle of asks between actors was refused',
+    fix: 'Restructure the calls: an actor cannot ask an actor that is waiting on it; use tell for callbacks.',
+  },
+  ACTOR_BUSY: {
+    status: 503,
+    message: 'The actor mailbox is full',
+    fix: 'Back off and retry later.',
+  },
+  ACTOR_FENCED: {
+    status: 503,
+    message: 'This activation lost ownership of the actor; the write was refused',
+    fix: 'Retry: the message is routed to the current owner.',
+  },
+  ACTOR_STATE_INVALID: {
+    status: 500,
+    message: 'Stored actor state does not match the state schema',
+    fix: 'Migrate the stored state to the current schema.',
+  },
+  ACTOR_UNAVAILABLE: {
+    status: 503,
+    message: 'The actor cannot be reached right now',
+    fix: 'Retry shortly; the node hosting it may be failing over or shutting down.',
+  },
+  ACTOR_HANDLER_FAILED: {
+    status: 500,
+    message: 'The actor failed to handle the message',
+    fix: 'Check the node logs for the cause; the actor keeps running.',
+  },
+  // Jobs
+  JOB_DATA_INVALID: {
+    status: 400,
+    message: 'Job data does not match the job schema',
+    fix: 'Schedule the job with data that matches its schema in jobs/registry.ts.',
+  },
+  JOB_UNKNOWN: {
+    status: 400,
+    message: 'No such job',
+    fix: 'Use a job name declared in jobs/registry.ts.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/**
+ * The subsystems a code may name as its prefix (`AUTH_...`, `POST_...`); a
+ * test keeps every code in the catalogue on one of them.
+ */
+export const ERROR_SUBSYSTEMS = ['CONFIG', 'DEVSERVICES', 'SERVICE', 'SERVER', 'HTTP', 'REQUEST', 'AUTH', 'USER', 'GRAPH', 'POST', 'CONVERSATION', 'ACTOR', 'JOB'] as const;
+
+/** Every code, for schemas that carry one (an actor's error reply, the client's error union). */
+export const ERROR_CODES = Object.keys(errorCatalogue) as [ErrorCode, ...ErrorCode[]];
+
+export interface FlockErrorOptions {
+  cause?: unknown;
+  /** Structured, client-safe details (e.g. which fields failed validation). */
+  details?: Record<string, unknown>;
+}
+
+export class FlockError extends Error {
+  override readonly name = 'FlockError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options: FlockErrorOptions = {}) {
+    super(message ?? errorCatalogue[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return errorCatalogue[this.code].status;
+  }
+}
+
+export function isFlockError(err: unknown): err is FlockError {
+  return err instanceof FlockError;
+}
+
+/** The `error` half of a socket ack or an HTTP error body. Internal causes never leak. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export function toErrorBody(err: unknown): ErrorBody {
+  if (isFlockError(err)) {
+    return err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: err.details };
+  }
+  return { code: 'SERVER_INTERNAL', message: errorCatalogue.SERVER_INTERNAL.message };
+}

@@ -1,0 +1,55 @@
+// Fenced writes of documents an actor owns outside its state: a write lands
+// only if the document was last written by this activation's epoch or an
+// older one, and stamps it with this epoch. Once a newer owner has written,
+// the stale owner's writes are refused (ACTOR_FENCED) instead of landing.
+//
+// These go through the driver's collection, not mongoose's update casting,
+// which drops null and empty-array fields from an upsert's $setOnInsert; the
+// callers pass complete, typed documents.
+import type { Model } from 'mongoose';
+import { FlockError } from './errors.ts';
+import { isDuplicateKey } from './duplicate-key.ts';
+
+function fenced(what: string): FlockError {
+  return new FlockError('ACTOR_FENCED', `${what}: written by a newer owner`);
+}
+
+/** Upsert: `$set` (and `$setOnInsert`) at `epoch`; refused once a newer epoch wrote the document. */
+export async function fencedUpsert<T>(
+  model: Model<T>,
+  id: string,
+  epoch: number,
+  set: Record<string, unknown>,
+  setOnInsert: Record<string, unknown> = {},
+): Promise<void> {
+  try {
+    await model.collection.updateOne(
+      { _id: id, epoch: { $lte: epoch } } as never,
+      { $set: { ...set, epoch }, ...(Object.keys(setOnInsert).length > 0 && { $setOnInsert: setOnInsert }) },
+      { upsert: true },
+    );
+  } catch (err) {
+    if (isDuplicateKey(err)) throw fenced(`${model.collection.name}/${id}`);
+    throw err;
+  }
+}
+
+/** Creates a document at `epoch`; refused if it exists already (another owner made it). */
+export async function fencedInsert<T>(model: Model<T>, doc: Record<string, unknown> & { _id: string }, epoch: number): Promise<void> {
+  try {
+    await model.collection.insertOne({ ...doc, epoch } as never);
+  } catch (err) {
+    if (isDuplicateKey(err)) throw fenced(`${model.collection.name}/${doc._id}`);
+    throw err;
+  }
+}
+
+/** Update of an existing document; false if it does not exist, refused if a newer epoch wrote it. */
+export async function fencedUpdate<T>(model: Model<T>, id: string, epoch: number, update: Record<string, unknown>): Promise<boolean> {
+  const set = (update.$set ?? {}) as Record<string, unknown>;
+  const result = await model.collection.updateOne({ _id: id, epoch: { $lte: epoch } } as never, { ...update, $set: { ...set, epoch } });
+  if (result.matchedCount === 1) return true;
+  const exists = await model.collection.countDocuments({ _id: id } as never, { limit: 1 });
+  if (exists) throw fenced(`${model.collection.name}/${id}`);
+  return false;
+}
