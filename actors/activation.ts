@@ -1,11 +1,20 @@
-// One active actor on this node: its state, its mailbox and its turn loop.
-// Turns run one at a time (an awaiting handler keeps the mailbox closed), and
-// state reaches MongoDB only through fenced, versioned writes.
+// One active actor on this node: its state, its mailbox, its turn loop and
+// the effects of its last commit. Turns run one at a time (an awaiting
+// handler keeps the mailbox closed); state reaches MongoDB only through the
+// fenced writes of its StateStore, and effects run only after the write that
+// recorded them.
+//
+// Effects and crashes: a turn's effects are saved with its state, then run
+// before the reply. They stay listed in the stored state until the next write
+// replaces them (the next commit, or the final write when the actor
+// passivates), so a crash anywhere after the save leaves them to be redone
+// when the actor next activates: at least once, never lost. Until they are
+// known done, no other turn runs.
 import { FlockError, isFlockError } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { ActorContext, ActorType } from './define.ts';
 import type { ActorMetrics } from './metrics.ts';
 import type { StateStore } from './state-store.ts';
-import type { Logger } from '../kernel/logger.ts';
 
 export interface Turn {
   message: string;
@@ -22,12 +31,11 @@ export type CloseReason = 'passivate' | 'shutdown' | 'lease-lost' | 'fenced';
 
 /** What an activation needs from its runtime. */
 export interface ActivationHost {
-  readonly store: StateStore;
   readonly log: Logger;
   readonly metrics: ActorMetrics;
   leaseValid(): boolean;
-  /** Builds the handler context of an activation, once; it reads the current turn. */
-  context(activation: Activation): ActorContext<unknown>;
+  /** Builds the handler context of an activation, once; it reads the current turn and the staged state. */
+  context(activation: Activation): ActorContext<unknown, unknown>;
   /** Called when a write was refused: this activation is stale. */
   fenced(activation: Activation): void;
   /** Called when the node lease is no longer valid. */
@@ -36,18 +44,32 @@ export interface ActivationHost {
   reroute(turn: Turn): void;
 }
 
+/** What the turn in progress has done so far: its state, whether it changed, the effects it recorded. */
+export interface Staged {
+  state: unknown;
+  changed: boolean;
+  effects: unknown[];
+  /** True while an effect runs: effects record no effects. */
+  inEffect: boolean;
+}
+
 export class Activation {
   status: 'active' | 'closing' | 'closed' = 'active';
   lastActive = Date.now();
   /** Set by the runtime when it starts deactivating this activation. */
   ended: Promise<void> | undefined;
   readonly timers = new Map<string, NodeJS.Timeout>();
-  /** The turn being handled and its staged state (turns never overlap). */
+  /** The turn being handled (turns never overlap). */
   currentTurn: Turn | undefined;
-  readonly staged: { state: unknown; changed: boolean; effects: Array<() => Promise<void>> } = { state: undefined, changed: false, effects: [] };
-  /** Whether the definition's onActivate hook has completed for this activation. */
+  readonly staged: Staged = { state: undefined, changed: false, effects: [], inEffect: false };
+  /** Whether the redo of left-over effects and the onActivate hook have completed for this activation. */
   private activated = false;
-  private ctx: ActorContext<unknown> | undefined;
+  /** Effects of the last commit, and whether they may still be undone. */
+  private pending: unknown[];
+  private pendingUndone: boolean;
+  /** Whether the stored state still lists effects (done or not). */
+  private pendingStored: boolean;
+  private ctx: ActorContext<unknown, unknown> | undefined;
   private readonly depthGauge: { inc(n?: number): void; dec(n?: number): void };
   private readonly turnHistogram: { observe(v: number): void };
   private readonly queue: Turn[] = [];
@@ -64,9 +86,15 @@ export class Activation {
     readonly epoch: number,
     private version: number,
     private state: unknown,
+    /** Effects the stored state lists, parsed. */
+    pending: unknown[],
+    private readonly store: StateStore,
     private readonly host: ActivationHost,
     private readonly capacity: number,
   ) {
+    this.pending = pending;
+    this.pendingUndone = pending.length > 0;
+    this.pendingStored = pending.length > 0;
     this.depthGauge = host.metrics.mailboxDepth.labels(def.type);
     this.turnHistogram = host.metrics.turnSeconds.labels(def.type);
   }
@@ -79,6 +107,11 @@ export class Activation {
     return this.queue.length === 0 && this.running === undefined;
   }
 
+  /** The version the state gets at the next commit. */
+  get nextVersion(): number {
+    return this.version + 1;
+  }
+
   submit(turn: Turn): void {
     if (this.queue.length >= this.capacity) {
       throw new FlockError('ACTOR_BUSY', `${this.address}: mailbox full (${this.capacity} messages)`);
@@ -89,7 +122,7 @@ export class Activation {
     this.running ??= this.pump();
   }
 
-  /** Stops taking turns, flushes cached state, and hands queued turns back for rerouting. */
+  /** Stops taking turns, writes what is left to write, and hands queued turns back for rerouting. */
   close(reason: CloseReason): Promise<void> {
     this.closing ??= (async () => {
       this.status = 'closing';
@@ -97,7 +130,7 @@ export class Activation {
       for (const timer of this.timers.values()) clearTimeout(timer);
       this.timers.clear();
       clearTimeout(this.flushTimer);
-      if (reason !== 'fenced') await this.flush().catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final flush failed'));
+      if (reason !== 'fenced') await this.finalWrite().catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final write failed'));
       this.status = 'closed';
       const queued = this.queue.splice(0);
       this.depthGauge.dec(queued.length);
@@ -106,13 +139,13 @@ export class Activation {
     return this.closing;
   }
 
-  /** Writes cached state if it changed (fenced); no-op for durable actors. */
+  /** Writes cached state if it changed (fenced); no-op for durable and document actors. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       if (!this.dirty) return;
       const snapshot = this.state;
       this.dirty = false;
-      const ok = await this.host.store.save(this.def.type, this.key, this.epoch, this.version, snapshot).catch((err: unknown) => {
+      const ok = await this.store.save(this.key, this.epoch, this.version, snapshot, snapshot, []).catch((err: unknown) => {
         this.dirty = true;
         throw err;
       });
@@ -123,6 +156,16 @@ export class Activation {
       this.version += 1;
     });
     return this.flushing;
+  }
+
+  /** Cached state, and the list of effects that are done (so the next activation does not redo them). */
+  private async finalWrite(): Promise<void> {
+    await this.flush();
+    if (!this.pendingStored || this.pendingUndone) return;
+    if (await this.store.save(this.key, this.epoch, this.version, this.state, this.state, [])) {
+      this.version += 1;
+      this.pendingStored = false;
+    }
   }
 
   private async pump(): Promise<void> {
@@ -141,46 +184,30 @@ export class Activation {
       return;
     }
     if (!this.host.leaseValid()) {
-      // This node may have been presumed dead: never act on possibly stale state.
-      this.host.reroute(turn);
+      // This node may have been presumed dead: never act on possibly stale state. Losing the lease
+      // first marks this activation closing, so the rerouted turn waits for a new owner instead of
+      // landing here again (which recursed without end).
       this.host.leaseLost();
+      this.host.reroute(turn);
       return;
     }
     const started = performance.now();
-    const staged = this.staged;
     this.currentTurn = turn;
-    this.ctx ??= this.host.context(this);
+    const ctx = (this.ctx ??= this.host.context(this));
     try {
-      if (!this.activated && this.def.onActivate) {
-        staged.state = this.state;
-        staged.changed = false;
-        staged.effects = [];
-        try {
-          await this.def.onActivate(this.ctx);
-        } catch (err) {
-          throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: activation hook failed`, { cause: err });
-        }
-        if (staged.changed && !(await this.commit(staged.state))) {
-          turn.reject(new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`));
-          return;
-        }
-        await this.runEffects(staged.effects);
-      }
-      this.activated = true;
-      staged.state = this.state;
-      staged.changed = false;
-      staged.effects = [];
+      if (!this.activated) await this.activate(ctx);
+      this.stage();
       const handler = this.def.handlers[turn.message]!;
-      const raw = await handler(this.ctx, turn.input);
+      const raw = await handler(ctx, turn.input);
       const parsed = this.def.messages[turn.message]!.output.safeParse(raw);
       if (!parsed.success) {
         throw new FlockError('ACTOR_HANDLER_FAILED', `${this.address}: ${turn.message} returned output that fails its schema`);
       }
-      if (staged.changed && !(await this.commit(staged.state))) {
+      if (!(await this.commitStaged())) {
         turn.reject(new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`));
         return;
       }
-      await this.runEffects(staged.effects);
+      await this.runEffects(ctx, 'turn');
       turn.resolve(parsed.data);
     } catch (err) {
       if (!isFlockError(err)) this.host.log.error({ err, actor: this.address, message: turn.message }, 'actor handler failed');
@@ -192,42 +219,103 @@ export class Activation {
     }
   }
 
-  private async runEffects(effects: Array<() => Promise<void>>): Promise<void> {
-    this.staged.effects = [];
-    for (const effect of effects) {
+  /** Before the first turn: redo what the last commit may have left undone, then the type's hook. */
+  private async activate(ctx: ActorContext<unknown, unknown>): Promise<void> {
+    await this.runEffects(ctx, 'redo');
+    if (this.def.onActivate) {
+      this.stage();
       try {
-        await effect();
+        await this.def.onActivate(ctx);
       } catch (err) {
-        // The state is saved but its effects are not all done: redo them (onActivate) before the next turn.
+        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: activation hook failed`, { cause: err });
+      }
+      if (!(await this.commitStaged())) throw new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`);
+      await this.runEffects(ctx, 'redo');
+    }
+    this.activated = true;
+  }
+
+  private stage(): void {
+    const staged = this.staged;
+    staged.state = this.state;
+    staged.changed = false;
+    staged.effects = [];
+  }
+
+  /** Commits the staged state and effects if the turn made any; false if this activation turned out to be stale. */
+  private commitStaged(): Promise<boolean> {
+    const { staged } = this;
+    if (!staged.changed && staged.effects.length === 0) return Promise.resolve(true);
+    return this.commit(staged.state, staged.effects);
+  }
+
+  private async commit(next: unknown, effects: unknown[]): Promise<boolean> {
+    const policy = this.def.persistence;
+    if (policy.kind === 'cached') {
+      this.state = next;
+      this.dirty = true;
+      this.armFlush(policy.flushAfterMs);
+      return true;
+    }
+    const stored = effects.map((effect) => this.serialize(effect));
+    let ok: boolean;
+    try {
+      ok = await this.store.save(this.key, this.epoch, this.version, this.state, next, stored);
+    } catch (err) {
+      throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: state could not be saved`, { cause: err });
+    }
+    if (!ok) {
+      this.host.fenced(this);
+      return false;
+    }
+    this.version += 1;
+    this.state = next;
+    this.pending = effects;
+    this.pendingUndone = effects.length > 0;
+    this.pendingStored = stored.length > 0;
+    return true;
+  }
+
+  private serialize(effect: unknown): string {
+    const schema = this.def.effects?.schema;
+    if (!schema) throw new Error(`${this.def.type} records an effect but declares no effects`);
+    // Checked now: an effect that could not be read back would stop the actor at its next activation.
+    return JSON.stringify(schema.parse(effect));
+  }
+
+  /**
+   * Runs the effects of the last commit if they may be undone. `turn`: the
+   * sender gets an effect's error. `redo` (before the first turn): an effect
+   * that compensated (set a state and threw) has done its part, and the turn
+   * that woke the actor goes on.
+   */
+  private async runEffects(ctx: ActorContext<unknown, unknown>, mode: 'turn' | 'redo'): Promise<void> {
+    if (!this.pendingUndone) return;
+    const { staged } = this;
+    const run = this.def.effects?.run;
+    if (!run) throw new FlockError('ACTOR_STATE_INVALID', `${this.address}: effects are stored but the type declares none`);
+    for (const effect of this.pending) {
+      this.stage();
+      staged.inEffect = true;
+      try {
+        await run(ctx, effect);
+      } catch (err) {
+        if (staged.changed) {
+          // Compensation: the effect cannot succeed, and the state it set replaces whatever was left to do.
+          staged.inEffect = false;
+          if (!(await this.commit(staged.state, []))) throw new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`);
+          if (mode === 'redo') return;
+          throw err;
+        }
+        // The state is saved but its effects are not all done: redo them before the next turn.
         this.activated = false;
         if (isFlockError(err)) throw err;
         throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, { cause: err });
+      } finally {
+        staged.inEffect = false;
       }
     }
-  }
-
-  /** Applies a turn's new state; false if this activation turned out to be stale. */
-  private async commit(next: unknown): Promise<boolean> {
-    const policy = this.def.persistence;
-    if (policy.kind === 'durable') {
-      let ok: boolean;
-      try {
-        ok = await this.host.store.save(this.def.type, this.key, this.epoch, this.version, next);
-      } catch (err) {
-        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: state could not be saved`, { cause: err });
-      }
-      if (!ok) {
-        this.host.fenced(this);
-        return false;
-      }
-      this.version += 1;
-      this.state = next;
-      return true;
-    }
-    this.state = next;
-    this.dirty = true;
-    this.armFlush(policy.flushAfterMs);
-    return true;
+    this.pendingUndone = false;
   }
 
   private armFlush(delayMs: number): void {

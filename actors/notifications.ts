@@ -1,29 +1,29 @@
-// NotificationsActor: one per user (key = user id). It owns the user's
-// notification inbox (models/notification.ts): which groups are open, the
-// exact unread count, the kinds the user muted, and the ids of the domain
-// events it has turned into notifications already (an event delivered twice
-// changes nothing).
+// NotificationsActor's implementation (interface: actors/contracts/notifications.ts).
+// Durable: the inbox bookkeeping (open groups, the exact unread count, muted
+// kinds, the ids of events seen) is saved in `actor_states` before every
+// reply; the notifications themselves are documents of `notifications` the
+// actor writes fenced.
 //
-// A notify turn writes the notification document first (fenced; a new one
-// under the next sequence number, so a turn redone after a crash rewrites the
-// same document), then the state is saved, and after that (ctx.afterCommit)
-// the notification goes to the user's personal stream, and to the push
-// outbox when the user is offline.
+// A notify turn writes the notification document first (a new one under the
+// next sequence number, so a turn redone after a crash rewrites the same
+// document), then the state is saved with its effect: publishing the
+// notification to the user's personal stream, and to the push outbox when
+// the user is offline. Publishing is idempotent (a client replaces a
+// notification by id; the outbox id names the version), so redoing it after
+// a crash is harmless.
 import mongoose from 'mongoose';
 import { z } from 'zod';
+import { fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
 import { edgeId } from '../models/edge.ts';
 import { MAX_ACTORS_KEPT, notificationId, type NotificationDoc } from '../models/notification.ts';
-import { groupKey, notificationKind, NOTIFICATION_KINDS } from '../notifications/kinds.ts';
+import { groupKey, NOTIFICATION_KINDS } from '../notifications/kinds.ts';
 import { notificationView, shownActors, toNotificationView } from '../notifications/views.ts';
-import { fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
-import { defineActor, type ActorContext, type ActorType } from './define.ts';
-import { userIdInput } from '../kernel/ids.ts';
-import { isDuplicateKey } from '../kernel/duplicate-key.ts';
+import { notificationKind } from '../notifications/kinds.ts';
+import { NotificationsActor } from './contracts/notifications.ts';
+import { implementActor, type ActorContext } from './define.ts';
 
 /** Open groups remembered; the oldest closes first when there are more. */
 const MAX_OPEN = 500;
-/** Notifications marked read in one request. */
-export const MARK_MAX = 100;
 /** Notifications about one subject a retract takes back (one per kind and open period: a handful in practice). */
 const MAX_RETRACTED = 1_000;
 
@@ -37,50 +37,22 @@ const notificationsState = z.object({
   /** Ids of the latest events handled. */
   seen: z.array(z.string()),
   mutedKinds: z.array(notificationKind),
-  /** The notification the last notify turn changed: published again on activation, in case that failed. */
-  lastTouched: z.string().nullable().default(null),
 });
 type State = z.output<typeof notificationsState>;
 
-const notifyInput = z.object({
-  eventId: z.string().min(1).max(200),
-  kind: notificationKind,
-  actorId: userIdInput,
-  subjectId: z.string().min(1).max(100),
-  postId: z.string().max(100).nullable(),
-});
+const notificationsEffect = z.discriminatedUnion('kind', [
+  /** The notification (as stored now) to the stream and, for an offline user, the push outbox. */
+  z.object({ kind: z.literal('publish'), notificationId: z.string(), unread: z.number().int() }),
+  z.object({ kind: z.literal('retracted'), notificationIds: z.array(z.string()), unread: z.number().int() }),
+]);
+type Effect = z.output<typeof notificationsEffect>;
+type Ctx = ActorContext<State, Effect>;
 
-const notificationsMessages = {
-  /** Turns one domain event into a notification, or folds it into an open one. Idempotent per eventId. */
-  notify: { input: notifyInput, output: z.object({ outcome: z.enum(['created', 'grouped', 'skipped']), reason: z.string().nullable() }) },
-  /** Takes back every notification about a subject that is gone (a deleted post). Idempotent per eventId. */
-  retract: {
-    input: z.object({ eventId: z.string().min(1).max(200), subjectId: z.string().min(1).max(100) }),
-    output: z.object({ retracted: z.number().int(), unread: z.number().int() }),
-  },
-  markRead: { input: z.object({ ids: z.array(z.string().max(100)).min(1).max(MARK_MAX) }), output: z.object({ unread: z.number().int() }) },
-  markAllRead: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
-  unread: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
-  preferences: { input: z.object({}), output: z.object({ mutedKinds: z.array(notificationKind) }) },
-  setPreferences: { input: z.object({ mutedKinds: z.array(notificationKind).max(NOTIFICATION_KINDS.length) }), output: z.object({ mutedKinds: z.array(notificationKind) }) },
-};
-
-type NotificationsActorType = ActorType<typeof notificationsState, typeof notificationsMessages>;
-type Ctx = ActorContext<State>;
-
-export const NotificationsActor: NotificationsActorType = defineActor({
-  type: 'notifications',
+export const notificationsActor = implementActor(NotificationsActor, {
   state: notificationsState,
-  initialState: () => ({ seq: 0, unread: 0, open: [], seen: [], mutedKinds: [], lastTouched: null }),
+  initialState: (): State => ({ seq: 0, unread: 0, open: [], seen: [], mutedKinds: [] }),
   persistence: { kind: 'durable' },
-  onActivate: async (ctx) => {
-    // Publishing is idempotent (a client replaces a notification by id; the
-    // outbox id names the version), so redoing the last one is harmless.
-    if (!ctx.state.lastTouched) return;
-    const doc = await ctx.services.notifications.notifications.findById(ctx.state.lastTouched).lean<NotificationDoc>();
-    if (doc) await publish(ctx, doc, ctx.state.unread);
-  },
-  messages: notificationsMessages,
+  effects: { schema: notificationsEffect, run: runEffect },
   handlers: {
     notify: async (ctx, input) => {
       const state = ctx.state;
@@ -88,38 +60,39 @@ export const NotificationsActor: NotificationsActorType = defineActor({
         ctx.setState({ ...state, seen: remember(ctx, state.seen, input.eventId) });
         return { outcome: 'skipped' as const, reason };
       };
-      if (state.seen.includes(input.eventId)) return { outcome: 'skipped', reason: 'duplicate' };
+      if (state.seen.includes(input.eventId)) return { outcome: 'skipped' as const, reason: 'duplicate' };
       if (input.actorId === ctx.key) return skip('own action');
       if (state.mutedKinds.includes(input.kind)) return skip('kind muted');
       if (await hidden(ctx, input.actorId)) return skip('blocked or muted');
 
       const { groupWindowMs } = ctx.services.notifications.settings;
+      const model = ctx.services.notifications.notifications;
       const now = new Date();
       const key = groupKey(input.kind, input.subjectId, input.eventId);
       const open = state.open.find((o) => o.key === key && o.at > now.getTime() - groupWindowMs);
-      const existing = open ? await ctx.services.notifications.notifications.findById(notificationId(ctx.key, open.seq)).lean<NotificationDoc>() : null;
-      let doc: NotificationDoc;
+      const existing = open ? await model.findById(notificationId(ctx.key, open.seq)).lean<NotificationDoc>() : null;
+      let id: string;
       let outcome: 'created' | 'grouped';
       let { seq, unread } = state;
-      let openGroups = state.open.filter((o) => o.key !== key);
-      if (existing && !existing.read) {
+      const openGroups = state.open.filter((o) => o.key !== key);
+      if (open && existing && !existing.read) {
         const known = existing.actorIds.includes(input.actorId);
-        doc = {
-          ...existing,
-          postId: input.postId ?? existing.postId,
-          actorIds: [input.actorId, ...existing.actorIds.filter((id) => id !== input.actorId)].slice(0, MAX_ACTORS_KEPT),
-          actorCount: existing.actorCount + (known ? 0 : 1),
-          updatedAt: now,
-        };
-        const { _id, epoch: _e, ...fields } = doc;
-        await fencedUpdate(ctx.services.notifications.notifications, _id, ctx.epoch, { $set: fields });
-        openGroups.push(open!);
+        id = existing._id;
+        await fencedUpdate(model, id, ctx.epoch, {
+          $set: {
+            postId: input.postId ?? existing.postId,
+            actorIds: [input.actorId, ...existing.actorIds.filter((a) => a !== input.actorId)].slice(0, MAX_ACTORS_KEPT),
+            actorCount: existing.actorCount + (known ? 0 : 1),
+            updatedAt: now,
+          },
+        });
+        openGroups.push(open);
         outcome = 'grouped';
       } else {
         seq += 1;
         unread += 1;
-        doc = {
-          _id: notificationId(ctx.key, seq),
+        id = notificationId(ctx.key, seq);
+        await fencedUpsert(model, id, ctx.epoch, {
           userId: ctx.key,
           kind: input.kind,
           groupKey: key,
@@ -130,16 +103,12 @@ export const NotificationsActor: NotificationsActorType = defineActor({
           read: false,
           createdAt: now,
           updatedAt: now,
-          epoch: ctx.epoch,
-        };
-        const { _id, epoch: _e, ...fields } = doc;
-        await fencedUpsert(ctx.services.notifications.notifications, _id, ctx.epoch, fields);
+        });
         openGroups.push({ key, seq, at: now.getTime() });
         outcome = 'created';
       }
-      openGroups = openGroups.slice(-MAX_OPEN);
-      ctx.setState({ ...state, seq, unread, open: openGroups, seen: remember(ctx, state.seen, input.eventId), lastTouched: doc._id });
-      ctx.afterCommit(() => publish(ctx, doc, unread));
+      ctx.setState({ ...state, seq, unread, open: openGroups.slice(-MAX_OPEN), seen: remember(ctx, state.seen, input.eventId) });
+      ctx.effect({ kind: 'publish', notificationId: id, unread });
       return { outcome, reason: null };
     },
     retract: async (ctx, { eventId, subjectId }) => {
@@ -158,21 +127,18 @@ export const NotificationsActor: NotificationsActorType = defineActor({
       const closed = new Set(docs.map((d) => d.groupKey));
       ctx.setState({ ...state, unread, open: state.open.filter((o) => !closed.has(o.key)), seen: remember(ctx, state.seen, eventId) });
       const ids = docs.map((d) => d._id);
-      if (ids.length > 0) {
-        ctx.afterCommit(async () => {
-          await ctx.services.deliver(ctx.key, 'notifications:retracted', { notificationIds: ids, unread });
-        });
-      }
+      if (ids.length > 0) ctx.effect({ kind: 'retracted', notificationIds: ids, unread });
       return { retracted: ids.length, unread };
     },
     markRead: async (ctx, { ids }) => {
+      const model = ctx.services.notifications.notifications;
       const mine = [...new Set(ids)].filter((id) => id.startsWith(`${ctx.key}:`));
       let { unread } = ctx.state;
       const closed = new Set<string>();
       for (const id of mine) {
-        const doc = await ctx.services.notifications.notifications.findById(id, { read: 1, groupKey: 1 }).lean<NotificationDoc>();
+        const doc = await model.findById(id, { read: 1, groupKey: 1 }).lean<NotificationDoc>();
         if (!doc || doc.read) continue;
-        await fencedUpdate(ctx.services.notifications.notifications, id, ctx.epoch, { $set: { read: true } });
+        await fencedUpdate(model, id, ctx.epoch, { $set: { read: true } });
         unread = Math.max(0, unread - 1);
         closed.add(doc.groupKey);
       }
@@ -181,10 +147,7 @@ export const NotificationsActor: NotificationsActorType = defineActor({
     },
     markAllRead: async (ctx) => {
       if (ctx.state.unread === 0 && ctx.state.open.length === 0) return { unread: 0 };
-      await ctx.services.notifications.notifications.collection.updateMany(
-        { userId: ctx.key, read: false },
-        { $set: { read: true, epoch: ctx.epoch } },
-      );
+      await ctx.services.notifications.notifications.collection.updateMany({ userId: ctx.key, read: false }, { $set: { read: true, epoch: ctx.epoch } });
       ctx.setState({ ...ctx.state, unread: 0, open: [] });
       return { unread: 0 };
     },
@@ -208,6 +171,15 @@ async function hidden(ctx: Ctx, actorId: string): Promise<boolean> {
   return (await ctx.services.social.edges.activeIds(ids)).size > 0;
 }
 
+async function runEffect(ctx: Ctx, effect: Effect): Promise<void> {
+  if (effect.kind === 'retracted') {
+    await ctx.services.deliver(ctx.key, 'notifications:retracted', { notificationIds: effect.notificationIds, unread: effect.unread });
+    return;
+  }
+  const doc = await ctx.services.notifications.notifications.findById(effect.notificationId).lean<NotificationDoc>();
+  if (doc) await publish(ctx, doc, effect.unread);
+}
+
 /** The notification to the user's personal stream, and to the push outbox if they are offline. */
 async function publish(ctx: Ctx, doc: NotificationDoc, unread: number): Promise<void> {
   const profiles = new Map((await ctx.services.social.byIds(ctx.services.social.profiles, shownActors(doc))).map((p) => [p._id, p]));
@@ -215,27 +187,17 @@ async function publish(ctx: Ctx, doc: NotificationDoc, unread: number): Promise<
   await ctx.services.deliver(ctx.key, 'notifications:changed', { notification: view, unread });
   if (await ctx.services.isOnline(ctx.key)) return;
   const now = new Date();
-  try {
-    await ctx.services.notifications.outbox.collection.insertOne({
-      _id: `${doc._id}:${doc.actorCount}:${new Date(doc.updatedAt).getTime()}`,
-      userId: ctx.key,
-      notificationId: doc._id,
-      payload: JSON.stringify(view),
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: now,
-      lockedUntil: null,
-      lastError: null,
-      createdAt: now,
-      sentAt: null,
-    } as never);
-  } catch (err) {
-    // Redone after a crash: the entry is there already.
-    if (!isDuplicateKey(err)) throw err;
-  }
+  await ctx.services.notifications.queuePush({
+    _id: `${doc._id}:${doc.actorCount}:${new Date(doc.updatedAt).getTime()}`,
+    userId: ctx.key,
+    notificationId: doc._id,
+    payload: JSON.stringify(view),
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: now,
+    lockedUntil: null,
+    lastError: null,
+    createdAt: now,
+    sentAt: null,
+  });
 }
-
-export function notificationsActor(): NotificationsActorType {
-  return NotificationsActor;
-}
-

@@ -1,98 +1,62 @@
-// PostActor: one per post (key = post id). It owns the post document
-// (models/post.ts) and the edges that point at the post (likes, and the
-// replies, quotes and reposts it counts), so every change to a post and its
-// counts happens in one turn at a time: counts are exact under any
-// concurrency, across nodes.
+// PostActor's implementation (interface: actors/contracts/post.ts). The post
+// document is the actor's state (document persistence in `posts`): claimed
+// for the activation's epoch when it activates, saved fenced before every
+// reply, null until the post is created.
 //
-// The actor keeps no runtime state: the post document is its state, written
-// with fenced updates (epoch <= this activation's). A turn that changes counts
-// writes the document first, with the effects still to do in `pending`, and
-// then does them: the edge write, the link/unlink in the post this one points
-// at, the domain event. onActivate redoes the pending effects of the last
-// change, so a crash between the two leaves nothing half done. Every effect is
-// idempotent. Asks only go from a post to an older one (the one it replies
-// to, quotes or reposts), so they never form a cycle.
+// A change to the post and its counters is one document write that also
+// records what must follow it (effects): the write of the post's own edge
+// (like, reply, quote, repost), the link or unlink in the post this one
+// replies to, quotes or reposts, the domain event, the trending count. They
+// run after the write, before the reply, and again at the next activation if
+// a crash may have cut them short; each is idempotent. Asks only go from a
+// post to an older one (the one it replies to, quotes or reposts), so they
+// never form a cycle. A reply whose parent turned out to be gone compensates:
+// it marks itself deleted and the create fails with POST_NOT_FOUND.
 import { z } from 'zod';
+import { domainEventSchema, domainEvent, type DomainEventData, type DomainEventType } from '../events/domain.ts';
 import { FlockError, isFlockError } from '../kernel/errors.ts';
-import type { EdgeKind, EdgeStatus } from '../models/edge.ts';
-import { POST_KINDS, VISIBILITIES, type PostDoc, type PostPendingOp } from '../models/post.ts';
-import { fencedInsert, fencedUpdate } from '../kernel/fenced.ts';
-import { defineActor, type ActorContext, type ActorType } from './define.ts';
-import { userIdInput } from '../kernel/ids.ts';
 import { postIdInput } from '../kernel/ids.ts';
+import { EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
+import { postFields, type PostFields } from '../models/post.ts';
+import { CHILD_KINDS, MAX_EDITS, PostActor, type ChildKind } from './contracts/post.ts';
+import { implementActor, type ActorContext } from './define.ts';
 
-/** Edits kept per post; further edits are refused. */
-export const MAX_EDITS = 20;
+const COUNTER = { reply: 'replies', quote: 'quotes', repost: 'reposts', like: 'likes' } as const satisfies Record<ChildKind | 'like', keyof PostFields>;
 
-const CHILD_KINDS = ['reply', 'quote', 'repost'] as const;
-type ChildKind = (typeof CHILD_KINDS)[number];
-const COUNTER: Record<ChildKind | 'like', 'replies' | 'quotes' | 'reposts' | 'likes'> = { reply: 'replies', quote: 'quotes', repost: 'reposts', like: 'likes' };
+const postEffect = z.discriminatedUnion('kind', [
+  /** This post's own edge (kind, post, member) gets `status`. */
+  z.object({ kind: z.literal('edge'), edge: z.enum(['like', ...CHILD_KINDS]), member: z.string(), status: z.enum(EDGE_STATUSES) }),
+  /** Tell the post this one points at that it is (or is no longer) its child. */
+  z.object({ kind: z.enum(['link', 'unlink']), childKind: z.enum(CHILD_KINDS), target: postIdInput }),
+  z.object({ kind: z.literal('event'), event: domainEventSchema }),
+  z.object({ kind: z.literal('trending'), authorId: z.string(), hashtags: z.array(z.string()), at: z.number().int() }),
+]);
+type PostEffect = z.output<typeof postEffect>;
+type State = PostFields | null;
+type Ctx = ActorContext<State, PostEffect>;
 
-const postState = z.object({});
-
-const createInput = z.object({
-  authorId: userIdInput,
-  kind: z.enum(POST_KINDS),
-  text: z.string().max(10_000),
-  mediaIds: z.array(z.string()).max(10),
-  visibility: z.enum(VISIBILITIES),
-  parentId: postIdInput.nullable(),
-  rootId: postIdInput.nullable(),
-  quoteOf: postIdInput.nullable(),
-  repostOf: postIdInput.nullable(),
-  hashtags: z.array(z.string()).max(20),
-  mentions: z.array(z.string()).max(20),
-});
-
-const postMessages = {
-  /** Creates the post; idempotent (a repeat returns created: false). A deleted repost is revived. */
-  create: { input: createInput, output: z.object({ created: z.boolean() }) },
-  /** A child (reply, quote, repost) now points at this post. Idempotent. */
-  link: { input: z.object({ childId: postIdInput, kind: z.enum(CHILD_KINDS) }), output: z.object({ changed: z.boolean() }) },
-  /** A child stopped pointing at this post (deleted). Idempotent. */
-  unlink: { input: z.object({ childId: postIdInput, kind: z.enum(CHILD_KINDS) }), output: z.object({ changed: z.boolean() }) },
-  like: { input: z.object({ userId: userIdInput }), output: z.object({ liked: z.boolean(), likes: z.number().int() }) },
-  unlike: { input: z.object({ userId: userIdInput }), output: z.object({ liked: z.boolean(), likes: z.number().int() }) },
-  edit: {
-    input: z.object({ userId: userIdInput, text: z.string().max(10_000), hashtags: z.array(z.string()).max(20), mentions: z.array(z.string()).max(20) }),
-    output: z.object({ edits: z.number().int() }),
-  },
-  /** By the author (userId), or a moderator's removal (reason given). */
-  delete: { input: z.object({ userId: userIdInput, moderatorReason: z.string().min(1).max(500).optional() }), output: z.object({ changed: z.boolean() }) },
-};
-
-type PostActorType = ActorType<typeof postState, typeof postMessages>;
-type Ctx = ActorContext<z.output<typeof postState>>;
-
-export const PostActor: PostActorType = defineActor({
-  type: 'post',
-  state: postState,
-  initialState: () => ({}),
-  persistence: { kind: 'durable' },
-  onActivate: async (ctx) => {
-    const doc = await load(ctx);
-    if (doc && doc.pending.length > 0) await runPending(ctx, doc, doc.pending);
-  },
-  messages: postMessages,
+export const postActor = implementActor(PostActor, {
+  state: postFields.nullable(),
+  initialState: (): State => null,
+  persistence: { kind: 'document', collection: 'posts' },
+  effects: { schema: postEffect, run: runEffect, upgrade: upgradeLegacy },
   handlers: {
     create: async (ctx, input) => {
-      const doc = await load(ctx);
+      const doc = ctx.state;
+      const now = new Date();
       if (doc) {
         if (doc.authorId !== input.authorId || doc.kind !== input.kind) throw new FlockError('POST_DUPLICATE_KEY');
         if (!doc.deleted) return { created: false };
         if (doc.kind !== 'repost' || doc.removal) throw new FlockError('POST_NOT_FOUND');
         // Undo of an undone repost: the same document comes back.
-        const pending = childOps('link', doc);
-        const createdAt = new Date();
-        const next = { ...doc, deleted: false, deletedAt: null, createdAt, pending };
-        await write(ctx, { $set: { deleted: false, deletedAt: null, createdAt, pending } }, next);
-        await runPending(ctx, next, pending);
+        const revived = { ...doc, deleted: false, deletedAt: null, createdAt: now };
+        ctx.setState(revived);
+        created(ctx, revived);
         return { created: true };
       }
-      const now = new Date();
-      const fresh: Omit<PostDoc, 'epoch'> = {
-        _id: ctx.key,
-        ...input,
+      const { authorId, kind, text, mediaIds, visibility, parentId, rootId, quoteOf, repostOf, hashtags, mentions } = input;
+      const fresh: PostFields = {
+        ...{ authorId, kind, text, mediaIds, visibility, parentId, rootId, quoteOf, repostOf, hashtags, mentions },
         likes: 0,
         replies: 0,
         reposts: 0,
@@ -103,161 +67,125 @@ export const PostActor: PostActorType = defineActor({
         deleted: false,
         deletedAt: null,
         removal: null,
-        pending: [],
       };
-      const pending = [...childOps('link', fresh), { op: 'emit', kind: 'posts:created', ref: '', status: '' }] satisfies PostPendingOp[];
-      await fencedInsert(ctx.services.social.posts, { ...fresh, pending }, ctx.epoch);
-      const created = { ...fresh, pending, epoch: ctx.epoch };
-      cache.set(ctx, created);
-      await runPending(ctx, created, pending);
+      ctx.setState(fresh);
+      created(ctx, fresh);
       return { created: true };
     },
-    link: async (ctx, { childId, kind }) => {
-      const doc = await live(ctx);
-      return { changed: await setEdge(ctx, doc, kind, childId, 'active') };
-    },
+    link: async (ctx, { childId, kind }) => ({ changed: await setEdge(ctx, live(ctx), kind, childId, 'active') }),
     unlink: async (ctx, { childId, kind }) => {
-      const doc = await load(ctx);
+      const doc = ctx.state;
       if (!doc) return { changed: false };
       return { changed: await setEdge(ctx, doc, kind, childId, 'none') };
     },
     like: async (ctx, { userId }) => {
-      const doc = await live(ctx);
+      const doc = live(ctx);
       const changed = await setEdge(ctx, doc, 'like', userId, 'active');
-      if (changed && userId !== doc.authorId) await ctx.services.social.events.emit('posts:liked', `like:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { postId: ctx.key, authorId: doc.authorId, userId });
+      if (changed && userId !== doc.authorId) emit(ctx, 'posts:liked', `posts:liked:${ctx.key}:${userId}:${ctx.nextVersion}`, { postId: ctx.key, authorId: doc.authorId, userId });
       return { liked: true, likes: doc.likes + (changed ? 1 : 0) };
     },
     unlike: async (ctx, { userId }) => {
-      const doc = await live(ctx);
+      const doc = live(ctx);
       const changed = await setEdge(ctx, doc, 'like', userId, 'none');
       return { liked: false, likes: doc.likes - (changed ? 1 : 0) };
     },
     edit: async (ctx, { userId, text, hashtags, mentions }) => {
-      const doc = await live(ctx);
+      const doc = live(ctx);
       if (doc.authorId !== userId) throw new FlockError('POST_FORBIDDEN');
       if (doc.kind === 'repost') throw new FlockError('POST_NOT_EDITABLE', 'reposts have no text to edit');
       if (doc.edits.length >= MAX_EDITS) throw new FlockError('POST_NOT_EDITABLE', `a post keeps at most ${MAX_EDITS} edits`);
       if (doc.text === text) return { edits: doc.edits.length };
       const now = new Date();
-      const pending: PostPendingOp[] = [{ op: 'emit', kind: 'posts:edited', ref: '', status: '' }];
-      const next = { ...doc, text, hashtags, mentions, editedAt: now, pending, edits: [...doc.edits, { text: doc.text, editedAt: now }] };
-      await write(ctx, { $set: { text, hashtags, mentions, editedAt: now, pending }, $push: { edits: { text: doc.text, editedAt: now } } }, next);
-      await runPending(ctx, next, pending);
-      return { edits: doc.edits.length + 1 };
+      const edits = [...doc.edits, { text: doc.text, editedAt: now }];
+      ctx.setState({ ...doc, text, hashtags, mentions, editedAt: now, edits });
+      emit(ctx, 'posts:edited', `posts:edited:${ctx.key}:${edits.length}`, { postId: ctx.key, authorId: doc.authorId, mentions, hashtags });
+      return { edits: edits.length };
     },
     delete: async (ctx, { userId, moderatorReason }) => {
-      const doc = await load(ctx);
+      const doc = ctx.state;
       if (!doc || doc.deleted) return { changed: false };
       if (moderatorReason === undefined && doc.authorId !== userId) throw new FlockError('POST_FORBIDDEN');
       const removal = moderatorReason === undefined ? null : { by: userId, reason: moderatorReason };
-      const pending: PostPendingOp[] = [...childOps('unlink', doc), { op: 'emit', kind: 'posts:deleted', ref: '', status: '' }];
-      const deletedAt = new Date();
-      const next = { ...doc, deleted: true, deletedAt, removal, pending };
-      await write(ctx, { $set: { deleted: true, deletedAt, removal, pending } }, next);
-      await runPending(ctx, next, pending);
+      ctx.setState({ ...doc, deleted: true, deletedAt: new Date(), removal });
+      childLinks(ctx, 'unlink', doc);
+      emit(ctx, 'posts:deleted', `posts:deleted:${ctx.key}:${ctx.nextVersion}`, { postId: ctx.key, authorId: doc.authorId, removedBy: removal?.by ?? null });
       return { changed: true };
     },
   },
 });
 
-function self(): PostActorType {
-  return PostActor;
-}
-
-/**
- * The post document as this activation last wrote it. Only the current
- * activation writes it (fenced), so after the first read the copy in memory
- * is the stored one, and a hot post's turns skip a read each.
- */
-const cache = new WeakMap<Ctx, PostDoc | null>();
-
-async function load(ctx: Ctx): Promise<PostDoc | null> {
-  if (cache.has(ctx)) return cache.get(ctx)!;
-  const doc = await ctx.services.social.posts.findById(ctx.key).lean<PostDoc>();
-  cache.set(ctx, doc);
-  return doc;
-}
-
-async function live(ctx: Ctx): Promise<PostDoc> {
-  const doc = await load(ctx);
+/** The post, if it exists and is not deleted; POST_NOT_FOUND otherwise. */
+function live(ctx: Ctx): PostFields {
+  const doc = ctx.state;
   if (!doc || doc.deleted) throw new FlockError('POST_NOT_FOUND');
   return doc;
 }
 
-/** Applies `update` to the stored document; `next` is the document it makes. */
-async function write(ctx: Ctx, update: Record<string, unknown>, next: PostDoc): Promise<void> {
-  cache.delete(ctx);
-  if (!(await fencedUpdate(ctx.services.social.posts, ctx.key, ctx.epoch, update))) throw new FlockError('POST_NOT_FOUND');
-  cache.set(ctx, { ...next, epoch: ctx.epoch });
+/** What follows a post's (re)creation: the link in its target, its domain event, its hashtags' trend. */
+function created(ctx: Ctx, doc: PostFields): void {
+  childLinks(ctx, 'link', doc);
+  const { authorId, kind, parentId, quoteOf, repostOf, mentions, hashtags, visibility } = doc;
+  emit(ctx, 'posts:created', `posts:created:${ctx.key}:${ctx.nextVersion}`, { postId: ctx.key, authorId, kind, parentId, quoteOf, repostOf, mentions, hashtags, visibility });
+  if (visibility === 'public' && hashtags.length > 0) ctx.effect({ kind: 'trending', authorId, hashtags, at: doc.createdAt.getTime() });
 }
 
-/** The link/unlink ops of a post towards the post it replies to, quotes or reposts. */
-function childOps(op: 'link' | 'unlink', doc: Pick<PostDoc, 'kind' | 'parentId' | 'quoteOf' | 'repostOf'>): PostPendingOp[] {
+/** The link or unlink of a post in the post it replies to, quotes or reposts. */
+function childLinks(ctx: Ctx, kind: 'link' | 'unlink', doc: Pick<PostFields, 'kind' | 'parentId' | 'quoteOf' | 'repostOf'>): void {
   const target = doc.kind === 'reply' ? doc.parentId : doc.kind === 'quote' ? doc.quoteOf : doc.kind === 'repost' ? doc.repostOf : null;
-  return target ? [{ op, kind: doc.kind, ref: target, status: '' }] : [];
+  if (target && doc.kind !== 'post') ctx.effect({ kind, childKind: doc.kind, target });
+}
+
+function emit<T extends DomainEventType>(ctx: Ctx, type: T, id: string, data: DomainEventData<T>): void {
+  ctx.effect({ kind: 'event', event: domainEvent(type, id, data) });
 }
 
 /**
  * Moves one of this post's own edges to `status`, adjusting its counter in the
- * same document write that records the edge write as pending. False if the
- * edge already had that status.
+ * state this turn saves and recording the edge write as an effect. False if
+ * the edge already had that status.
  */
-async function setEdge(ctx: Ctx, doc: PostDoc, kind: ChildKind | 'like', member: string, status: EdgeStatus): Promise<boolean> {
-  const social = ctx.services.social;
-  const current = await social.edges.status(kind, ctx.key, member);
-  if ((current === 'active') === (status === 'active')) {
-    // Already so; still finish an edge write a crash may have left undone.
-    if (current !== status) await social.edges.apply([{ kind, owner: ctx.key, member, status }], ctx.epoch);
-    return false;
-  }
-  const pending: PostPendingOp[] = [{ op: 'edge', kind, ref: member, status }];
+async function setEdge(ctx: Ctx, doc: PostFields, kind: ChildKind | 'like', member: string, status: EdgeStatus): Promise<boolean> {
+  const current = await ctx.services.social.edges.status(kind, ctx.key, member);
+  if ((current === 'active') === (status === 'active')) return false;
   const counter = COUNTER[kind];
-  const next = { ...doc, [counter]: doc[counter] + (status === 'active' ? 1 : -1), pending };
-  await write(ctx, { $inc: { [counter]: status === 'active' ? 1 : -1 }, $set: { pending } }, next);
-  await runPending(ctx, next, pending);
+  ctx.setState({ ...doc, [counter]: doc[counter] + (status === 'active' ? 1 : -1) });
+  ctx.effect({ kind: 'edge', edge: kind, member, status });
   return true;
 }
 
-/** Does a change's effects, in order; each is idempotent. */
-async function runPending(ctx: Ctx, doc: PostDoc, ops: readonly PostPendingOp[]): Promise<void> {
+async function runEffect(ctx: Ctx, effect: PostEffect): Promise<void> {
   const social = ctx.services.social;
-  for (const op of ops) {
-    if (op.op === 'edge') {
-      await social.edges.apply([{ kind: op.kind as EdgeKind, owner: ctx.key, member: op.ref, status: op.status as EdgeStatus }], ctx.epoch);
-    } else if (op.op === 'link' || op.op === 'unlink') {
+  switch (effect.kind) {
+    case 'edge':
+      await social.edges.apply([{ kind: effect.edge, owner: ctx.key, member: effect.member, status: effect.status }], ctx.epoch);
+      return;
+    case 'link':
+    case 'unlink':
       try {
-        await ctx.ask(self(), op.ref, op.op, { childId: ctx.key, kind: op.kind as ChildKind });
+        await ctx.ask(PostActor, effect.target, effect.kind, { childId: ctx.key, kind: effect.childKind });
       } catch (err) {
         // The post this one points at is gone: so is this reply, quote or repost.
-        if (!(isFlockError(err) && err.code === 'POST_NOT_FOUND' && op.op === 'link')) throw err;
-        const deletedAt = new Date();
-        await write(ctx, { $set: { deleted: true, deletedAt, pending: [] } }, { ...doc, deleted: true, deletedAt, pending: [] });
+        const doc = ctx.state;
+        if (effect.kind === 'link' && doc && isFlockError(err) && err.code === 'POST_NOT_FOUND') ctx.setState({ ...doc, deleted: true, deletedAt: new Date() });
         throw err;
       }
-    } else {
-      await emit(ctx, doc, op.kind);
-    }
+      return;
+    case 'event':
+      await social.events.append(effect.event);
+      return;
+    case 'trending':
+      await social.trending.record(effect.authorId, effect.hashtags, effect.at);
+      return;
   }
 }
 
-async function emit(ctx: Ctx, doc: PostDoc, type: string): Promise<void> {
-  const events = ctx.services.social.events;
-  const base = { postId: doc._id, authorId: doc.authorId };
-  if (type === 'posts:created') {
-    await events.emit('posts:created', `posts:created:${doc._id}`, {
-      ...base,
-      kind: doc.kind,
-      parentId: doc.parentId,
-      quoteOf: doc.quoteOf,
-      repostOf: doc.repostOf,
-      mentions: doc.mentions,
-      hashtags: doc.hashtags,
-      visibility: doc.visibility,
-    });
-    if (doc.visibility === 'public') await ctx.services.social.trending.record(doc.authorId, doc.hashtags, doc.createdAt.getTime());
-  } else if (type === 'posts:edited') {
-    await events.emit('posts:edited', `posts:edited:${doc._id}:${doc.edits.length}`, { ...base, mentions: doc.mentions, hashtags: doc.hashtags });
-  } else if (type === 'posts:deleted') {
-    await events.emit('posts:deleted', `posts:deleted:${doc._id}`, { ...base, removedBy: doc.removal?.by ?? null });
-  }
+/** Effects stored before 0.2.0: `{ op, kind, ref, status }` objects. */
+function upgradeLegacy(stored: unknown): z.input<typeof postEffect> | undefined {
+  const legacy = z.object({ op: z.enum(['edge', 'link', 'unlink', 'emit']), kind: z.string(), ref: z.string(), status: z.string() }).safeParse(stored);
+  if (!legacy.success) return undefined;
+  const { op, kind, ref, status } = legacy.data;
+  if (op === 'edge') return { kind: 'edge', edge: z.enum(['like', ...CHILD_KINDS]).parse(kind), member: ref, status: z.enum(EDGE_STATUSES).parse(status) };
+  if (op === 'link' || op === 'unlink') return { kind: op, childKind: z.enum(CHILD_KINDS).parse(kind), target: ref };
+  // A domain event of the old format: its consumers have handled it, or will drop it for its old id.
+  return undefined;
 }

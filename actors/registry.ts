@@ -1,9 +1,10 @@
-// The actor types every node hosts. Every node must register the same types:
-// an actor may be activated on any of them.
-import { ConversationActor } from './conversation.ts';
+// The actor implementations every node hosts. Every node must register the
+// same types: an actor may be activated on any of them. Callers reach them
+// through their interfaces (actors/contracts/).
+import { conversationActor } from './conversation.ts';
 import type { ActorType } from './define.ts';
-import { NotificationsActor } from './notifications.ts';
-import { PostActor } from './post.ts';
-import { UserActor } from './user.ts';
+import { notificationsActor } from './notifications.ts';
+import { postActor } from './post.ts';
+import { userActor } from './user.ts';
 
-export const actorTypes: readonly ActorType[] = [UserActor, PostActor, ConversationActor, NotificationsActor];
+export const actorTypes: readonly ActorType[] = [userActor, postActor, conversationActor, notificationsActor];

@@ -4,7 +4,7 @@
 // itself) refuse any handler that reaches for them.
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
-import type { PersonalEvent } from '../streams/envelope.ts';
+import type { StreamDelivery } from '../streams/catalogue.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface ActorServices {
@@ -14,7 +14,7 @@ export interface ActorServices {
   /** Whether the user has a socket open on any node (presence). */
   isOnline(userId: string): Promise<boolean>;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
-  deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
+  deliver: StreamDelivery['deliver'];
 }
 
 export function missingServices(): ActorServices {

@@ -1,16 +1,36 @@
-// Durable actor state in MongoDB with fencing: activating claims the document
-// for the activation's epoch, and a save lands only if the document still
-// carries that epoch and the version the activation last wrote.
+// Where an activation's state is loaded from and saved to, with fencing:
+// activating claims the stored state for the activation's epoch, and a save
+// lands only while the stored state still carries that epoch (and, for
+// `actor_states`, the version the activation last wrote). The effects a turn
+// recorded are saved in the same single-document write as its state.
+//
+// Two stores: ActorStateStore keeps state in `actor_states` (durable and
+// cached actors), DocumentStateStore keeps it as a domain document of its own
+// collection (document actors: PostActor, ConversationActor).
 import mongoose, { type Connection } from 'mongoose';
-import { actorDocId, actorStateModel, type ActorStateModel } from '../models/actor-state.ts';
 import { isDuplicateKey } from '../kernel/duplicate-key.ts';
+import { actorDocId, actorStateModel, type ActorStateModel } from '../models/actor-state.ts';
 
-export type ClaimOutcome = { ok: true; version: number; state: unknown } | { ok: false; storedEpoch: number };
+export type ClaimOutcome = { ok: true; version: number; state: unknown; pending: unknown[] } | { ok: false; storedEpoch: number };
 
-export class StateStore {
+export interface StateStore {
+  /** Takes the stored state for `epoch` and returns it; refused when a newer epoch holds it. */
+  claim(key: string, epoch: number): Promise<ClaimOutcome>;
+  /**
+   * Writes `next` (and the effects still to do) as version `version + 1`;
+   * false when this activation was fenced out. `previous` is the state as
+   * last loaded or saved, so a store can write only what changed.
+   */
+  save(key: string, epoch: number, version: number, previous: unknown, next: unknown, pending: readonly string[]): Promise<boolean>;
+}
+
+export class ActorStateStore implements StateStore {
   private readonly model: ActorStateModel;
 
-  constructor(connection: Connection) {
+  constructor(
+    connection: Connection,
+    private readonly type: string,
+  ) {
     this.model = actorStateModel(connection);
   }
 
@@ -18,20 +38,19 @@ export class StateStore {
     await this.model.init();
   }
 
-  /** Takes the document for `epoch` (creating it if new) and returns the stored state. */
-  async claim(type: string, key: string, epoch: number): Promise<ClaimOutcome> {
-    const _id = actorDocId(type, key);
+  async claim(key: string, epoch: number): Promise<ClaimOutcome> {
+    const _id = actorDocId(this.type, key);
     try {
       const doc = await this.model
         .findOneAndUpdate(
           // trusted(): the node sanitizes filters (sanitizeFilter); this operator is ours.
           { _id, epoch: mongoose.trusted({ $lte: epoch }) },
-          { $set: { epoch }, $setOnInsert: { type, key, version: 0, state: null, updatedAt: new Date() } },
+          { $set: { epoch }, $setOnInsert: { type: this.type, key, version: 0, state: null, pending: [], updatedAt: new Date() } },
           { upsert: true, returnDocument: 'after' },
         )
         .lean();
       if (!doc) throw new Error('claim returned no document');
-      return { ok: true, version: doc.version, state: doc.state };
+      return { ok: true, version: doc.version, state: doc.state, pending: doc.pending ?? [] };
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const existing = await this.model.findById(_id, { epoch: 1 }).lean();
@@ -39,17 +58,89 @@ export class StateStore {
     }
   }
 
-  /** Writes `state` as version `version + 1`; false when this activation was fenced out. */
-  async save(type: string, key: string, epoch: number, version: number, state: unknown): Promise<boolean> {
+  async save(key: string, epoch: number, version: number, _previous: unknown, next: unknown, pending: readonly string[]): Promise<boolean> {
     const result = await this.model.updateOne(
-      { _id: actorDocId(type, key), epoch, version },
-      { $set: { state, version: version + 1, updatedAt: new Date() } },
+      { _id: actorDocId(this.type, key), epoch, version },
+      { $set: { state: next, pending: [...pending], version: version + 1, updatedAt: new Date() } },
     );
     return result.modifiedCount === 1;
   }
 
-  async read(type: string, key: string): Promise<{ epoch: number; version: number; state: unknown } | null> {
-    const doc = await this.model.findById(actorDocId(type, key)).lean();
+  async read(key: string): Promise<{ epoch: number; version: number; state: unknown } | null> {
+    const doc = await this.model.findById(actorDocId(this.type, key)).lean();
     return doc ? { epoch: doc.epoch, version: doc.version, state: doc.state } : null;
   }
+}
+
+/** A domain document as stored: its fields, and the actor's bookkeeping. */
+interface StoredDocument {
+  _id: string;
+  epoch: number;
+  version?: number;
+  pending?: unknown;
+  [field: string]: unknown;
+}
+
+const BOOKKEEPING = new Set(['_id', 'epoch', 'version', 'pending']);
+
+/**
+ * The state of a document actor: the document itself, `null` while it does
+ * not exist. Claiming stamps the document with the activation's epoch in the
+ * same write that reads it, so an older owner still in a turn can no longer
+ * write it once this activation has loaded it. Saves write the changed
+ * top-level fields only (handlers replace what they change and keep the rest,
+ * so an unchanged field is the same value), fenced on `epoch`.
+ */
+export class DocumentStateStore implements StateStore {
+  constructor(
+    private readonly connection: Connection,
+    private readonly collectionName: string,
+  ) {}
+
+  private get collection() {
+    return this.connection.collection<StoredDocument>(this.collectionName);
+  }
+
+  async claim(key: string, epoch: number): Promise<ClaimOutcome> {
+    const doc = await this.collection.findOneAndUpdate({ _id: key, epoch: { $lte: epoch } }, { $set: { epoch } }, { returnDocument: 'after' });
+    if (doc) {
+      const state: Record<string, unknown> = {};
+      for (const [field, value] of Object.entries(doc)) if (!BOOKKEEPING.has(field)) state[field] = value;
+      return { ok: true, version: typeof doc.version === 'number' ? doc.version : 0, state, pending: Array.isArray(doc.pending) ? doc.pending : [] };
+    }
+    const existing = await this.collection.findOne({ _id: key }, { projection: { epoch: 1 } });
+    if (existing) return { ok: false, storedEpoch: existing.epoch };
+    return { ok: true, version: 0, state: null, pending: [] };
+  }
+
+  async save(key: string, epoch: number, version: number, previous: unknown, next: unknown, pending: readonly string[]): Promise<boolean> {
+    if (!isRecord(next)) throw new Error(`${this.collectionName}/${key}: a document actor's state must stay a document once it exists`);
+    if (!isRecord(previous)) {
+      try {
+        await this.collection.insertOne({ ...next, _id: key, epoch, version: version + 1, pending: [...pending] });
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false; // another owner made it
+        throw err;
+      }
+    }
+    const set: Record<string, unknown> = { version: version + 1, pending: [...pending] };
+    const unset: Record<string, ''> = {};
+    for (const [field, value] of Object.entries(next)) {
+      if (BOOKKEEPING.has(field)) continue;
+      if (value === undefined) {
+        if (previous[field] !== undefined) unset[field] = '';
+      } else if (previous[field] !== value) {
+        set[field] = value;
+      }
+    }
+    for (const field of Object.keys(previous)) if (!(field in next)) unset[field] = '';
+    const update = Object.keys(unset).length > 0 ? { $set: set, $unset: unset } : { $set: set };
+    const result = await this.collection.updateOne({ _id: key, epoch }, update);
+    return result.matchedCount === 1;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

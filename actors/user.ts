@@ -1,26 +1,23 @@
-// UserActor: owns a user's profile, privacy, the follow edges pointing at the
-// user (followers and follow requests) with their exact count, and the
-// blocks and mutes the user made. Credentials and roles live in the account
-// document (auth/). Durable: every change is saved before it is
-// acknowledged.
+// UserActor's implementation (interface: actors/contracts/user.ts). Durable:
+// the state (profile, privacy, the exact follower count) is saved in
+// `actor_states` before every reply. Credentials and roles live in the
+// account document (auth/).
 //
-// Edges and the profile read model live outside the actor state (models/edge.ts,
-// models/profile.ts). A turn that changes edges records the writes in its state
-// (`pendingEdges`) and does them after the save (ctx.afterCommit); onActivate
-// redoes the last turn's writes and re-projects the profile, so a crash between
-// the save and the writes never leaves the count and the edges apart. The edge
-// writes are idempotent and fenced by the activation epoch.
+// The documents the actor owns outside its state, the edges that point at the
+// user (follows and requests) and those the user made (blocks, mutes), and
+// the profile read model in `profiles`, are written by effects recorded with
+// the state that counts them: after the save, before the reply, and again at
+// the next activation if a crash may have cut them short. The edge writes are
+// idempotent and fenced by the activation epoch, so a crash between the save
+// and the writes never leaves the count and the edges apart.
 import { z } from 'zod';
+import { domainEvent, domainEventSchema } from '../events/domain.ts';
 import { FlockError } from '../kernel/errors.ts';
+import { fencedUpsert } from '../kernel/fenced.ts';
 import { EDGE_KINDS, EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
 import type { EdgeWrite } from '../social/edges.ts';
-import { fencedUpsert } from '../kernel/fenced.ts';
-import { defineActor, type ActorContext } from './define.ts';
-import { userIdInput } from '../kernel/ids.ts';
-import { mediaIdInput } from '../kernel/ids.ts';
-
-export const displayName = z.string().trim().min(1).max(50);
-export const bio = z.string().max(300);
+import { UserActor, type PublicProfile } from './contracts/user.ts';
+import { implementActor, type ActorContext } from './define.ts';
 
 const edgeWrite = z.object({ kind: z.enum(EDGE_KINDS), owner: z.string(), member: z.string(), status: z.enum(EDGE_STATUSES) });
 
@@ -35,67 +32,38 @@ const userState = z.object({
   private: z.boolean().default(false),
   /** Active follow edges pointing at this user: exact, kept with the edges. */
   followers: z.number().int().min(0).default(0),
-  /** The last turn's edge writes, redone on activation (idempotent). */
-  pendingEdges: z.array(edgeWrite).default([]),
+  /** Edge writes of a turn before 0.2.0, redone once on activation (effects carry them now). */
+  pendingEdges: z.array(edgeWrite).optional(),
 });
 type UserState = z.output<typeof userState>;
 
-export const publicProfile = z.object({
-  userId: z.string(),
-  username: z.string(),
-  displayName: z.string(),
-  bio: z.string(),
-  avatarMediaId: z.string().nullable(),
-  private: z.boolean(),
-  followers: z.number().int(),
-  following: z.number().int(),
-  createdAt: z.number().int(),
-});
-export type PublicProfile = z.infer<typeof publicProfile>;
+const userEffect = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('edges'), writes: z.array(edgeWrite) }),
+  /** Copies the profile fields readers list into `profiles`. */
+  z.object({ kind: z.literal('project') }),
+  z.object({ kind: z.literal('event'), event: domainEventSchema }),
+]);
+type UserEffect = z.output<typeof userEffect>;
+type Ctx = ActorContext<UserState, UserEffect>;
 
-export const profileUpdate = z
-  .object({ displayName: displayName.optional(), bio: bio.optional(), avatarMediaId: mediaIdInput.nullable().optional(), private: z.boolean().optional() })
-  .strict()
-  .refine((u) => Object.keys(u).length > 0, 'nothing to update');
-
-const followStatus = z.object({ status: z.enum(['active', 'pending', 'none']) });
-const byFollower = z.object({ followerId: userIdInput });
-const byUser = z.object({ userId: userIdInput });
-const done = z.object({ changed: z.boolean() });
-
-export const UserActor = defineActor({
-  type: 'user',
+export const userActor = implementActor(UserActor, {
   state: userState,
-  initialState: () => ({ exists: false, username: '', displayName: '', bio: '', avatarMediaId: null, createdAt: 0, updatedAt: 0, private: false, followers: 0, pendingEdges: [] }),
+  initialState: (): UserState => ({ exists: false, username: '', displayName: '', bio: '', avatarMediaId: null, createdAt: 0, updatedAt: 0, private: false, followers: 0 }),
   persistence: { kind: 'durable' },
+  effects: { schema: userEffect, run: runEffect },
   onActivate: async (ctx) => {
-    if (!ctx.state.exists) return;
-    await ctx.services.social.edges.apply(ctx.state.pendingEdges, ctx.epoch);
-    await project(ctx);
-  },
-  messages: {
-    /** Idempotent: creating an existing profile returns it unchanged. */
-    create: { input: z.object({ username: z.string().min(3).max(30), displayName }), output: publicProfile },
-    getProfile: { input: z.object({}), output: publicProfile },
-    updateProfile: { input: profileUpdate, output: publicProfile },
-    /** `followerId` follows this user: active at once, or pending when the account is private. */
-    follow: { input: byFollower, output: followStatus },
-    /** Ends a follow or withdraws a request (by the follower); also "remove follower" (by this user). */
-    unfollow: { input: byFollower, output: followStatus },
-    approveFollower: { input: byFollower, output: followStatus },
-    rejectFollower: { input: byFollower, output: followStatus },
-    /** Blocks `userId`: also ends their follow of this user (the other direction is the other actor's). */
-    block: { input: byUser, output: done },
-    unblock: { input: byUser, output: done },
-    mute: { input: byUser, output: done },
-    unmute: { input: byUser, output: done },
+    const { pendingEdges, ...state } = ctx.state;
+    if (pendingEdges === undefined) return;
+    ctx.setState(state);
+    if (pendingEdges.length > 0) ctx.effect({ kind: 'edges', writes: pendingEdges });
+    if (state.exists) ctx.effect({ kind: 'project' });
   },
   handlers: {
     create: async (ctx, { username, displayName }) => {
       if (!ctx.state.exists) {
         const now = Date.now();
         ctx.setState({ ...ctx.state, exists: true, username, displayName, bio: '', avatarMediaId: null, createdAt: now, updatedAt: now });
-        ctx.afterCommit(() => project(ctx));
+        ctx.effect({ kind: 'project' });
       }
       return toPublic(ctx);
     },
@@ -110,7 +78,7 @@ export const UserActor = defineActor({
         ...(update.private !== undefined && { private: update.private }),
         updatedAt: Date.now(),
       });
-      ctx.afterCommit(() => project(ctx));
+      ctx.effect({ kind: 'project' });
       return toPublic(ctx);
     },
     follow: async (ctx, { followerId }) => {
@@ -123,27 +91,22 @@ export const UserActor = defineActor({
       if (following >= social.settings.maxFollowing) throw new FlockError('GRAPH_FOLLOW_LIMIT', `at most ${social.settings.maxFollowing} follows and requests`);
       const status: EdgeStatus = ctx.state.private ? 'pending' : 'active';
       changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status }], status === 'active' ? 1 : 0);
-      ctx.afterCommit(() =>
-        social.events.emit(status === 'active' ? 'graph:followCreated' : 'graph:followRequested', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }),
-      );
+      followEvent(ctx, status === 'active' ? 'graph:followCreated' : 'graph:followRequested', followerId);
       return { status };
     },
     unfollow: async (ctx, { followerId }) => {
       const social = existing(ctx).services.social;
       const current = await social.edges.status('follow', ctx.key, followerId);
       if (current !== 'none') changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'none' }], current === 'active' ? -1 : 0);
-      if (current === 'active') {
-        ctx.afterCommit(() => social.events.emit('graph:followRemoved', `unfollow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
-      }
+      if (current === 'active') followEvent(ctx, 'graph:followRemoved', followerId);
       return { status: 'none' as const };
     },
     approveFollower: async (ctx, { followerId }) => {
-      const social = existing(ctx).services.social;
-      const current = await social.edges.status('follow', ctx.key, followerId);
+      const current = await existing(ctx).services.social.edges.status('follow', ctx.key, followerId);
       if (current === 'active') return { status: current };
       if (current !== 'pending') throw new FlockError('GRAPH_REQUEST_NOT_FOUND');
       changeEdges(ctx, [{ kind: 'follow', owner: ctx.key, member: followerId, status: 'active' }], 1);
-      ctx.afterCommit(() => social.events.emit('graph:followCreated', `follow:${ctx.key}:${followerId}:${ctx.epoch}:${Date.now()}`, { followerId, followeeId: ctx.key }));
+      followEvent(ctx, 'graph:followCreated', followerId);
       return { status: 'active' as const };
     },
     rejectFollower: async (ctx, { followerId }) => {
@@ -161,7 +124,10 @@ export const UserActor = defineActor({
       const theirFollow = await social.edges.status('follow', ctx.key, userId);
       if (theirFollow !== 'none') writes.push({ kind: 'follow', owner: ctx.key, member: userId, status: 'none' });
       changeEdges(ctx, writes, theirFollow === 'active' ? -1 : 0);
-      ctx.afterCommit(() => social.events.emit('graph:blockCreated', `block:${ctx.key}:${userId}:${ctx.epoch}:${Date.now()}`, { blockerId: ctx.key, blockedId: userId }));
+      ctx.effect({
+        kind: 'event',
+        event: domainEvent('graph:blockCreated', `graph:blockCreated:${ctx.key}:${userId}:${ctx.nextVersion}`, { blockerId: ctx.key, blockedId: userId }),
+      });
       return { changed: true };
     },
     unblock: (ctx, { userId }) => setOwnEdge(ctx, 'block', userId, 'none'),
@@ -173,8 +139,6 @@ export const UserActor = defineActor({
     unmute: (ctx, { userId }) => setOwnEdge(ctx, 'mute', userId, 'none'),
   },
 });
-
-type Ctx = ActorContext<UserState>;
 
 function existing(ctx: Ctx): Ctx {
   if (!ctx.state.exists) throw new FlockError('USER_NOT_FOUND');
@@ -190,28 +154,42 @@ async function setOwnEdge(ctx: Ctx, kind: 'block' | 'mute', userId: string, stat
 
 /**
  * Stages edge writes of this user's own edges, adjusts the follower count by
- * the follow edges that become or stop being active, and does the writes
- * (then the profile projection) once the state is saved.
+ * the follow edges that become or stop being active, and records the writes
+ * (then the profile projection, which shows the count) as effects.
  */
 function changeEdges(ctx: Ctx, writes: EdgeWrite[], followersDelta = 0): void {
-  ctx.setState({ ...ctx.state, followers: ctx.state.followers + followersDelta, pendingEdges: writes });
-  ctx.afterCommit(async () => {
-    await ctx.services.social.edges.apply(writes, ctx.epoch);
-    await project(ctx);
-  });
+  ctx.setState({ ...ctx.state, followers: ctx.state.followers + followersDelta });
+  ctx.effect({ kind: 'edges', writes });
+  if (followersDelta !== 0) ctx.effect({ kind: 'project' });
 }
 
-async function project(ctx: Ctx): Promise<void> {
-  const s = ctx.state;
-  await fencedUpsert(ctx.services.social.profiles, ctx.key, ctx.epoch, {
-    username: s.username,
-    usernameLower: s.username.toLowerCase(),
-    displayName: s.displayName,
-    avatarMediaId: s.avatarMediaId,
-    private: s.private,
-    followers: s.followers,
-    createdAt: new Date(s.createdAt),
-  });
+function followEvent(ctx: Ctx, type: 'graph:followCreated' | 'graph:followRequested' | 'graph:followRemoved', followerId: string): void {
+  ctx.effect({ kind: 'event', event: domainEvent(type, `${type}:${ctx.key}:${followerId}:${ctx.nextVersion}`, { followerId, followeeId: ctx.key }) });
+}
+
+async function runEffect(ctx: Ctx, effect: UserEffect): Promise<void> {
+  const social = ctx.services.social;
+  switch (effect.kind) {
+    case 'edges':
+      await social.edges.apply(effect.writes, ctx.epoch);
+      return;
+    case 'project': {
+      const s = ctx.state;
+      await fencedUpsert(social.profiles, ctx.key, ctx.epoch, {
+        username: s.username,
+        usernameLower: s.username.toLowerCase(),
+        displayName: s.displayName,
+        avatarMediaId: s.avatarMediaId,
+        private: s.private,
+        followers: s.followers,
+        createdAt: new Date(s.createdAt),
+      });
+      return;
+    }
+    case 'event':
+      await social.events.append(effect.event);
+      return;
+  }
 }
 
 async function toPublic(ctx: Ctx): Promise<PublicProfile> {

@@ -59,7 +59,7 @@ import { MongoClient } from 'mongodb';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { serverEvents } from '../channels/server-events.ts';
 import { FlockClient } from '../client/flock-client.ts';
-import { feedRoom } from '../feeds/rooms.ts';
+import { rooms } from '../server/delivery.ts';
 import { now } from './fanout/clock.ts';
 import { accessToken } from './fanout/token.ts';
 import { dataset, followerId, writeDataset, type Dataset } from './fanout/dataset.ts';
@@ -676,7 +676,7 @@ async function main(): Promise<void> {
   progress(`flock: every socket joined its feeds:watch rooms through the adapter in ${adapterJoinMs} ms`);
 
   // The baselines: sockets, all in one room.
-  const room = feedRoom(data.mergeAuthor);
+  const room = rooms.feed(data.mergeAuthor);
   for (const [system, pair] of [['bare-classic', classicPair], ['bare-sharded', shardedPair]] as const) {
     progress(`${system}: connecting ${FOLLOWERS} sockets, socket i to server i mod 2`);
     connectMs[system] = round(await connectGroup(system, pair.map((s) => s.url), false));

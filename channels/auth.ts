@@ -4,7 +4,7 @@
 // ACCESS_TOKEN_TTL_SECONDS and the socket is told (`auth:expired`) so it can
 // refresh in place.
 import { z } from 'zod';
-import { UserActor } from '../actors/user.ts';
+import { UserActor } from '../actors/contracts/user.ts';
 import type { IssuedSession } from '../auth/tokens.ts';
 import { emailInput, usernameInput } from '../auth/accounts.ts';
 import { FlockError } from '../kernel/errors.ts';

@@ -8,7 +8,7 @@
 // CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typist`
 // events.
 import { z } from 'zod';
-import { ConversationActor, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/conversation.ts';
+import { ConversationActor, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/contracts/conversation.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { directConversationId, newGroupId } from '../messaging/ids.ts';
 import { conversationView, messageView, toConversationView, toMessageView } from '../messaging/views.ts';
@@ -207,7 +207,7 @@ export const conversationsChannel = defineChannel({
         const other = doc.kind === 'direct' ? doc.members.find((m) => m.userId !== me) : undefined;
         if (other && (await ctx.services.social.blockedEitherWay(me, other.userId))) throw new FlockError('GRAPH_BLOCKED');
         const to = doc.members.filter((m) => m.userId !== me && m.folder !== 'declined').map((m) => m.userId);
-        ctx.services.signal(to, 'conversations:typist', { conversationId, userId: me, at: Date.now() });
+        ctx.services.toUsers(to, 'conversations:typist', { conversationId, userId: me, at: Date.now() });
         return {};
       },
     }),

@@ -4,6 +4,7 @@
 // document (server/asyncapi.ts) and the typed client (client/) all come from
 // these declarations.
 import type { z } from 'zod';
+import type { ErrorBody } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { GatewayServices } from './services.ts';
 
@@ -36,9 +37,21 @@ export interface EventContext {
   log: Logger;
   /** Signs this socket in (or out) without reconnecting: login, refresh, logout. */
   setSession(session: Session | undefined): void;
-  /** Socket.IO rooms of this socket (e.g. presence subscriptions). */
-  rooms: { join(names: string[]): void; leave(names: string[]): void; count(prefix: string): number; list(prefix: string): string[] };
+  /** This socket's live subscriptions (presence, the home timeline). */
+  rooms: SocketRooms;
   services: GatewayServices;
+}
+
+/** The live subscriptions of one socket; server/delivery.ts owns the rooms behind them. */
+export interface SocketRooms {
+  watchPresence(userIds: readonly string[]): void;
+  unwatchPresence(userIds: readonly string[]): void;
+  /** How many users this socket watches the presence of. */
+  presenceWatched(): number;
+  /** Live home timeline: the signed-in user's watch room and one room per author. */
+  watchFeeds(authorIds: readonly string[]): void;
+  unwatchFeeds(): void;
+  watchingFeeds(): boolean;
 }
 
 /** Like EventContext, for events that require a session. */
@@ -79,7 +92,7 @@ export function defineChannel<N extends string, E extends Record<string, EventDe
 export const DEFAULT_MAX_BYTES = 16 * 1024;
 
 /** The acknowledgement every request gets. */
-export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
 
 /** `channel:event` -> its definition, for a tuple of channels. */
 export type EventMap<C extends readonly ChannelDef[]> = {

@@ -6,7 +6,6 @@
 import { z } from 'zod';
 import { cursorInput, decodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { postView } from '../social/views.ts';
-import { feedRoom, watchRoom } from '../feeds/rooms.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
 
@@ -54,7 +53,7 @@ export const feedsChannel = defineChannel({
         const following = await ctx.services.feeds.following(me);
         const rel = await ctx.services.social.relations(me, following);
         const authors = [me, ...following.filter((id) => !rel.muted.has(id) && !rel.blocked.has(id))];
-        ctx.rooms.join([watchRoom(me), ...authors.map(feedRoom)]);
+        ctx.rooms.watchFeeds(authors);
         return { authors: authors.length };
       },
     }),
@@ -66,8 +65,8 @@ export const feedsChannel = defineChannel({
       request: z.object({}).strict(),
       ack: z.object({}),
       handler: async (ctx) => {
-        if (ctx.rooms.count('feedwatch:') === 0) throw new FlockError('REQUEST_INVALID', 'this socket is not watching');
-        ctx.rooms.leave(ctx.rooms.list('feed'));
+        if (!ctx.rooms.watchingFeeds()) throw new FlockError('REQUEST_INVALID', 'this socket is not watching');
+        ctx.rooms.unwatchFeeds();
         return {};
       },
     }),

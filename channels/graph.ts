@@ -2,7 +2,7 @@
 // Follow edges are owned by the followee's UserActor (which keeps the exact
 // follower count), blocks and mutes by the blocker's or muter's.
 import { z } from 'zod';
-import { UserActor } from '../actors/user.ts';
+import { UserActor } from '../actors/contracts/user.ts';
 import { isFlockError } from '../kernel/errors.ts';
 import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { summary } from '../social/reads.ts';

@@ -4,7 +4,7 @@
 // post") and keeps the unread count exact. New and updated notifications also
 // arrive live as `stream:event`s of type `notification` ({notification, unread}).
 import { z } from 'zod';
-import { MARK_MAX, NotificationsActor } from '../actors/notifications.ts';
+import { MARK_MAX, NotificationsActor } from '../actors/contracts/notifications.ts';
 import { notificationKind } from '../notifications/kinds.ts';
 import { notificationView, shownActors, toNotificationView } from '../notifications/views.ts';
 import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';

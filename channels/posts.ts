@@ -4,8 +4,8 @@
 // collection through social/reads.ts, which applies blocks, privacy and
 // deletion on every path.
 import { z } from 'zod';
-import { PostActor } from '../actors/post.ts';
-import { UserActor } from '../actors/user.ts';
+import { PostActor } from '../actors/contracts/post.ts';
+import { UserActor } from '../actors/contracts/user.ts';
 import type { PostDoc } from '../models/post.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';

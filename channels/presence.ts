@@ -25,12 +25,12 @@ export const presenceChannel = defineChannel({
       ack: z.object({ statuses: z.array(status) }),
       handler: async (ctx, { userIds }) => {
         const fresh = [...new Set(userIds)];
-        if (ctx.rooms.count('presence:') + fresh.length > MAX_WATCHED) {
+        if (ctx.rooms.presenceWatched() + fresh.length > MAX_WATCHED) {
           throw new FlockError('REQUEST_TOO_LARGE', `A socket may watch at most ${MAX_WATCHED} users`);
         }
         const { blocked } = await ctx.services.social.relations(ctx.session.userId, fresh);
         const visible = fresh.filter((id) => !blocked.has(id));
-        ctx.rooms.join(visible.map((id) => `presence:${id}`));
+        ctx.rooms.watchPresence(visible);
         const statuses = await ctx.services.presence.status(visible);
         return { statuses: fresh.map((userId) => ({ userId, ...(statuses.get(userId) ?? { online: false, lastSeen: null }) })) };
       },
@@ -43,7 +43,7 @@ export const presenceChannel = defineChannel({
       request: z.object({ userIds }).strict(),
       ack: z.object({}),
       handler: async (ctx, { userIds }) => {
-        ctx.rooms.leave(userIds.map((id) => `presence:${id}`));
+        ctx.rooms.unwatchPresence(userIds);
         return {};
       },
     }),

@@ -1,14 +1,14 @@
 // What channel handlers may use, handed to them in their context by the
 // dispatcher. Channels stay static declarations (the typed client and the
 // AsyncAPI document read them); the node supplies the implementations.
-import type { ActorRuntime } from '../actors/runtime.ts';
+import type { ActorSystem } from '../actors/ref.ts';
 import type { AccountService } from '../auth/accounts.ts';
 import type { LoginService } from '../auth/login.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { Presence } from '../presence/presence.ts';
-import type { PersonalEvent } from '../streams/envelope.ts';
-import type { ServerEventPayload } from './server-events.ts';
+import type { StreamDelivery } from '../streams/catalogue.ts';
+import type { ServerEventName, ServerEventPayload } from './server-events.ts';
 import type { PersonalStream } from '../streams/personal-stream.ts';
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
@@ -17,7 +17,7 @@ import type { SocialReads } from '../social/reads.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface GatewayServices {
-  actors: ActorRuntime;
+  actors: ActorSystem;
   streams: PersonalStream;
   presence: Presence;
   accounts: AccountService;
@@ -30,7 +30,7 @@ export interface GatewayServices {
   /** The social read paths, with blocks and privacy applied. */
   reads: SocialReads;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
-  deliver(userId: string, type: string, data: unknown): Promise<PersonalEvent>;
+  deliver: StreamDelivery['deliver'];
   /** Conversations and messages (read paths; writes go through ConversationActor). */
   messaging: MessagingStore;
   /** The notification inbox (read path; writes go through NotificationsActor). */
@@ -40,5 +40,5 @@ export interface GatewayServices {
   /** Adds an author to (or removes one from) the live home timeline of the user's watching sockets, on every node. */
   watchAuthor(userId: string, authorId: string, watch: boolean): void;
   /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
-  signal<E extends 'conversations:typist'>(userIds: string[], event: E, payload: ServerEventPayload<E>): void;
+  toUsers<E extends ServerEventName>(userIds: readonly string[], event: E, payload: ServerEventPayload<E>): void;
 }

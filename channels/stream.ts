@@ -4,7 +4,8 @@
 // sends the id of the last event it applied and gets exactly what it missed,
 // or a resync instruction when the window was trimmed.
 import { z } from 'zod';
-import { EVENT_ID, resumeResultSchema } from '../streams/envelope.ts';
+import { readStreamEvent, streamResumeSchema } from '../streams/catalogue.ts';
+import { EVENT_ID } from '../streams/envelope.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
 
 export const streamChannel = defineChannel({
@@ -19,13 +20,14 @@ export const streamChannel = defineChannel({
       rateLimit: { capacity: 20, perSecond: 5 },
       maxBytes: 256,
       request: z.object({ lastId: z.string().regex(EVENT_ID).optional(), limit: z.number().int().min(1).max(500).default(200) }).strict(),
-      ack: z.intersection(resumeResultSchema, z.object({ head: z.string().nullable() })),
+      ack: z.intersection(streamResumeSchema, z.object({ head: z.string().nullable() })),
       handler: async (ctx, { lastId, limit }) => {
         const [result, head] = await Promise.all([
           ctx.services.streams.since(ctx.session.userId, lastId, limit),
           ctx.services.streams.head(ctx.session.userId),
         ]);
-        return { ...result, head };
+        // Events stored under a 0.1 name get their current one.
+        return result.kind === 'events' ? { ...result, events: result.events.map(readStreamEvent), head } : { ...result, head };
       },
     }),
   },

@@ -1,6 +1,6 @@
 // users: profiles (owned by UserActor) and account roles.
 import { z } from 'zod';
-import { profileUpdate, publicProfile, UserActor } from '../actors/user.ts';
+import { profileUpdate, publicProfile, UserActor } from '../actors/contracts/user.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { defineChannel, defineEvent, ROLES } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';

@@ -1,25 +1,29 @@
-// The typed Flock client: a thin layer over socket.io-client whose request and
-// ack types come from the same zod schemas the server validates with. Use it
-// as is from a web or React Native app:
+// The typed Flock client: a thin layer over socket.io-client whose request,
+// ack and event types come from the same zod schemas the server validates
+// with (type imports only: nothing of the server is bundled). Use it as is
+// from a web or React Native app:
 //
 //   const flock = new FlockClient('https://flock.example', { token });
 //   const { now } = await flock.request('system:ping', {});
+//   flock.on('stream:event', (e) => { if (e.type === 'conversations:message') show(e.data.message); });
 import { io, type Socket } from 'socket.io-client';
-import type { z } from 'zod';
-import type { Ack, EventMap } from '../channels/define.ts';
-import type { channels } from '../channels/registry.ts';
-import type { ServerEventName, ServerEventPayload } from '../channels/server-events.ts';
+import type { AckDataOf, ClientEventName, ClientToServerEvents, RequestOf } from '../channels/event-map.ts';
+import type { ServerEventName, ServerEventPayload, ServerToClientEvents } from '../channels/server-events.ts';
+import type { ErrorCode } from '../kernel/errors.ts';
 
-type Events = EventMap<typeof channels>;
-export type ClientEventName = Extract<keyof Events, string>;
-export type RequestOf<E extends ClientEventName> = z.input<Events[E]['request']>;
-export type AckDataOf<E extends ClientEventName> = z.output<Events[E]['ack']>;
+export type { AckDataOf, ClientEventName, RequestOf, ServerEventName, ServerEventPayload };
+export type { ErrorCode };
+/** Every event of the personal stream, discriminated by `type` (streams/catalogue.ts). */
+export type { StreamEvent, StreamEventData, StreamEventType } from '../streams/catalogue.ts';
 
-/** A refused request: `code` is one of the server's error codes. */
+/** A code the server sends, or CLIENT_CONNECT_FAILED when the handshake failed without one. */
+export type ClientErrorCode = ErrorCode | 'CLIENT_CONNECT_FAILED';
+
+/** A refused request (or connection): `code` is one of the server's error codes. */
 export class FlockRequestError extends Error {
   override readonly name = 'FlockRequestError';
   constructor(
-    readonly code: string,
+    readonly code: ClientErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
   ) {
@@ -36,21 +40,22 @@ export interface FlockClientOptions {
   socket?: Parameters<typeof io>[1];
 }
 
+export type FlockSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
 export class FlockClient {
-  readonly socket: Socket;
+  readonly socket: FlockSocket;
   private readonly timeoutMs: number;
+  private token: string | undefined;
 
   constructor(url: string, options: FlockClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.token = options.token;
     this.socket = io(url, {
       transports: ['websocket'],
       ...options.socket,
       auth: (cb) => cb(this.token === undefined ? {} : { token: this.token }),
     });
-    this.token = options.token;
   }
-
-  private token: string | undefined;
 
   /** Token used for the next (re)connection handshake. */
   setToken(token: string | undefined): void {
@@ -59,16 +64,19 @@ export class FlockClient {
 
   /** Sends a request and resolves with its ack data; rejects with FlockRequestError. */
   async request<E extends ClientEventName>(event: E, payload: RequestOf<E>, options: { timeoutMs?: number } = {}): Promise<AckDataOf<E>> {
-    const ack = (await this.socket.timeout(options.timeoutMs ?? this.timeoutMs).emitWithAck(event, payload)) as Ack<AckDataOf<E>>;
+    // Socket.IO types an emit over a union of event names as the union of their argument lists; the map is ours.
+    const emit = this.socket.timeout(options.timeoutMs ?? this.timeoutMs).emitWithAck as (event: E, payload: RequestOf<E>) => Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]>;
+    const ack = await emit(event, payload);
     if (ack.ok) return ack.data;
     throw new FlockRequestError(ack.error.code, ack.error.message, ack.error.details);
   }
 
   on<E extends ServerEventName>(event: E, listener: (payload: ServerEventPayload<E>) => void): () => void {
-    const handler = (payload: ServerEventPayload<E>) => listener(payload);
-    this.socket.on(event as string, handler);
+    // Socket.IO cannot relate a generic event name to its listener type; the map is ours (channels/server-events.ts).
+    const handler = listener as never;
+    this.socket.on(event, handler);
     return () => {
-      this.socket.off(event as string, handler);
+      this.socket.off(event, handler);
     };
   }
 
@@ -76,9 +84,7 @@ export class FlockClient {
     if (this.socket.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.socket.once('connect', () => resolve());
-      this.socket.once('connect_error', (err: Error & { data?: { code?: string } }) =>
-        reject(new FlockRequestError(err.data?.code ?? 'CONNECT_FAILED', err.message)),
-      );
+      this.socket.once('connect_error', (err: Error & { data?: { code?: ErrorCode } }) => reject(new FlockRequestError(err.data?.code ?? 'CLIENT_CONNECT_FAILED', err.message)));
     });
   }
 

@@ -6,21 +6,20 @@
 // the followers watching their home timeline. Every step is idempotent: a
 // redelivered event changes nothing twice.
 import mongoose from 'mongoose';
-import type { Server } from 'socket.io';
 import type { PostDoc } from '../models/post.ts';
 import type { Redis } from '../kernel/redis.ts';
 import { encodeCursor } from '../kernel/cursor.ts';
 import type { DomainEvent } from '../events/domain.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { HomeFeeds } from '../feeds/home.ts';
-import { feedRoom, watchRoom } from '../feeds/rooms.ts';
+import type { FeedLive } from '../feeds/live.ts';
 
 /** Followers written per pipeline. */
 const FANOUT_BATCH = 500;
 /** How long a post's live emit is remembered (a redelivered event does not emit it again). */
 const LIVE_ONCE_SECONDS = 24 * 3600;
 
-export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, io: Server): (event: DomainEvent) => Promise<void> {
+export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, live: FeedLive): (event: DomainEvent) => Promise<void> {
   const social = reads.store;
   const store = feeds.store;
 
@@ -41,7 +40,7 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
         // only, never those who muted the author. Once per post, even when the event is handled again.
         const [view] = await reads.views(d.authorId, [doc], undefined, { viewerState: false });
         if (view && (await redis.set(feeds.liveKey(doc._id), '1', 'EX', LIVE_ONCE_SECONDS, 'NX'))) {
-          io.to(feedRoom(d.authorId)).emit('feeds:post', { post: view, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
+          live.post(d.authorId, { post: view, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
         }
         const entry = { postId: doc._id, at: doc.createdAt.getTime() };
         const profile = await social.profiles.findById(d.authorId, { followers: 1 }).lean<{ followers: number }>();
@@ -56,7 +55,7 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
       case 'posts:deleted': {
         const d = event.data;
         // Stored feeds keep the id until it ages out; every read drops deleted posts.
-        io.to(feedRoom(d.authorId)).emit('feeds:deleted', { postId: d.postId, authorId: d.authorId });
+        live.deleted(d.authorId, { postId: d.postId, authorId: d.authorId });
         return;
       }
       case 'graph:followCreated': {
@@ -68,19 +67,19 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
           .lean<{ _id: string; createdAt: Date }[]>();
         // Only into a feed that exists: a missing one is rebuilt from the follows at read time anyway.
         if (await store.exists(d.followerId)) await store.add([d.followerId], recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })));
-        if ((await social.edges.status('mute', d.followerId, d.followeeId)) !== 'active') io.in(watchRoom(d.followerId)).socketsJoin(feedRoom(d.followeeId));
+        if ((await social.edges.status('mute', d.followerId, d.followeeId)) !== 'active') live.watchAuthor(d.followerId, d.followeeId, true);
         return;
       }
       case 'graph:followRemoved': {
         const d = event.data;
-        io.in(watchRoom(d.followerId)).socketsLeave(feedRoom(d.followeeId));
+        live.watchAuthor(d.followerId, d.followeeId, false);
         await forget(d.followerId, d.followeeId);
         return;
       }
       case 'graph:blockCreated': {
         const d = event.data;
-        io.in(watchRoom(d.blockerId)).socketsLeave(feedRoom(d.blockedId));
-        io.in(watchRoom(d.blockedId)).socketsLeave(feedRoom(d.blockerId));
+        live.watchAuthor(d.blockerId, d.blockedId, false);
+        live.watchAuthor(d.blockedId, d.blockerId, false);
         await Promise.all([forget(d.blockerId, d.blockedId), forget(d.blockedId, d.blockerId)]);
         return;
       }

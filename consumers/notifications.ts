@@ -3,8 +3,8 @@
 // `notifications` (events/consumer-group.ts) with this handler. An event is
 // acknowledged once the recipients' NotificationsActors have taken it;
 // redelivery is harmless: each actor drops an event id it has seen.
-import type { ActorRuntime } from '../actors/runtime.ts';
-import { NotificationsActor } from '../actors/notifications.ts';
+import type { ActorSystem } from '../actors/ref.ts';
+import { NotificationsActor } from '../actors/contracts/notifications.ts';
 import type { DomainEvent } from '../events/domain.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { NotificationKind } from '../notifications/kinds.ts';
@@ -68,7 +68,7 @@ export async function ordersFor(event: DomainEvent, reads: SocialReads): Promise
 }
 
 /** Notifications from the domain events: the handler of the `notifications` consumer group (events/consumer-group.ts). */
-export function notificationHandler(actors: ActorRuntime, reads: SocialReads): (event: DomainEvent) => Promise<void> {
+export function notificationHandler(actors: ActorSystem, reads: SocialReads): (event: DomainEvent) => Promise<void> {
   return async (event) => {
     const [orders, retractions] = await Promise.all([ordersFor(event, reads), retractionsFor(event, reads)]);
     await Promise.all([

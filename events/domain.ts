@@ -77,6 +77,11 @@ export function parseDomainEvent(json: string): DomainEvent | null {
   return parsed.success ? parsed.data : null;
 }
 
+/** A new event, checked against its schema: what an actor records as an effect and appends once its state is saved. */
+export function domainEvent<T extends DomainEventType>(type: T, id: string, data: DomainEventData<T>): DomainEvent {
+  return domainEventSchema.parse({ id, type, at: Date.now(), data });
+}
+
 /** Events kept in the stream (approximate trim). */
 export const DOMAIN_EVENTS_MAX_LEN = 100_000;
 
@@ -86,8 +91,9 @@ export class DomainEvents {
     readonly streamKey: string,
   ) {}
 
-  async emit<T extends DomainEventType>(type: T, id: string, data: DomainEventData<T>): Promise<void> {
-    await this.redis.xadd(this.streamKey, 'MAXLEN', '~', DOMAIN_EVENTS_MAX_LEN, '*', 'event', JSON.stringify({ id, type, at: Date.now(), data }));
+  /** Appends an event (made with domainEvent, usually recorded as an actor's effect). Appending one twice is harmless: consumers drop a repeated id. */
+  async append(event: DomainEvent): Promise<void> {
+    await this.redis.xadd(this.streamKey, 'MAXLEN', '~', DOMAIN_EVENTS_MAX_LEN, '*', 'event', JSON.stringify(event));
   }
 
   /** The latest `count` events, oldest first (tests and operators). */

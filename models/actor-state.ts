@@ -13,6 +13,8 @@ export const actorStateSchema = new Schema(
     epoch: { type: Number, required: true, min: 0 },
     version: { type: Number, required: true, min: 0 },
     state: { type: Schema.Types.Mixed },
+    /** Effects of the last commit, as JSON (actors/activation.ts). */
+    pending: { type: [String], default: [] },
     updatedAt: { type: Date, required: true },
   },
   { collection: 'actor_states', versionKey: false, minimize: false, strict: 'throw' },

@@ -2,14 +2,15 @@
 // its ConversationActor (actors/conversation.ts), fenced by the actor's
 // activation epoch. It holds the members with their receipts (read and
 // delivered up to a sequence number) and folder, the last sequence number
-// handed out, the client message ids of the latest messages (resend
-// detection), and the deliveries of the last change still to do.
+// handed out, and the client message ids of the latest messages (resend
+// detection).
 //
 // Access paths and their indexes:
 //   a conversation by id (every request)                  _id
 //   a user's conversations, latest activity first         { memberIds, lastMessageAt, _id }
 // Arrays hold objects of scalars or strings only: FerretDB v1 has no nested arrays.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { z } from 'zod';
 
 export const CONVERSATION_COLLECTION = 'conversations';
 export const CONVERSATION_KINDS = ['direct', 'group'] as const;
@@ -20,55 +21,50 @@ export type MemberRole = (typeof MEMBER_ROLES)[number];
 export const FOLDERS = ['inbox', 'requests', 'declined'] as const;
 export type Folder = (typeof FOLDERS)[number];
 
-export interface ConversationMember {
-  userId: string;
-  role: MemberRole;
-  folder: Folder;
-  joinedAt: Date;
+const memberFields = z.object({
+  userId: z.string(),
+  role: z.enum(MEMBER_ROLES),
+  folder: z.enum(FOLDERS),
+  joinedAt: z.date(),
   /** The member reads messages from this sequence number on (the system message of the join). */
-  joinedSeq: number;
+  joinedSeq: z.number().int(),
   /** Read up to this sequence number (own messages count as read). */
-  readSeq: number;
+  readSeq: z.number().int(),
   /** Received up to this sequence number; never below readSeq. */
-  deliveredSeq: number;
-}
+  deliveredSeq: z.number().int(),
+});
+export type ConversationMember = z.output<typeof memberFields>;
 
-/** Someone who left or was removed: reads history up to leftSeq. */
-export interface FormerMember {
-  userId: string;
-  joinedSeq: number;
-  leftSeq: number;
-}
-
-/** A resend key: sender and client message id, and the message they made. */
-export interface RecentKey {
-  key: string;
-  seq: number;
-}
-
-/** A personal-stream delivery still to do (JSON data; `to` joined by commas). */
-export interface PendingDelivery {
-  type: string;
-  data: string;
-  to: string;
-}
-
-export interface ConversationDoc {
-  _id: string;
-  kind: ConversationKind;
-  title: string | null;
-  createdBy: string;
-  createdAt: Date;
-  members: ConversationMember[];
+/**
+ * The fields of a conversation document, as ConversationActor holds them in
+ * memory (its state) and as they are parsed when it activates. The actor's
+ * bookkeeping (`epoch`, `version`, the deliveries still to do in `pending`)
+ * is stored beside them.
+ */
+export const conversationFields = z.object({
+  kind: z.enum(CONVERSATION_KINDS),
+  title: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.date(),
+  members: z.array(memberFields),
   /** Mirrors members[].userId, for the index of a user's conversations. */
-  memberIds: string[];
-  former: FormerMember[];
+  memberIds: z.array(z.string()),
+  /** Those who left or were removed: each reads history up to leftSeq. */
+  former: z.array(z.object({ userId: z.string(), joinedSeq: z.number().int(), leftSeq: z.number().int() })),
   /** The last sequence number handed out (0: no message yet). */
-  lastSeq: number;
-  lastMessageAt: Date;
-  recent: RecentKey[];
-  pending: PendingDelivery[];
+  lastSeq: z.number().int(),
+  lastMessageAt: z.date(),
+  /** Resend keys (sender and client message id) of the latest messages, and the message each made. */
+  recent: z.array(z.object({ key: z.string(), seq: z.number().int() })),
+});
+export type ConversationFields = z.output<typeof conversationFields>;
+
+export interface ConversationDoc extends ConversationFields {
+  _id: string;
+  /** The owning actor's bookkeeping (actors/state-store.ts). */
   epoch: number;
+  version?: number;
+  pending?: unknown[];
 }
 
 const memberSchema = new Schema<ConversationMember>(
@@ -97,8 +93,10 @@ export const conversationSchema = new Schema<ConversationDoc>(
     lastSeq: { type: Number, required: true },
     lastMessageAt: { type: Date, required: true },
     recent: { type: [new Schema({ key: String, seq: Number }, { _id: false })], default: [] },
-    pending: { type: [new Schema({ type: String, data: String, to: String }, { _id: false })], default: [] },
     epoch: { type: Number, required: true },
+    version: { type: Number, default: 0 },
+    /** Deliveries of the last change, as JSON (actors/activation.ts); objects in documents written before 0.2.0. */
+    pending: { type: [Schema.Types.Mixed], default: [] },
   },
   { collection: CONVERSATION_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
 );

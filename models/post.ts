@@ -12,6 +12,7 @@
 // Arrays (hashtags, mentions, mediaIds) are flat arrays of strings: FerretDB v1
 // has no nested arrays.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { z } from 'zod';
 
 export const POST_COLLECTION = 'posts';
 
@@ -20,57 +21,47 @@ export type PostKind = (typeof POST_KINDS)[number];
 export const VISIBILITIES = ['public', 'followers'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
 
-export interface PostEdit {
-  text: string;
-  editedAt: Date;
-}
-
 /**
- * An effect of the post's last change, redone when the actor activates
- * (actors/post.ts): an edge write of this post's own edges, a link or unlink
- * in the post this one replies to, quotes or reposts, or a domain event.
+ * The fields of a post document, as PostActor holds them in memory (its state)
+ * and as they are parsed when it activates. The actor's bookkeeping (`epoch`,
+ * `version`, the effects still to do in `pending`) is stored beside them.
  */
-export interface PostPendingOp {
-  op: 'edge' | 'link' | 'unlink' | 'emit';
-  /** edge: the edge kind; link/unlink: the child kind; emit: the event type. */
-  kind: string;
-  /** edge: the member; link/unlink: the target post. */
-  ref: string;
-  /** edge: the new status. */
-  status: string;
-}
-
-export interface PostDoc {
-  _id: string;
-  kind: PostKind;
-  authorId: string;
-  text: string;
-  mediaIds: string[];
-  visibility: Visibility;
+export const postFields = z.object({
+  kind: z.enum(POST_KINDS),
+  authorId: z.string(),
+  text: z.string(),
+  mediaIds: z.array(z.string()),
+  visibility: z.enum(VISIBILITIES),
   /** Direct parent of a reply. */
-  parentId: string | null;
+  parentId: z.string().nullable(),
   /** First post of the thread a reply belongs to. */
-  rootId: string | null;
-  quoteOf: string | null;
-  repostOf: string | null;
-  hashtags: string[];
+  rootId: z.string().nullable(),
+  quoteOf: z.string().nullable(),
+  repostOf: z.string().nullable(),
+  hashtags: z.array(z.string()),
   /** User ids resolved from @mentions. */
-  mentions: string[];
-  likes: number;
-  replies: number;
-  reposts: number;
-  quotes: number;
+  mentions: z.array(z.string()),
+  likes: z.number().int(),
+  replies: z.number().int(),
+  reposts: z.number().int(),
+  quotes: z.number().int(),
   /** Earlier texts, oldest first (bounded). */
-  edits: PostEdit[];
-  createdAt: Date;
-  editedAt: Date | null;
+  edits: z.array(z.object({ text: z.string(), editedAt: z.date() })),
+  createdAt: z.date(),
+  editedAt: z.date().nullable(),
   /** Mirrors deletedAt !== null, for indexes. */
-  deleted: boolean;
-  deletedAt: Date | null;
-  removal: { by: string; reason: string } | null;
-  /** Effects still to do after the last change (replayed on activation). */
-  pending: PostPendingOp[];
+  deleted: z.boolean(),
+  deletedAt: z.date().nullable(),
+  removal: z.object({ by: z.string(), reason: z.string() }).nullable(),
+});
+export type PostFields = z.output<typeof postFields>;
+
+export interface PostDoc extends PostFields {
+  _id: string;
+  /** The owning actor's bookkeeping (actors/state-store.ts). */
   epoch: number;
+  version?: number;
+  pending?: unknown[];
 }
 
 export const postSchema = new Schema<PostDoc>(
@@ -97,8 +88,10 @@ export const postSchema = new Schema<PostDoc>(
     deleted: { type: Boolean, default: false },
     deletedAt: { type: Date, default: null },
     removal: { type: new Schema({ by: String, reason: String }, { _id: false }), default: null },
-    pending: { type: [new Schema({ op: String, kind: String, ref: String, status: String }, { _id: false })], default: [] },
     epoch: { type: Number, required: true },
+    version: { type: Number, default: 0 },
+    /** Effects of the last change, as JSON (actors/activation.ts); objects in documents written before 0.2.0. */
+    pending: { type: [Schema.Types.Mixed], default: [] },
   },
   { collection: POST_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
 );

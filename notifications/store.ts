@@ -3,7 +3,8 @@
 import type { Connection } from 'mongoose';
 import mongoose from 'mongoose';
 import { notificationModel, type NotificationDoc, type NotificationModel } from '../models/notification.ts';
-import { pushOutboxModel, type PushOutboxModel } from '../models/push-outbox.ts';
+import { isDuplicateKey } from '../kernel/duplicate-key.ts';
+import { PUSH_OUTBOX_COLLECTION, pushOutboxModel, type PushOutboxDoc, type PushOutboxModel } from '../models/push-outbox.ts';
 
 export interface NotificationSettings {
   /** How long a group takes further events after it opened (unless read first). */
@@ -28,6 +29,15 @@ export class NotificationStore {
 
   async init(): Promise<void> {
     await Promise.all([this.notifications.init(), this.outbox.init()]);
+  }
+
+  /** Adds an entry to the push outbox; one that is there already (an effect redone after a crash) is left as it is. */
+  async queuePush(entry: PushOutboxDoc): Promise<void> {
+    try {
+      await this.outbox.db.collection<PushOutboxDoc>(PUSH_OUTBOX_COLLECTION).insertOne(entry);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 
   /** A user's notifications (not retracted), latest activity first, after the (updatedAt, id) cursor. */

@@ -2,18 +2,13 @@
 // session and role, rate limits, schema, handler, ack. A handler never sees
 // unvalidated input, and every request gets exactly one ack:
 // { ok: true, data } or { ok: false, error: { code, message, details? } }.
-import type { Server, Socket } from 'socket.io';
 import { DEFAULT_MAX_BYTES, type Ack, type ChannelDef, type EventDef, type RateLimit, type Session } from '../channels/define.ts';
+import type { Delivery, FlockServer, FlockSocket } from './delivery.ts';
 import { FlockError, toErrorBody } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
 import { invalid } from '../kernel/zod-issues.ts';
-
-export interface SocketData {
-  session: Session | undefined;
-  ip: string;
-}
 
 export interface DispatcherOptions {
   limiter: RateLimiter;
@@ -24,16 +19,14 @@ export interface DispatcherOptions {
   abuseThreshold: number;
   abuseWindowMs: number;
   /** Attaches a session to a socket (rooms, expiry timer); see server/gateway.ts. */
-  bindSession(socket: Socket, session: Session | undefined): void;
+  bindSession(socket: FlockSocket, session: Session | undefined): void;
   services: GatewayServices;
+  delivery: Delivery;
 }
 
 const UNKNOWN_EVENT_LIMIT: RateLimit = { capacity: 10, perSecond: 2 };
 
-/** The server-to-client event carrying errors that have no ack to travel in. */
-export const ERROR_EVENT = 'flock:error';
-
-export function attachChannels(io: Server, channels: readonly ChannelDef[], options: DispatcherOptions): Map<string, EventDef> {
+export function attachChannels(io: FlockServer, channels: readonly ChannelDef[], options: DispatcherOptions): Map<string, EventDef> {
   const events = new Map<string, EventDef>();
   for (const channel of channels) {
     for (const [name, def] of Object.entries(channel.events)) {
@@ -43,7 +36,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
     }
   }
 
-  io.on('connection', (socket: Socket) => {
+  io.on('connection', (socket) => {
     const abuse = { count: 0, windowStart: Date.now() };
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event !== 'string') return;
@@ -52,13 +45,13 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
     });
   });
 
-  async function dispatch(socket: Socket, event: string, def: EventDef | undefined, args: unknown[], abuse: { count: number; windowStart: number }): Promise<void> {
+  async function dispatch(socket: FlockSocket, event: string, def: EventDef | undefined, args: unknown[], abuse: { count: number; windowStart: number }): Promise<void> {
     const last = args[args.length - 1];
     const ack = typeof last === 'function' ? (last as (response: Ack<unknown>) => void) : undefined;
-    const data = socket.data as SocketData;
+    const data = socket.data;
     const fail = (err: FlockError) => {
       if (ack) ack({ ok: false, error: toErrorBody(err) });
-      else socket.emit(ERROR_EVENT, { event, ...toErrorBody(err) });
+      else options.delivery.toSocket(socket, 'flock:error', { event, ...toErrorBody(err) });
     };
     try {
       // Limits first: malformed, unknown and unauthenticated traffic is flooding too.
@@ -88,12 +81,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
         ip: data.ip,
         log: options.log.child({ event, user: session?.userId }),
         setSession: (next: Session | undefined) => options.bindSession(socket, next),
-        rooms: {
-          join: (names: string[]) => void socket.join(names),
-          leave: (names: string[]) => names.forEach((n) => void socket.leave(n)),
-          count: (prefix: string) => [...socket.rooms].filter((r) => r.startsWith(prefix)).length,
-          list: (prefix: string) => [...socket.rooms].filter((r) => r.startsWith(prefix)),
-        },
+        rooms: options.delivery.roomsOf(socket, session?.userId),
         services: options.services,
       };
       const result = await (def.handler as (ctx: unknown, input: unknown) => Promise<unknown>)(ctx, parsed.data);
@@ -109,7 +97,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
     }
   }
 
-  async function limit(socket: Socket, bucket: string, eventLimit: RateLimit, session: Session | undefined, ip: string, abuse: { count: number; windowStart: number }) {
+  async function limit(socket: FlockSocket, bucket: string, eventLimit: RateLimit, session: Session | undefined, ip: string, abuse: { count: number; windowStart: number }) {
     const event = bucket;
     const subject = session ? `u:${session.userId}` : `ip:${ip}`;
     const taken = await options.limiter.take([
@@ -125,7 +113,7 @@ export function attachChannels(io: Server, channels: readonly ChannelDef[], opti
     abuse.count += 1;
     if (abuse.count > options.abuseThreshold) {
       options.log.warn({ subject, ip, event }, 'disconnecting a socket for sustained flooding');
-      socket.emit(ERROR_EVENT, { event, code: 'REQUEST_RATE_LIMITED', message: 'Disconnected for sustained flooding' });
+      options.delivery.toSocket(socket, 'flock:error', { event, code: 'REQUEST_RATE_LIMITED', message: 'Disconnected for sustained flooding' });
       setImmediate(() => socket.disconnect(true));
     }
     throw new FlockError('REQUEST_RATE_LIMITED', undefined, { details: { retryAfterMs: taken.retryAfterMs } });

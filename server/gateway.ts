@@ -1,8 +1,8 @@
 // The socket gateway: handshake checks (origin, client IP, session from the
 // access token) and the channel dispatcher on the node's Socket.IO server.
-import type { Server, Socket } from 'socket.io';
 import type { ChannelDef, Session } from '../channels/define.ts';
-import { attachChannels, type SocketData } from './dispatcher.ts';
+import type { Delivery, FlockServer, FlockSocket } from './delivery.ts';
+import { attachChannels } from './dispatcher.ts';
 import { FlockError, toErrorBody } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -18,6 +18,7 @@ export interface GatewayOptions {
   /** Turns a handshake token into a session; throws a FlockError when it is not valid. */
   authenticate?: (token: string) => Promise<Session>;
   services: GatewayServices;
+  delivery: Delivery;
 }
 
 export interface Gateway {
@@ -30,12 +31,12 @@ export interface Gateway {
 
 const EXPIRY_SWEEP_MS = 1_000;
 
-export function attachGateway(io: Server, options: GatewayOptions): Gateway {
+export function attachGateway(io: FlockServer, options: GatewayOptions): Gateway {
   // Per-socket bookkeeping is kept small on purpose (memory per connected
   // socket is a published target): one entry in a local session index and one
   // in a per-second expiry bucket, instead of an adapter room and a timer each.
-  const bySession = new Map<string, Set<Socket>>();
-  const expiring = new Map<number, Set<Socket>>();
+  const bySession = new Map<string, Set<FlockSocket>>();
+  const expiring = new Map<number, Set<FlockSocket>>();
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     const tracked = p.catch((err: unknown) => options.log.warn({ err: (err as Error).message }, 'presence update failed'));
@@ -43,9 +44,10 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
     void tracked.finally(() => pending.delete(tracked));
   };
   const { presence } = options.services;
+  const { delivery } = options;
   const bucketOf = (session: Session) => Math.ceil(session.expiresAt / EXPIRY_SWEEP_MS);
 
-  const forget = (socket: Socket, session: Session) => {
+  const forget = (socket: FlockSocket, session: Session) => {
     const peers = bySession.get(session.sessionId);
     peers?.delete(socket);
     if (peers?.size === 0) bySession.delete(session.sessionId);
@@ -59,18 +61,17 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
    * node), the local session index (revocation), presence, and the expiry
    * bucket that tells the client to refresh in place.
    */
-  const bindSession = (socket: Socket, session: Session | undefined): void => {
-    const data = socket.data as SocketData;
-    const previous = data.session;
+  const bindSession = (socket: FlockSocket, session: Session | undefined): void => {
+    const previous = socket.data.session;
     if (previous) forget(socket, previous);
     if (previous && previous.userId !== session?.userId) {
-      void socket.leave(`user:${previous.userId}`);
+      delivery.bindUser(socket, previous.userId, false);
       track(presence.disconnected(previous.userId, socket.id));
     }
-    data.session = session;
+    socket.data.session = session;
     if (!session) return;
     if (previous?.userId !== session.userId) {
-      void socket.join(`user:${session.userId}`);
+      delivery.bindUser(socket, session.userId, true);
       track(presence.connected(session.userId, socket.id));
     }
     let peers = bySession.get(session.sessionId);
@@ -87,14 +88,14 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
       if (second > now) continue;
       expiring.delete(second);
       for (const socket of sockets) {
-        const session = (socket.data as SocketData).session;
-        if (session && bucketOf(session) === second) socket.emit('auth:expired', { expiredAt: session.expiresAt });
+        const session = socket.data.session;
+        if (session && bucketOf(session) === second) delivery.toSocket(socket, 'auth:expired', { expiredAt: session.expiresAt });
       }
     }
   }, EXPIRY_SWEEP_MS);
   sweep.unref();
 
-  io.use((socket: Socket, next) => {
+  io.use((socket, next) => {
     handshake(socket, options).then(
       () => next(),
       (err: unknown) => {
@@ -103,14 +104,14 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
       },
     );
   });
-  io.on('connection', (socket: Socket) => {
-    const session = (socket.data as SocketData).session;
-    (socket.data as SocketData).session = undefined;
+  io.on('connection', (socket) => {
+    const session = socket.data.session;
+    socket.data.session = undefined;
     bindSession(socket, session);
     socket.once('disconnect', () => bindSession(socket, undefined));
   });
   // Every node hears every transition; each tells only its own watching sockets.
-  presence.onChange((change) => io.local.to(`presence:${change.userId}`).emit('presence:update', change));
+  presence.onChange((change) => delivery.presenceChanged(change));
   attachChannels(io, options.channels, {
     limiter: options.limiter,
     log: options.log,
@@ -119,6 +120,7 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
     abuseWindowMs: 10_000,
     bindSession,
     services: options.services,
+    delivery,
   });
   return {
     async settled() {
@@ -127,7 +129,7 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
     endSessions(sessionIds) {
       for (const sid of sessionIds) {
         for (const socket of [...(bySession.get(sid) ?? [])]) {
-          socket.emit('auth:revoked', { reason: 'session revoked' });
+          delivery.toSocket(socket, 'auth:revoked', { reason: 'session revoked' });
           socket.disconnect(true);
         }
       }
@@ -138,23 +140,23 @@ export function attachGateway(io: Server, options: GatewayOptions): Gateway {
   };
 }
 
-async function handshake(socket: Socket, options: GatewayOptions): Promise<void> {
+async function handshake(socket: FlockSocket, options: GatewayOptions): Promise<void> {
   const origin = socket.handshake.headers.origin;
   if (origin && options.allowedOrigins !== '*' && !options.allowedOrigins.includes(origin)) {
     throw new FlockError('AUTH_ORIGIN_REFUSED', `Origin ${origin} is not allowed`);
   }
-  const data = socket.data as SocketData;
-  data.ip = clientIp(socket, options.trustProxy);
-  data.session = undefined;
-  const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+  socket.data.ip = clientIp(socket, options.trustProxy);
+  socket.data.session = undefined;
+  const auth: unknown = socket.handshake.auth;
+  const token = typeof auth === 'object' && auth !== null && 'token' in auth ? auth.token : undefined;
   if (token === undefined) return;
   if (typeof token !== 'string' || token.length > 4096 || !options.authenticate) throw new FlockError('AUTH_TOKEN_INVALID');
-  data.session = await options.authenticate(token);
+  socket.data.session = await options.authenticate(token);
   // Socket.IO keeps the handshake for the socket's lifetime; the token is not needed again.
   socket.handshake.auth = {};
 }
 
-function clientIp(socket: Socket, trustProxy: boolean): string {
+function clientIp(socket: FlockSocket, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = socket.handshake.headers['x-forwarded-for'];
     const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();

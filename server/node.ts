@@ -18,6 +18,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
 import { channels } from '../channels/registry.ts';
 import { buildAsyncApi } from './asyncapi.ts';
+import { Delivery } from './delivery.ts';
 import { attachGateway } from './gateway.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
@@ -36,7 +37,6 @@ import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts'
 import { notificationHandler } from '../consumers/notifications.ts';
 import { feedHandler } from '../consumers/feeds.ts';
 import { HomeFeeds } from '../feeds/home.ts';
-import { feedRoom, watchRoom } from '../feeds/rooms.ts';
 import { defaultFeedSettings, FeedStore } from '../feeds/store.ts';
 import { EventConsumer, type EventConsumerOptions } from '../events/consumer-group.ts';
 import { NotificationStore } from '../notifications/store.ts';
@@ -129,14 +129,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const starting = async (): Promise<never> => {
     throw new FlockError('ACTOR_UNAVAILABLE', 'the node is still starting');
   };
-  let deliver: GatewayServices['deliver'] = starting;
+  let delivery: Delivery | undefined;
   let isOnline: (userId: string) => Promise<boolean> = starting;
   const actors = await ActorRuntime.start({
     services: {
       social,
       messaging,
       notifications,
-      deliver: (userId, type, data) => deliver(userId, type, data),
+      deliver: async (userId, type, data) => (delivery ?? (await starting())).deliver(userId, type, data),
       isOnline: (userId) => isOnline(userId),
     },
     redisUrl: services.redisUrl,
@@ -156,6 +156,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const app = createApp();
   const io = createRealtime({ app, pub, sub, adapterKey: `${prefix}:sio`, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
   const streams = createPersonalStream({ redis, prefix });
+  delivery = new Delivery(io, streams, config.env !== 'production');
+  const live = delivery;
   const presence = createPresence({ redis, prefix, nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
   await presence.start();
   isOnline = async (userId) => (await presence.status([userId])).get(userId)?.online ?? false;
@@ -189,29 +191,18 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     tokens,
     social,
     reads,
-    async deliver(userId, type, data) {
-      const event = await streams.append(userId, { type, data });
-      io.to(`user:${userId}`).emit('stream:event', event);
-      return event;
-    },
+    deliver: (userId, type, data) => live.deliver(userId, type, data),
     messaging,
     notifications,
     feeds,
-    watchAuthor(userId, authorId, watch) {
-      const sockets = io.in(watchRoom(userId));
-      if (watch) sockets.socketsJoin(feedRoom(authorId));
-      else sockets.socketsLeave(feedRoom(authorId));
-    },
-    signal(userIds, event, payload) {
-      if (userIds.length > 0) io.to(userIds.map((id) => `user:${id}`)).emit(event, payload);
-    },
+    watchAuthor: (userId, authorId, watch) => live.watchAuthor(userId, authorId, watch),
+    toUsers: (userIds, event, payload) => live.toUsers(userIds, event, payload),
   };
-  deliver = gatewayServices.deliver;
   const consumer = (group: string, handle: EventConsumerOptions['handle']) =>
     new EventConsumer({ redisUrl: services.redisUrl, streamKey: social.events.streamKey, group, nodeId: config.nodeId, log: log.child({ subsystem: group }), handle });
   const consumers = [
     consumer('notifications', notificationHandler(actors, gatewayServices.reads)),
-    consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, io)),
+    consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, live)),
   ];
   await Promise.all(consumers.map((c) => c.start()));
   const gateway = attachGateway(io, {
@@ -222,6 +213,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     trustProxy: config.trustProxy,
     ipRatePerSecond: config.ipRatePerSecond,
     limiter: new RateLimiter(redis, prefix),
+    delivery: live,
     log: log.child({ subsystem: 'gateway' }),
   });
   // A revoked session ends on every node at once, not when its access token expires.

@@ -1,6 +1,8 @@
 // The Socket.IO server on uWebSockets.js, scaled out with the Redis adapter.
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../channels/event-map.ts';
+import type { FlockServer } from './delivery.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { Redis } from '../kernel/redis.ts';
 import type { TemplatedApp } from './uws.ts';
@@ -15,8 +17,8 @@ export interface RealtimeOptions {
   log: Logger;
 }
 
-export function createRealtime(options: RealtimeOptions): Server {
-  const io = new Server({
+export function createRealtime(options: RealtimeOptions): FlockServer {
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>({
     serveClient: false,
     maxHttpBufferSize: options.maxPayloadBytes,
     pingInterval: 25_000,
@@ -33,7 +35,7 @@ export function createRealtime(options: RealtimeOptions): Server {
 }
 
 /** Disconnects every socket on this node (clients reconnect, to another node). */
-export async function closeRealtime(io: Server): Promise<void> {
+export async function closeRealtime(io: FlockServer): Promise<void> {
   await new Promise<void>((resolve) => {
     void io.close(() => resolve());
   });

@@ -1,9 +1,10 @@
-// What a personal-stream event looks like on the wire, as zod schemas the
-// AsyncAPI document can take its types from, and the limits append enforces.
+// What a personal-stream event looks like in storage and on the wire, as zod
+// schemas, and the limits append enforces. The envelope is the same for every
+// event; streams/catalogue.ts declares each type and its data.
 import { z } from 'zod';
 
-/** Event types: lowercase, namespaced with '.', ':', '_' or '-' ("message:created", "account.email_changed"). */
-export const EVENT_TYPE = /^[a-z][a-z0-9_.:-]{0,63}$/;
+/** Event types as stored: lowercase first, namespaced with ':' (the catalogue's `subsystem:camelCase`) or '.', '_', '-'. */
+export const EVENT_TYPE = /^[a-z][A-Za-z0-9_.:-]{0,63}$/;
 
 /** A Redis stream id: two unsigned integers, milliseconds and a sequence. */
 export const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
@@ -19,7 +20,7 @@ export const personalEventSchema = z
     prev: eventId
       .nullable()
       .describe('Id of the event before this one in the same stream, null when unknown. A client whose last applied id differs has missed something in flight and should resume from its last id.'),
-    type: z.string().regex(EVENT_TYPE).describe('What happened, e.g. "notification:created" or "message:created".'),
+    type: z.string().regex(EVENT_TYPE).describe('What happened, e.g. "conversations:message" (streams/catalogue.ts).'),
     data: z.unknown().describe('The payload, at most 16 KiB of JSON; its schema depends on type.'),
     at: z.number().int().describe('When the event was appended, in milliseconds since the epoch (Redis server clock).'),
   })
@@ -34,17 +35,22 @@ export const resyncReasonSchema = z
 export type ResyncReason = z.output<typeof resyncReasonSchema>;
 
 /** The answer to a resume request: the missed events, or an instruction to reload state. */
-export const resumeResultSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('events'),
-    events: z.array(personalEventSchema).describe('Every retained event after the given id, oldest first.'),
-    more: z.boolean().describe('True when the limit cut the list short: resume again from the last id of this page.'),
-  }),
-  z.object({
-    kind: z.literal('resync'),
-    reason: resyncReasonSchema,
-  }),
-]);
+export const resumeResultSchema = resumeResultOf(personalEventSchema);
+
+/** The resume answer with events of the given schema (the catalogue's union on the wire). */
+export function resumeResultOf<E extends z.ZodType>(event: E) {
+  return z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('events'),
+      events: z.array(event).describe('Every retained event after the given id, oldest first.'),
+      more: z.boolean().describe('True when the limit cut the list short: resume again from the last id of this page.'),
+    }),
+    z.object({
+      kind: z.literal('resync'),
+      reason: resyncReasonSchema,
+    }),
+  ]);
+}
 
 export type ResumeResult =
   | { kind: 'events'; events: PersonalEvent[]; more: boolean }

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import { StateStore } from '../actors/state-store.ts';
+import { ActorStateStore } from '../actors/state-store.ts';
 import { activationIntervals, startActorNode, type ActorNode, type AskResult } from './helpers/actor-cluster.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
@@ -16,7 +16,7 @@ interface Cluster {
   namespace: string;
   nodes: ActorNode[];
   connection: Connection;
-  store: StateStore;
+  store: ActorStateStore;
 }
 
 async function cluster(t: { teardown(fn: () => Promise<void>): void }, size: number): Promise<Cluster> {
@@ -24,7 +24,7 @@ async function cluster(t: { teardown(fn: () => Promise<void>): void }, size: num
   const namespace = `c${randomBytes(4).toString('hex')}`;
   const nodes = await Promise.all(Array.from({ length: size }, (_, i) => startActorNode(`n${i}`, { db, namespace, leaseMs: LEASE_MS })));
   const connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: db }).asPromise();
-  const c: Cluster = { db, namespace, nodes, connection, store: new StateStore(connection) };
+  const c: Cluster = { db, namespace, nodes, connection, store: new ActorStateStore(connection, 'counter') };
   t.teardown(async () => {
     await Promise.all(c.nodes.map((n) => (n.child.signalCode === 'SIGSTOP' ? undefined : n.stop())));
     await connection.dropDatabase().catch(() => {});
@@ -62,7 +62,7 @@ test.serial('3 nodes, 10,000 concurrent increments to one counter: exactly 10,00
   });
   t.deepEqual(failures, []);
   t.is(count(await c.nodes[0]!.ask('counter', key, 'get', {})), 10_000);
-  t.is(((await c.store.read('counter', key))?.state as { count: number }).count, 10_000, 'stored state');
+  t.is(((await c.store.read(key))?.state as { count: number }).count, 10_000, 'stored state');
 
   const intervals = activationIntervals(c.nodes, `counter/${key}`);
   t.true(intervals.length >= 1);
@@ -116,7 +116,7 @@ test.serial('a paused owner is fenced: after SIGCONT none of its writes land and
   for (let i = 0; i < 5; i++) t.true((await first.ask('counter', key, 'increment', { by: 1 })).ok);
   const [owner] = await ownerOf(c.nodes, `counter/${key}`);
   t.is(owner, first);
-  const before = await c.store.read('counter', key);
+  const before = await c.store.read(key);
 
   first.child.kill('SIGSTOP');
   // Queued on the paused node: it will see them only after SIGCONT.
@@ -132,7 +132,7 @@ test.serial('a paused owner is fenced: after SIGCONT none of its writes land and
     }, 10_000),
   );
   t.is(count(taken!), 6);
-  const afterTakeover = await c.store.read('counter', key);
+  const afterTakeover = await c.store.read(key);
   t.true(afterTakeover!.epoch > before!.epoch, 'the new owner holds a higher fencing epoch');
 
   first.child.kill('SIGCONT');
@@ -140,7 +140,7 @@ test.serial('a paused owner is fenced: after SIGCONT none of its writes land and
   // The paused node's stale activation must not have written: every late increment
   // either failed or was rerouted to the real owner and counted there, exactly once.
   const lateOk = late.filter((r) => r.ok).length;
-  const final = await c.store.read('counter', key);
+  const final = await c.store.read(key);
   t.is((final!.state as { count: number }).count, 6 + 100 * lateOk);
   t.is(final!.epoch, afterTakeover!.epoch, 'no write with the old epoch');
   t.true(

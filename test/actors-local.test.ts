@@ -9,9 +9,12 @@ import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from '.
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';
+import { ActorStateStore } from '../actors/state-store.ts';
 
 const namespace = `t${randomBytes(4).toString('hex')}`;
 let connection: Connection;
+/** The stored state of one actor type, read and written as a runtime would. */
+const states = (type: string) => new ActorStateStore(connection, type);
 let a: ActorRuntime;
 let b: ActorRuntime;
 
@@ -57,7 +60,7 @@ test.serial('concurrent increments from both nodes all land exactly once', async
   const burst = { timeoutMs: 60_000 };
   await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? a : b).ref(Counter, key).ask('increment', { by: 1 }, burst)));
   t.deepEqual(await a.ref(Counter, key).ask('get', {}), { count: 400 });
-  const stored = await a.store.read('counter', key);
+  const stored = await states('counter').read(key);
   t.is((stored?.state as { count: number }).count, 400, 'durable: saved before each reply');
 });
 
@@ -130,7 +133,7 @@ test.serial('passivation saves cached state and reactivation restores it', async
 test.serial('cached state is written behind within flushAfterMs', async (t) => {
   const key = `wb-${randomBytes(3).toString('hex')}`;
   await b.ref(CachedCounter, key).ask('increment', { by: 7 });
-  t.true(await eventually(async () => ((await b.store.read('cached-counter', key))?.state as { count?: number } | null)?.count === 7, 2_000));
+  t.true(await eventually(async () => ((await states('cached-counter').read(key))?.state as { count?: number } | null)?.count === 7, 2_000));
 });
 
 test.serial('timers fire while active and reminders are delivered durably', async (t) => {
@@ -145,15 +148,15 @@ test.serial('timers fire while active and reminders are delivered durably', asyn
 
 test.serial('the state store refuses a write from a stale epoch, even if it read the latest version', async (t) => {
   const key = `fence-${randomBytes(3).toString('hex')}`;
-  const old = await a.store.claim('counter', key, 10);
+  const old = await states('counter').claim(key, 10);
   t.true(old.ok);
-  t.true(await a.store.save('counter', key, 10, 0, { count: 1, increments: 1 }));
-  const newer = await b.store.claim('counter', key, 11);
+  t.true(await states('counter').save(key, 10, 0, null, { count: 1, increments: 1 }, []));
+  const newer = await states('counter').claim(key, 11);
   t.true(newer.ok && newer.version === 1);
-  t.false(await a.store.save('counter', key, 10, 1, { count: 999, increments: 999 }), 'old owner fenced');
-  t.false((await a.store.claim('counter', key, 10)).ok, 'old owner cannot re-claim');
-  t.true(await b.store.save('counter', key, 11, 1, { count: 2, increments: 2 }));
-  t.deepEqual((await a.store.read('counter', key))?.state, { count: 2, increments: 2 });
+  t.false(await states('counter').save(key, 10, 1, null, { count: 999, increments: 999 }, []), 'old owner fenced');
+  t.false((await states('counter').claim(key, 10)).ok, 'old owner cannot re-claim');
+  t.true(await states('counter').save(key, 11, 1, null, { count: 2, increments: 2 }, []));
+  t.deepEqual((await states('counter').read(key))?.state, { count: 2, increments: 2 });
 });
 
 test.serial('garbage published to a node inbox is dropped and the node keeps working', async (t) => {

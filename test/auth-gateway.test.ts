@@ -13,6 +13,7 @@ import { channels } from '../channels/registry.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually, startNodeProcess, type NodeProcess } from './helpers/node-process.ts';
+import { assertEventsValid, checkedClient, untyped } from './helpers/clients.ts';
 
 const dbName = uniqueDbName('authgw');
 let nodes: NodeProcess[] = [];
@@ -26,6 +27,7 @@ test.before(async () => {
 test.after.always(async () => {
   clients.forEach((c) => c.close());
   await Promise.all(nodes.map((n) => n.stop()));
+  assertEventsValid();
 });
 
 // Sign-in throttling counts failures per IP for 15 minutes in the shared Redis:
@@ -34,7 +36,7 @@ const ipBase = `10.${1 + Math.floor(Math.random() * 250)}`;
 let ipSeq = 1;
 /** A connected client on node i, with its own client IP (the nodes trust X-Forwarded-For). */
 async function connect(i: number, token?: string): Promise<FlockClient> {
-  const c = new FlockClient(nodes[i]!.url, {
+  const c = checkedClient(nodes[i]!.url, {
     ...(token && { token }),
     socket: { extraHeaders: { 'x-forwarded-for': `${ipBase}.${Math.floor(ipSeq / 250)}.${ipSeq++ % 250}` }, reconnection: false },
   });
@@ -72,7 +74,7 @@ test('an access token from one node opens a socket on the other; bad and expired
   const c = await connect(1, tokens.accessToken);
   t.truthy((await c.request('users:me', {})).profile);
 
-  const bad = new FlockClient(nodes[1]!.url, { token: 'not-a-token-at-all', socket: { reconnection: false } });
+  const bad = checkedClient(nodes[1]!.url, { token: 'not-a-token-at-all', socket: { reconnection: false } });
   clients.push(bad);
   t.is(((await t.throwsAsync(bad.connected())) as FlockRequestError).code, 'AUTH_TOKEN_INVALID');
 
@@ -85,7 +87,7 @@ test('an access token from one node opens a socket on the other; bad and expired
     .setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
     .setExpirationTime(Math.floor(Date.now() / 1000) - 600)
     .sign(secret);
-  const late = new FlockClient(nodes[0]!.url, { token: expired, socket: { reconnection: false } });
+  const late = checkedClient(nodes[0]!.url, { token: expired, socket: { reconnection: false } });
   clients.push(late);
   t.is(((await t.throwsAsync(late.connected())) as FlockRequestError).code, 'AUTH_TOKEN_EXPIRED');
 });
@@ -130,7 +132,7 @@ test('log out everywhere disconnects the user’s other sockets at once, across 
   t.deepEqual(await Promise.all(gone), ['io server disconnect', 'io server disconnect']);
   t.true(c.socket.connected, 'the calling socket stays connected, signed out');
   t.is(await codeOf(c.request('users:me', {})), 'AUTH_REQUIRED');
-  const reconnect = new FlockClient(nodes[0]!.url, { token: tokens.accessToken, socket: { reconnection: false } });
+  const reconnect = checkedClient(nodes[0]!.url, { token: tokens.accessToken, socket: { reconnection: false } });
   clients.push(reconnect);
   t.is(((await t.throwsAsync(reconnect.connected())) as FlockRequestError).code, 'AUTH_SESSION_REVOKED');
 });
@@ -142,10 +144,10 @@ test('every protected event refuses a socket without a session, and admin events
     for (const [name, def] of Object.entries(channel.events)) {
       const event = `${channel.name}:${name}`;
       if ('public' in def.access) continue;
-      const ack = (await anonymous.socket.timeout(5_000).emitWithAck(event, {})) as { ok: boolean; error?: { code: string } };
+      const ack = (await untyped(anonymous).timeout(5_000).emitWithAck(event, {})) as { ok: boolean; error?: { code: string } };
       t.is(ack.error?.code, 'AUTH_REQUIRED', event);
       if (!def.access.roles.includes('user')) {
-        const byUser = (await user.socket.timeout(5_000).emitWithAck(event, {})) as { ok: boolean; error?: { code: string } };
+        const byUser = (await untyped(user).timeout(5_000).emitWithAck(event, {})) as { ok: boolean; error?: { code: string } };
         t.is(byUser.error?.code, 'AUTH_FORBIDDEN', event);
       }
     }

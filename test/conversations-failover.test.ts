@@ -8,9 +8,7 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { CONVERSATION_EVENTS } from '../actors/conversation.ts';
-import { messageView, type MessageView } from '../messaging/views.ts';
+import type { MessageView } from '../messaging/views.ts';
 import type { ConversationDoc } from '../models/conversation.ts';
 import { messageId, type MessageDoc } from '../models/message.ts';
 import { requireEnv } from './helpers/env.ts';
@@ -26,7 +24,6 @@ const ASK_MS = 5_000;
 test.before(() => cluster.start('convfailover', { ACTOR_LEASE_MS: String(LEASE_MS), ACTOR_ASK_TIMEOUT_MS: String(ASK_MS), ACTOR_IDLE_MS: '1000' }));
 test.after.always(() => cluster.stop());
 
-const messageEvent = z.object({ conversationId: z.string(), message: messageView });
 
 interface Ack {
   senderId: string;
@@ -97,8 +94,7 @@ test.serial('kill -9 of the node hosting a conversation mid-burst: every acknowl
   const live = new Map(users.map((u) => [u.userId, [] as MessageView[]]));
   for (const u of users) {
     u.c.on('stream:event', (e) => {
-      const parsed = messageEvent.safeParse(e.data);
-      if (e.type === CONVERSATION_EVENTS.message && parsed.success) live.get(u.userId)!.push(parsed.data.message);
+      if (e.type === 'conversations:message') live.get(u.userId)!.push(e.data.message);
     });
   }
   const { conversationId } = await creator.c.request('conversations:createGroup', { title: 'failover', memberIds: others.map((u) => u.userId) });

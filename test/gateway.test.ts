@@ -8,6 +8,7 @@ import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { startNodeProcess, type NodeProcess } from './helpers/node-process.ts';
 import { uniqueDbName } from './helpers/env.ts';
+import { assertEventsValid, checkedClient, untyped } from './helpers/clients.ts';
 
 let nodes: NodeProcess[] = [];
 
@@ -24,11 +25,12 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
+  assertEventsValid();
 });
 
 /** A client on node i that claims to come from `ip` (the nodes trust X-Forwarded-For here). */
 async function client(i: number, ip: string): Promise<FlockClient> {
-  const c = new FlockClient(nodes[i]!.url, { socket: { extraHeaders: { 'x-forwarded-for': ip }, reconnection: false } });
+  const c = checkedClient(nodes[i]!.url, { socket: { extraHeaders: { 'x-forwarded-for': ip }, reconnection: false } });
   await c.connected();
   return c;
 }
@@ -47,7 +49,7 @@ test('a public request is acked with typed data on either node', async (t) => {
 test('an unknown event gets REQUEST_UNKNOWN_EVENT', async (t) => {
   const c = await client(0, '10.0.0.2');
   t.teardown(() => c.close());
-  const ack = (await c.socket.timeout(5_000).emitWithAck('nope:nothing', {})) as { ok: boolean; error: { code: string } };
+  const ack = (await untyped(c).timeout(5_000).emitWithAck('nope:nothing', {})) as { ok: boolean; error: { code: string } };
   t.false(ack.ok);
   t.is(ack.error.code, 'REQUEST_UNKNOWN_EVENT');
 });
@@ -59,7 +61,7 @@ test('a malformed payload gets REQUEST_INVALID naming the field', async (t) => {
   t.is((err as FlockRequestError).code, 'REQUEST_INVALID');
   t.regex(err!.message, /echo/);
   t.is(await codeOf(c.request('system:ping', { echo: 'x', extra: true } as never)), 'REQUEST_INVALID');
-  const twoArgs = (await c.socket.timeout(5_000).emitWithAck('system:ping', {}, {})) as { error: { code: string } };
+  const twoArgs = (await untyped(c).timeout(5_000).emitWithAck('system:ping', {}, {})) as { error: { code: string } };
   t.is(twoArgs.error.code, 'REQUEST_INVALID');
 });
 
@@ -74,7 +76,7 @@ test('an event without an ack callback gets a typed flock:error event', async (t
   const c = await client(1, '10.0.0.5');
   t.teardown(() => c.close());
   const error = new Promise<{ event: string; code: string }>((resolve) => c.on('flock:error', resolve));
-  c.socket.emit('system:ping', {});
+  untyped(c).emit('system:ping', {});
   const got = await error;
   t.is(got.code, 'REQUEST_NO_ACK');
   t.is(got.event, 'system:ping');
@@ -114,7 +116,7 @@ test('a browser origin that is not allowed is refused at the handshake; an allow
 });
 
 test('HTTP long-polling works for browsers that cannot open a websocket', async (t) => {
-  const c = new FlockClient(nodes[1]!.url, { socket: { transports: ['polling'], extraHeaders: { 'x-forwarded-for': '10.0.0.77' }, reconnection: false } });
+  const c = checkedClient(nodes[1]!.url, { socket: { transports: ['polling'], extraHeaders: { 'x-forwarded-for': '10.0.0.77' }, reconnection: false } });
   t.teardown(() => c.close());
   await c.connected();
   t.is(c.socket.io.engine.transport.name, 'polling');

@@ -9,19 +9,20 @@ import test from 'ava';
 import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
+import type { StreamEvent } from '../client/flock-client.ts';
 
 const cluster = new SocialCluster();
 const SLOW = { timeoutMs: 120_000 };
 test.before(() => cluster.start('notif', { ACTOR_ASK_TIMEOUT_MS: '120000' }));
 test.after.always(() => cluster.stop());
 
-type Notification = { notificationId: string; kind: string; subjectId: string; postId: string | null; actors: { userId: string }[]; actorCount: number; read: boolean };
-type StreamEvent = { type: string; data: { notification: Notification; unread: number } };
+type Changed = Extract<StreamEvent, { type: 'notifications:changed' }>;
+type Notification = Changed['data']['notification'];
 
 /** The notification events pushed live to a user's socket. */
-function liveNotifications(u: SocialUser): StreamEvent[] {
-  const seen: StreamEvent[] = [];
-  u.c.socket.on('stream:event', (e: StreamEvent) => {
+function liveNotifications(u: SocialUser): Changed[] {
+  const seen: Changed[] = [];
+  u.c.on('stream:event', (e) => {
     if (e.type === 'notifications:changed') seen.push(e);
   });
   return seen;
@@ -120,7 +121,7 @@ test('replies, quotes, reposts, mentions, follows and follow requests notify the
 test('deleting a post takes back the notifications about it: out of the inbox and the unread count, live to the recipients', async (t) => {
   const [author, liker, mentioned] = await cluster.users(3, 'r');
   const retracted: { notificationIds: string[]; unread: number }[] = [];
-  author!.c.socket.on('stream:event', (e: { type: string; data: { notificationIds: string[]; unread: number } }) => {
+  author!.c.on('stream:event', (e) => {
     if (e.type === 'notifications:retracted') retracted.push(e.data);
   });
   const kept = await author!.c.request('posts:create', { text: 'stays' });

@@ -5,9 +5,9 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { OAuth2Server } from 'oauth2-mock-server';
-import { FlockClient } from '../client/flock-client.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { startNodeProcess } from './helpers/node-process.ts';
+import { assertEventsValid, checkedClient } from './helpers/clients.ts';
 
 const CLIENT_ID = 'flock-test-client';
 
@@ -34,7 +34,10 @@ test('an app signs in with a Google ID token over the socket, and again into the
     allowedReturnTo: ['flockapp://oauth'],
   };
   const node = await startNodeProcess({ env: { OAUTH_CONFIG: JSON.stringify(oauthConfig) } });
-  t.teardown(() => node.stop());
+  t.teardown(async () => {
+    await node.stop();
+    assertEventsValid();
+  });
 
   const subject = `g-${randomBytes(4).toString('hex')}`;
   const idToken = () =>
@@ -44,7 +47,7 @@ test('an app signs in with a Google ID token over the socket, and again into the
       },
     });
 
-  const app = new FlockClient(node.url, { socket: { reconnection: false } });
+  const app = checkedClient(node.url, { socket: { reconnection: false } });
   t.teardown(() => app.close());
   await app.connected();
   const first = await app.request('auth:signInWithProvider', { provider: 'google', idToken: await idToken() });

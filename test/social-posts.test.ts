@@ -3,8 +3,9 @@
 // from both nodes; visibility (followers-only, private accounts, deletion) on
 // every read path; hashtags, mentions and trending; typed errors that change
 // nothing.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
+import { newPostId } from '../social/ids.ts';
 import { requireEnv } from './helpers/env.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { SocialCluster, type SocialUser } from './helpers/social.ts';
@@ -239,25 +240,41 @@ test('trending counts each author once per tag and window, and profile pages pag
   t.deepEqual(listed.map((p) => p.postId).filter((id) => ids.includes(id)), [...ids].reverse());
 });
 
-test('an owner that crashed after writing a post but before its effects: the next activation finishes them', async (t) => {
+/** How the effects of a change are stored: as JSON of the effect (now), or as the bookkeeping objects of 0.1 (read for one release). */
+const stored = {
+  current: {
+    like: (member: string) => JSON.stringify({ kind: 'edge', edge: 'like', member, status: 'active' }),
+    link: (target: string) => JSON.stringify({ kind: 'link', childKind: 'reply', target }),
+  },
+  legacy: {
+    like: (member: string) => ({ op: 'edge', kind: 'like', ref: member, status: 'active' }),
+    link: (target: string) => ({ op: 'link', kind: 'reply', ref: target, status: '' }),
+  },
+};
+
+for (const format of ['current', 'legacy'] as const) {
+  test(`an owner that crashed after writing a post but before its effects (${format} format): the next activation finishes them`, (t) => crashedEffects(t, stored[format]));
+}
+
+async function crashedEffects(t: ExecutionContext, effects: (typeof stored)[keyof typeof stored]): Promise<void> {
   const [author, liker, other] = await cluster.users(3);
   const parent = await author!.c.request('posts:create', { text: 'parent' });
   // What a PostActor leaves when it dies between its document write and the
   // effects recorded in `pending`: a like counted but its edge not written,
   // and a reply whose parent was never told.
   const base = { text: 'crashed', mediaIds: [], visibility: 'public', rootId: null, quoteOf: null, repostOf: null, hashtags: [], mentions: [], replies: 0, reposts: 0, quotes: 0, edits: [], editedAt: null, deleted: false, deletedAt: null, removal: null, epoch: 0 };
-  const likedId = 'p_crashedLikeAAAAAAAAAAA';
-  const replyId = 'p_crashedReplyAAAAAAAAAA';
+  const likedId = newPostId();
+  const replyId = newPostId();
   await cluster.withDb(async (db) => {
     await db.collection('posts').insertMany([
-      { _id: likedId, ...base, kind: 'post', authorId: author!.userId, parentId: null, likes: 1, createdAt: new Date(), pending: [{ op: 'edge', kind: 'like', ref: liker!.userId, status: 'active' }] },
-      { _id: replyId, ...base, kind: 'reply', authorId: other!.userId, parentId: parent.postId, rootId: parent.postId, likes: 0, createdAt: new Date(), pending: [{ op: 'link', kind: 'reply', ref: parent.postId, status: '' }] },
+      { _id: likedId, ...base, kind: 'post', authorId: author!.userId, parentId: null, likes: 1, createdAt: new Date(), pending: [effects.like(liker!.userId)] },
+      { _id: replyId, ...base, kind: 'reply', authorId: other!.userId, parentId: parent.postId, rootId: parent.postId, likes: 0, createdAt: new Date(), pending: [effects.link(parent.postId)] },
     ] as never[]);
   });
   t.false((await liker!.c.request('posts:get', { postId: likedId })).viewer.liked, 'reads do not activate the actor');
   t.is((await author!.c.request('posts:get', { postId: parent.postId })).counts.replies, 0);
 
-  // Any message wakes each actor; onActivate redoes the pending effects first.
+  // Any message wakes each actor; the effects left over are redone before it.
   t.deepEqual(await other!.c.request('posts:like', { postId: likedId }), { liked: true, likes: 2 });
   await author!.c.request('posts:like', { postId: replyId });
   const liked = await liker!.c.request('posts:get', { postId: likedId });
@@ -266,7 +283,7 @@ test('an owner that crashed after writing a post but before its effects: the nex
   t.deepEqual(await liker!.c.request('posts:like', { postId: likedId }), { liked: true, likes: 2 }, 'the redone like is not counted twice');
   t.is((await author!.c.request('posts:get', { postId: parent.postId })).counts.replies, 1);
   t.deepEqual((await author!.c.request('posts:thread', { postId: parent.postId })).replies.items.map((p) => p.postId), [replyId]);
-});
+}
 
 // ---- helpers ----
 

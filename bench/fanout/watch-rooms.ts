@@ -16,13 +16,10 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import { feedRoom, watchRoom } from '../../feeds/rooms.ts';
-
-/** The room a signed-in socket joins for its user (server/gateway.ts `bindSession`). */
-const userRoom = (userId: string) => `user:${userId}`;
+import { rooms } from '../../server/delivery.ts';
 
 export function watchRooms(userId: string, authors: readonly string[]): string[] {
-  return [watchRoom(userId), feedRoom(userId), ...authors.map(feedRoom)];
+  return [rooms.feedWatch(userId), rooms.feed(userId), ...authors.map(rooms.feed)];
 }
 
 /** The join is checked this often, at most this many times. */
@@ -41,13 +38,13 @@ export async function joinWatchRooms(options: { redisUrl: string; adapterKey: st
   const sub = pub.duplicate({ connectionName: 'bench-fanout-rooms-sub' });
   const io = new Server({ serveClient: false, adapter: createAdapter(pub, sub, { key: options.adapterKey }) });
   try {
-    for (const userId of options.userIds) io.in(userRoom(userId)).socketsJoin(watchRooms(userId, options.authors));
+    for (const userId of options.userIds) io.in(rooms.user(userId)).socketsJoin(watchRooms(userId, options.authors));
     // The first and the last user's sockets (one on each node) show when the nodes have applied the joins.
     for (const userId of new Set([options.userIds[0], options.userIds.at(-1)])) {
       if (userId === undefined) continue;
       const expected = watchRooms(userId, options.authors);
       for (let attempt = 0; ; attempt++) {
-        const sockets = await io.in(userRoom(userId)).fetchSockets();
+        const sockets = await io.in(rooms.user(userId)).fetchSockets();
         if (sockets.length > 0 && sockets.every((s) => expected.every((room) => s.rooms.has(room)))) break;
         if (attempt >= CHECK_ATTEMPTS) throw new Error(`the nodes did not join ${userId}'s sockets (${sockets.length}) to ${expected.join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, CHECK_EVERY_MS));

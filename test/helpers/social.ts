@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { MongoClient, type Db } from 'mongodb';
 import { requireEnv, uniqueDbName } from './env.ts';
 import { startNodeProcess, type NodeProcess } from './node-process.ts';
+import { assertEventsValid, checkedClient } from './clients.ts';
 
 export interface SocialUser {
   c: FlockClient;
@@ -46,6 +47,7 @@ export class SocialCluster {
     // Set FLOCK_TEST_LOGS=file to keep what the nodes logged at warn and above.
     if (process.env.FLOCK_TEST_LOGS) for (const n of this.nodes) for (const e of n.logs) if (["warn", "error", "fatal"].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
     await Promise.all(this.nodes.map((n) => n.stop()));
+    assertEventsValid();
   }
 
   /** Runs `fn` against the cluster's database with a client of its own. */
@@ -60,7 +62,7 @@ export class SocialCluster {
 
   async connect(node: number, token?: string): Promise<FlockClient> {
     const seq = this.ipSeq++;
-    const c = new FlockClient(this.nodes[node]!.url, {
+    const c = checkedClient(this.nodes[node]!.url, {
       ...(token && { token }),
       timeoutMs: 60_000,
       socket: { extraHeaders: { 'x-forwarded-for': `${this.ipBase}.${Math.floor(seq / 250)}.${seq % 250}` }, reconnection: false },
