@@ -4,27 +4,15 @@
 // document (server/asyncapi.ts) and the typed client (client/) all come from
 // these declarations.
 import type { z } from 'zod';
+import { ROLES, type Role, type Session } from '../auth/session.ts';
 import type { ErrorBody } from '../kernel/errors.ts';
+import { DEFAULT_REQUEST_BYTES, type RateLimit } from '../kernel/limits.ts';
+
+export type { RateLimit };
 import type { Logger } from '../kernel/logger.ts';
 import type { GatewayServices } from './services.ts';
 
-export const ROLES = ['user', 'creator', 'moderator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface Session {
-  userId: string;
-  sessionId: string;
-  roles: readonly Role[];
-  /** Access token expiry, epoch ms. */
-  expiresAt: number;
-}
-
-export interface RateLimit {
-  /** Burst size. */
-  capacity: number;
-  /** Sustained rate. */
-  perSecond: number;
-}
+export { ROLES, type Role, type Session };
 
 /** Who may send an event: anyone connected, or a signed-in user with one of the roles. */
 export type Access = { public: true } | { roles: readonly Role[] };
@@ -89,7 +77,7 @@ export function defineChannel<N extends string, E extends Record<string, EventDe
   return channel;
 }
 
-export const DEFAULT_MAX_BYTES = 16 * 1024;
+export const DEFAULT_MAX_BYTES = DEFAULT_REQUEST_BYTES;
 
 /** The acknowledgement every request gets. */
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };

@@ -65,7 +65,8 @@ export class FlockClient {
   /** Sends a request and resolves with its ack data; rejects with FlockRequestError. */
   async request<E extends ClientEventName>(event: E, payload: RequestOf<E>, options: { timeoutMs?: number } = {}): Promise<AckDataOf<E>> {
     // Socket.IO types an emit over a union of event names as the union of their argument lists; the map is ours.
-    const emit = this.socket.timeout(options.timeoutMs ?? this.timeoutMs).emitWithAck as (event: E, payload: RequestOf<E>) => Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]>;
+    const socket = this.socket.timeout(options.timeoutMs ?? this.timeoutMs);
+    const emit = socket.emitWithAck.bind(socket) as (event: E, payload: RequestOf<E>) => Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]>;
     const ack = await emit(event, payload);
     if (ack.ok) return ack.data;
     throw new FlockRequestError(ack.error.code, ack.error.message, ack.error.details);

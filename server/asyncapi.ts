@@ -6,6 +6,8 @@ import { z } from 'zod';
 import type { ChannelDef } from '../channels/define.ts';
 import { DEFAULT_MAX_BYTES } from '../channels/define.ts';
 import { serverEvents } from '../channels/server-events.ts';
+import { ERROR_CODES } from '../kernel/errors.ts';
+import { streamEventSchema } from '../streams/catalogue.ts';
 
 type Json = Record<string, unknown>;
 
@@ -66,9 +68,26 @@ export function buildAsyncApi(channels: readonly ChannelDef[], version: string):
 
   for (const [address, def] of Object.entries(serverEvents)) {
     const id = address.replace(/[^A-Za-z0-9]/g, '_');
-    messages[id] = { name: address, title: address, summary: def.summary, contentType: 'application/json', payload: schemaOf(def.payload, 'output') };
-    docChannels[id] = { address, description: def.summary, messages: { event: { $ref: `#/components/messages/${id}` } } };
-    operations[`${id}_send`] = { action: 'send', channel: { $ref: `#/channels/${id}` }, summary: def.summary, messages: [{ $ref: `#/channels/${id}/messages/event` }] };
+    const channelMessages: Json = {};
+    if (address === 'stream:event') {
+      // One message per type of the personal stream, each with its own payload.
+      for (const option of streamEventSchema.options) {
+        const type = option.shape.type.value;
+        const messageId = `${id}__${type.replace(/[^A-Za-z0-9]/g, '_')}`;
+        messages[messageId] = { name: type, title: `stream:event ${type}`, summary: option.description ?? type, contentType: 'application/json', payload: schemaOf(option, 'output') };
+        channelMessages[type.replace(/[^A-Za-z0-9]/g, '_')] = { $ref: `#/components/messages/${messageId}` };
+      }
+    } else {
+      messages[id] = { name: address, title: address, summary: def.summary, contentType: 'application/json', payload: schemaOf(def.payload, 'output') };
+      channelMessages.event = { $ref: `#/components/messages/${id}` };
+    }
+    docChannels[id] = { address, description: def.summary, messages: channelMessages };
+    operations[`${id}_send`] = {
+      action: 'send',
+      channel: { $ref: `#/channels/${id}` },
+      summary: def.summary,
+      messages: Object.keys(channelMessages).map((name) => ({ $ref: `#/channels/${id}/messages/${name}` })),
+    };
   }
 
   return {
@@ -99,7 +118,7 @@ export function buildAsyncApi(channels: readonly ChannelDef[], version: string):
             error: {
               type: 'object',
               required: ['code', 'message'],
-              properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+              properties: { code: { type: 'string', enum: [...ERROR_CODES] }, message: { type: 'string' }, details: { type: 'object' } },
             },
           },
         },

@@ -2,6 +2,7 @@
 // access token) and the channel dispatcher on the node's Socket.IO server.
 import type { ChannelDef, Session } from '../channels/define.ts';
 import type { Delivery, FlockServer, FlockSocket } from './delivery.ts';
+import { clientIp } from './client-ip.ts';
 import { attachChannels } from './dispatcher.ts';
 import { FlockError, toErrorBody } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
@@ -145,7 +146,7 @@ async function handshake(socket: FlockSocket, options: GatewayOptions): Promise<
   if (origin && options.allowedOrigins !== '*' && !options.allowedOrigins.includes(origin)) {
     throw new FlockError('AUTH_ORIGIN_REFUSED', `Origin ${origin} is not allowed`);
   }
-  socket.data.ip = clientIp(socket, options.trustProxy);
+  socket.data.ip = clientIp(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], options.trustProxy);
   socket.data.session = undefined;
   const auth: unknown = socket.handshake.auth;
   const token = typeof auth === 'object' && auth !== null && 'token' in auth ? auth.token : undefined;
@@ -154,13 +155,4 @@ async function handshake(socket: FlockSocket, options: GatewayOptions): Promise<
   socket.data.session = await options.authenticate(token);
   // Socket.IO keeps the handshake for the socket's lifetime; the token is not needed again.
   socket.handshake.auth = {};
-}
-
-function clientIp(socket: FlockSocket, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = socket.handshake.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first.slice(0, 64);
-  }
-  return (socket.handshake.address || 'unknown').slice(0, 64);
 }

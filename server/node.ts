@@ -8,12 +8,13 @@ import type { ResolvedServices } from '../devservices/index.ts';
 import { createJobRunner, type JobRunner } from '../jobs/agenda.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { connectMongo, disconnectMongo, isFerretDB, pingMongo } from '../kernel/mongo.ts';
-import { Readiness } from './readiness.ts';
+import { Readiness } from '../kernel/readiness.ts';
 import { closeRealtime, createRealtime } from './realtime.ts';
 import { createRedis, untilReady } from '../kernel/redis.ts';
 import { createS3Client, ensureBucket, pingS3 } from './s3.ts';
 import { createStripe } from './stripe.ts';
-import { closeApp, createApp, getJson, getText, listen, notFound } from './uws.ts';
+import { closeApp, createApp, listen, serveRoutes } from './uws.ts';
+import { routes } from '../routes/registry.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
 import { channels } from '../channels/registry.ts';
@@ -30,7 +31,6 @@ import { createRevocations } from '../auth/revocations.ts';
 import { createLoginThrottle } from '../auth/throttle.ts';
 import { createTokenService } from '../auth/tokens.ts';
 import { createOAuthService } from '../auth/oauth/oauth-service.ts';
-import { registerOAuthRoutes } from './oauth-routes.ts';
 import { createPersonalStream } from '../streams/personal-stream.ts';
 import { actorTypes } from '../actors/registry.ts';
 import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts';
@@ -44,7 +44,7 @@ import { SocialReads } from '../social/reads.ts';
 import { defaultSocialSettings, SocialStore } from '../social/store.ts';
 
 /** Version of the socket API in the AsyncAPI document. */
-export const API_VERSION = '0.1.0';
+export const API_VERSION = '0.2.0';
 
 export interface FlockNode {
   port: number;
@@ -178,7 +178,6 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   await tokens.init();
   const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
-  if (oauth) registerOAuthRoutes(app, oauth, { log: log.child({ subsystem: 'oauth' }) });
   const reads = new SocialReads(social);
   const feeds = new HomeFeeds(new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength }), reads, redis, prefix);
   const gatewayServices: GatewayServices = {
@@ -205,6 +204,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, live)),
   ];
   await Promise.all(consumers.map((c) => c.start()));
+  const limiter = new RateLimiter(redis, prefix);
   const gateway = attachGateway(io, {
     services: gatewayServices,
     authenticate: (token) => tokens.verifyAccessToken(token),
@@ -212,21 +212,26 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     allowedOrigins: config.allowedOrigins,
     trustProxy: config.trustProxy,
     ipRatePerSecond: config.ipRatePerSecond,
-    limiter: new RateLimiter(redis, prefix),
+    limiter,
     delivery: live,
     log: log.child({ subsystem: 'gateway' }),
   });
   // A revoked session ends on every node at once, not when its access token expires.
   const stopRevocations = await revocations.subscribe((sessionIds) => gateway.endSessions(sessionIds));
   const asyncApi = buildAsyncApi(channels, API_VERSION);
-  getJson(app, '/asyncapi.json', async () => ({ status: 200, body: asyncApi }));
-  getJson(app, '/healthz', async () => ({ status: 200, body: { status: 'ok', node: config.nodeId } }));
-  getJson(app, '/readyz', async () => {
-    const report = await readiness.report();
-    return { status: report.ready ? 200 : 503, body: { node: config.nodeId, ...report } };
+  serveRoutes(app, routes, {
+    services: {
+      nodeId: config.nodeId,
+      readiness,
+      metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+      asyncApi,
+      oauth,
+    },
+    authenticate: (token) => tokens.verifyAccessToken(token),
+    limiter,
+    trustProxy: config.trustProxy,
+    log: log.child({ subsystem: 'http' }),
   });
-  getText(app, '/metrics', async () => ({ contentType: registry.contentType, body: await registry.metrics() }));
-  notFound(app);
   const listening = await listen(app, config.host, config.port);
   readiness.lifecycle = 'ready';
   log.info({ port: listening.port, host: config.host }, 'listening');

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { RedisScript } from '../kernel/redis-script.ts';
 import type { Redis } from '../kernel/redis.ts';
-import type { RateLimit } from '../channels/define.ts';
+import type { RateLimit } from '../kernel/limits.ts';
 
 // KEYS: bucket keys. ARGV: capacity_1, perSecond_1, capacity_2, perSecond_2, ...
 // Returns {allowed, retryAfterMs}.

@@ -2,6 +2,7 @@
 // schemas, and the limits append enforces. The envelope is the same for every
 // event; streams/catalogue.ts declares each type and its data.
 import { z } from 'zod';
+import { STREAM_EVENT_MAX_BYTES } from '../kernel/limits.ts';
 
 /** Event types as stored: lowercase first, namespaced with ':' (the catalogue's `subsystem:camelCase`) or '.', '_', '-'. */
 export const EVENT_TYPE = /^[a-z][A-Za-z0-9_.:-]{0,63}$/;
@@ -10,7 +11,7 @@ export const EVENT_TYPE = /^[a-z][A-Za-z0-9_.:-]{0,63}$/;
 export const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
 
 /** Largest `data`, as bytes of its UTF-8 JSON. */
-export const DEFAULT_MAX_DATA_BYTES = 16 * 1024;
+export const DEFAULT_MAX_DATA_BYTES = STREAM_EVENT_MAX_BYTES;
 
 const eventId = z.string().regex(EVENT_ID);
 

@@ -4,6 +4,8 @@ import test from 'ava';
 import fs from 'node:fs/promises';
 import { Parser } from '@asyncapi/parser';
 import { channels } from '../channels/registry.ts';
+import { serverEvents } from '../channels/server-events.ts';
+import { streamEventSchema } from '../streams/catalogue.ts';
 import { buildAsyncApi } from '../server/asyncapi.ts';
 import { API_VERSION } from '../server/node.ts';
 
@@ -26,4 +28,20 @@ test('every socket event and server event is in the document', (t) => {
 test('asyncapi.json in the repository is up to date (run npm run docs:asyncapi)', async (t) => {
   const committed = JSON.parse(await fs.readFile(new URL('../asyncapi.json', import.meta.url), 'utf8')) as unknown;
   t.deepEqual(committed, JSON.parse(JSON.stringify(generated)));
+});
+
+test('every event of the personal stream has a message of its own whose payload describes its data', (t) => {
+  const messages = (generated.components as { messages: Record<string, { name: string; payload: { properties?: { type?: { const?: string }; data?: Record<string, unknown> } } }> }).messages;
+  for (const option of streamEventSchema.options) {
+    const type = option.shape.type.value;
+    const message = Object.values(messages).find((m) => m.name === type);
+    t.truthy(message, type);
+    t.is(message?.payload.properties?.type?.const, type);
+    t.true(Object.keys(message?.payload.properties?.data ?? {}).length > 0, `${type} has a data schema`);
+  }
+});
+
+test('every server event of the catalogue is in the document', (t) => {
+  const addresses = new Set(Object.values(generated.channels as Record<string, { address: string }>).map((c) => c.address));
+  for (const name of Object.keys(serverEvents)) t.true(addresses.has(name), name);
 });

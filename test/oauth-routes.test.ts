@@ -9,7 +9,10 @@ import { OAuth2Server, type MutableResponse } from 'oauth2-mock-server';
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { createAccountService, type AccountService } from '../auth/accounts.ts';
 import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-service.ts';
-import { registerOAuthRoutes } from '../server/oauth-routes.ts';
+import { oauthRoutes } from '../routes/oauth.ts';
+import { RateLimiter } from '../server/rate-limit.ts';
+import { serveRoutes } from '../server/uws.ts';
+import { pino } from 'pino';
 import { createTokenService, type TokenService } from '../auth/tokens.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 
@@ -71,7 +74,13 @@ test.before(async () => {
       redisPrefix: prefix,
     },
   });
-  registerOAuthRoutes(app, oauth);
+  serveRoutes(app, oauthRoutes, {
+    services: { nodeId: 'oauth-routes-test', readiness: { report: async () => ({ ready: true, lifecycle: 'ready', services: {} }) }, metrics: async () => ({ contentType: 'text/plain', body: '' }), asyncApi: {}, oauth },
+    authenticate: (token) => tokens.verifyAccessToken(token),
+    limiter: new RateLimiter(redis, prefix),
+    trustProxy: false,
+    log: pino({ level: 'silent' }),
+  });
 });
 
 test.after.always(async () => {

@@ -1,0 +1,17 @@
+// What route handlers may use, handed to them in their context by the route
+// server (server/uws.ts). Routes stay static declarations; the node supplies
+// the implementations.
+import type { OAuthService } from '../auth/oauth/oauth-service.ts';
+import type { ReadinessReport } from '../kernel/readiness.ts';
+
+export interface RouteServices {
+  nodeId: string;
+  /** Backing services and lifecycle, for /readyz. */
+  readiness: { report(): Promise<ReadinessReport> };
+  /** The Prometheus exposition of this node's metrics. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The AsyncAPI document of the socket API. */
+  asyncApi: unknown;
+  /** Undefined when no OAuth provider is configured. */
+  oauth: OAuthService | undefined;
+}
