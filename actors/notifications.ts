@@ -79,12 +79,10 @@ export const notificationsActor = implementActor(NotificationsActor, {
         const known = existing.actorIds.includes(input.actorId);
         id = existing._id;
         await fencedUpdate(model, id, ctx.epoch, {
-          $set: {
-            postId: input.postId ?? existing.postId,
-            actorIds: [input.actorId, ...existing.actorIds.filter((a) => a !== input.actorId)].slice(0, MAX_ACTORS_KEPT),
-            actorCount: existing.actorCount + (known ? 0 : 1),
-            updatedAt: now,
-          },
+          postId: input.postId ?? existing.postId,
+          actorIds: [input.actorId, ...existing.actorIds.filter((a) => a !== input.actorId)].slice(0, MAX_ACTORS_KEPT),
+          actorCount: existing.actorCount + (known ? 0 : 1),
+          updatedAt: now,
         });
         openGroups.push(open);
         outcome = 'grouped';
@@ -121,7 +119,7 @@ export const notificationsActor = implementActor(NotificationsActor, {
         .lean<Pick<NotificationDoc, '_id' | 'read' | 'groupKey'>[]>();
       let { unread } = state;
       for (const doc of docs) {
-        await fencedUpdate(model, doc._id, ctx.epoch, { $set: { retracted: true, read: true } });
+        await fencedUpdate(model, doc._id, ctx.epoch, { retracted: true, read: true });
         if (!doc.read) unread = Math.max(0, unread - 1);
       }
       const closed = new Set(docs.map((d) => d.groupKey));
@@ -138,7 +136,7 @@ export const notificationsActor = implementActor(NotificationsActor, {
       for (const id of mine) {
         const doc = await model.findById(id, { read: 1, groupKey: 1 }).lean<NotificationDoc>();
         if (!doc || doc.read) continue;
-        await fencedUpdate(model, id, ctx.epoch, { $set: { read: true } });
+        await fencedUpdate(model, id, ctx.epoch, { read: true });
         unread = Math.max(0, unread - 1);
         closed.add(doc.groupKey);
       }

@@ -6,7 +6,7 @@
 // node delivers again.
 import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import { FlockError, toErrorBody, messageOf } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { actorReminderModel, type ActorReminderModel } from '../models/actor-reminder.ts';
 import type { ActorType } from './define.ts';
@@ -92,7 +92,7 @@ export class Reminders {
         void this.deliver(doc);
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'reminder poll failed');
+      this.log.warn({ err: messageOf(err) }, 'reminder poll failed');
     } finally {
       this.polling = false;
     }

@@ -5,7 +5,7 @@
 // the same answer.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { FlockError } from '../kernel/errors.ts';
+import { FlockError, messageOf } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { Account, AccountService } from './accounts.ts';
 import { parseInput } from '../kernel/zod-issues.ts';
@@ -63,6 +63,6 @@ async function rehash(deps: { accounts: AccountService; log?: Logger }, userId: 
   try {
     await deps.accounts.replacePasswordHash(userId, storedHash, await hashPassword(password));
   } catch (err) {
-    deps.log?.warn({ err: (err as Error).message, userId }, 'password rehash failed');
+    deps.log?.warn({ err: messageOf(err), userId }, 'password rehash failed');
   }
 }

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../kernel/logger.ts';
 import { untilReady } from '../kernel/redis.ts';
+import { messageOf } from '../kernel/errors.ts';
 
 export interface RevocationSettings {
   readonly prefix: string;
@@ -59,7 +60,7 @@ export function createRevocations(deps: { redis: Redis; subscriber?: Redis; sett
       try {
         listener(message.data.sessionIds);
       } catch (err) {
-        deps.log?.error({ err: (err as Error).message }, 'revocation listener failed');
+        deps.log?.error({ err: messageOf(err) }, 'revocation listener failed');
       }
     }
   };
@@ -116,7 +117,8 @@ const revocationMessage = z.object({ sessionIds: z.array(z.string().min(1).max(2
 
 function safeJson(raw: string): unknown {
   try {
-    return JSON.parse(raw) as unknown;
+    const value: unknown = JSON.parse(raw);
+    return value;
   } catch {
     return undefined;
   }

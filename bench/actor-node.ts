@@ -10,7 +10,7 @@ import mongoose from 'mongoose';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { CachedCounter, fixtureActorTypes } from '../test/fixtures/actors.ts';
+import { CachedCounter, fixtureActorTypes } from '../testkit/actors.ts';
 
 const env = z
   .object({

@@ -27,9 +27,9 @@ import { Redis } from 'ioredis';
 import mongoose, { type Connection } from 'mongoose';
 import { pino } from 'pino';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { CachedCounter, Counter, fixtureActorTypes } from '../test/fixtures/actors.ts';
-import { percentile, progress, round, runBenchmark } from './run.ts';
-import { benchServices, type BenchServices } from './services.ts';
+import { CachedCounter, Counter, fixtureActorTypes } from '../testkit/actors.ts';
+import { percentile, progress, round, runBenchmark } from './lib/run.ts';
+import { benchServices, type BenchServices } from './lib/services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 

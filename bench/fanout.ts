@@ -15,7 +15,7 @@
 //   bare-classic  two processes of bare Socket.IO on uWS with the classic Redis
 //                 adapter (as Flock), the sockets in one room; an author socket
 //                 sends `publish` and the server does io.to(room).emit() of the
-//                 payload a Flock follower received (bench/bare-socketio-server.ts)
+//                 payload a Flock follower received (bench/lib/bare-socketio-server.ts)
 //   bare-sharded  the same with createShardedAdapter (Redis 7 sharded pub/sub)
 //   home          feeds:home {limit: 20} by HOME_READS followers (each once),
 //                 HOME_CONCURRENCY outstanding, after the posts above; then
@@ -65,11 +65,11 @@ import { accessToken } from './fanout/token.ts';
 import { dataset, followerId, writeDataset, type Dataset } from './fanout/dataset.ts';
 import type { CompleteMessage, ConnectReply, DeliveriesReply, KeyDeliveries, LoadRequest, RequestReply } from './fanout/load.ts';
 import { joinWatchRooms } from './fanout/watch-rooms.ts';
-import { call, type Reply } from './gateway/ipc.ts';
-import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
-import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
-import { benchServices, removeRun, type BenchServices } from './services.ts';
+import { call, type Reply } from './lib/ipc.ts';
+import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './lib/db-commands.ts';
+import { childPid, processCpuMs, startNode, type FlockNode } from './lib/nodes.ts';
+import { emit, intEnv, percentile, progress, round, runBenchmark, sleep } from './lib/run.ts';
+import { benchServices, removeRun, type BenchServices } from './lib/services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -286,7 +286,7 @@ interface BareServer {
 }
 
 async function startBareServer(kind: 'classic' | 'sharded', redisUrl: string): Promise<BareServer> {
-  const child = fork(path.join(here, 'bare-socketio-server.ts'), [kind, redisUrl, `${prefix}:bare-${kind}`], {
+  const child = fork(path.join(here, 'lib', 'bare-socketio-server.ts'), [kind, redisUrl, `${prefix}:bare-${kind}`], {
     execArgv: ['--import', tsx],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -374,7 +374,7 @@ async function postOnce(t: Target, label: string, k: number, measured: boolean):
   return sent;
 }
 
-/** The nodes' MongoDB commands since the last take (bench/social/db-probe.ts). */
+/** The nodes' MongoDB commands since the last take (bench/lib/db-probe.ts). */
 async function dbTake(): Promise<DbStats> {
   return mergeStats(await Promise.all(nodes.map((n) => n.dbStats(true))));
 }

@@ -39,9 +39,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { call, type Reply, type ServerStats } from './gateway/ipc.ts';
-import { intEnv, percentile, progress, round, runBenchmark, sleep } from './run.ts';
-import { benchServices, type BenchServices } from './services.ts';
+import { call, type Reply, type ServerStats } from './lib/ipc.ts';
+import { intEnv, percentile, progress, round, runBenchmark, sleep } from './lib/run.ts';
+import { benchServices, type BenchServices } from './lib/services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 

@@ -1,7 +1,7 @@
 // Messaging benchmark (`npm run bench:messaging`; see BENCHMARKS.md,
 // "Messaging"): 1:1 conversations (issue 7) through two real Flock nodes,
 // persistence included, side by side with its ceiling, a plain Socket.IO relay
-// that only forwards (bench/bare-socketio-server.ts: two processes on
+// that only forwards (bench/lib/bare-socketio-server.ts: two processes on
 // uWebSockets.js joined by the same Redis adapter Flock uses).
 //
 // CONVERSATIONS conversations of two users each, one member on each node (or
@@ -32,7 +32,7 @@
 // 2 s). Latency runs from the send to the first arrival at the other member's
 // socket (delivery) and to the sender's ack (ack), on the bench's clock.
 // Flock's per-user send limit stays in force: the bench keeps a lower bound of
-// every sender's bucket (bench/social/budget.ts), reserves the paced run's
+// every sender's bucket (bench/lib/budget.ts), reserves the paced run's
 // messages before it starts and sends the others only when the bound shows a
 // token, so a REQUEST_RATE_LIMITED ack is a finding.
 //
@@ -40,7 +40,7 @@
 // delivered messages per second, delivery and ack latency (p50/p90/p99/max),
 // errors by code, CPU per delivered message (the two server processes, the
 // embedded FerretDB, Redis, the bench) and, for Flock, its MongoDB commands per
-// message by shape (bench/social/db-probe.ts). Checked over the whole run:
+// message by shape (bench/lib/db-probe.ts). Checked over the whole run:
 // each acked message reached its recipient and its sender's own socket exactly
 // once; Flock's seqs arrived at every member as 1, 2, 3, ... matching the acks,
 // each personal-stream event chained to the one before (prev), and MongoDB
@@ -63,11 +63,11 @@ import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
 import { MESSAGE_COLLECTION } from '../models/message.ts';
 import { RelayClient, startRelay, type RelayServer } from './messaging/relay.ts';
 import { Tracker, type Planned, type RunStats } from './messaging/tracker.ts';
-import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './run.ts';
-import { benchServices, removeRun, type BenchServices } from './services.ts';
-import { RateBudget } from './social/budget.ts';
-import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './social/commands.ts';
-import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
+import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './lib/run.ts';
+import { benchServices, removeRun, type BenchServices } from './lib/services.ts';
+import { RateBudget } from './lib/budget.ts';
+import { dbPerOp, mergeStats, type DbPerOp, type DbStats } from './lib/db-commands.ts';
+import { childPid, processCpuMs, startNode, type FlockNode } from './lib/nodes.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -335,7 +335,7 @@ interface LoopBounds {
  * `bounds`. Waiting for the arrival too keeps a system that acks before it
  * delivers (the relay) from piling up a queue of deliveries. Message k is
  * conversation k mod CONVERSATIONS's, from its two members in turn. Flock's
- * wait for their sender's token (bench/social/budget.ts): at the rates Flock
+ * wait for their sender's token (bench/lib/budget.ts): at the rates Flock
  * reaches, never.
  */
 async function closedLoop(system: System, run: string, bounds: LoopBounds): Promise<void> {

@@ -15,7 +15,7 @@
 // between the two nodes, each on its own socket with its own X-Forwarded-For
 // (TRUST_PROXY=true), so per-IP limits stay apart. The per-user limits of the
 // posts channel stay in force: the bench keeps a lower bound of every user's
-// buckets (bench/social/budget.ts) and reserves a measured run's requests
+// buckets (bench/lib/budget.ts) and reserves a measured run's requests
 // before it starts, so a REQUEST_RATE_LIMITED ack is a finding, reported as an error.
 // Each scenario runs CONCURRENCY requests back to back (a worker takes the next
 // request when its last one is acked) over all users in turn, after a warm-up
@@ -27,7 +27,7 @@
 // acked requests per second, errors by code, CPU per request (the nodes and the
 // embedded FerretDB from /proc, Redis from INFO, the bench itself), and the
 // MongoDB commands per request by shape with their driver-side time (the
-// nodes' through bench/social/db-probe.ts, preloaded into them), with the
+// nodes' through bench/lib/db-probe.ts, preloaded into them), with the
 // collection sizes the run started from. Like runs check the stored counters.
 //
 // stdout: one JSON line per (scenario, system) and a final "checks" line.
@@ -42,12 +42,12 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { postsChannel } from '../channels/posts.ts';
 import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
-import { RateBudget } from './social/budget.ts';
-import { CommandTally, dbPerOp, mergeStats, type DbPerOp } from './social/commands.ts';
+import { RateBudget } from './lib/budget.ts';
+import { CommandTally, dbPerOp, mergeStats, type DbPerOp } from './lib/db-commands.ts';
 import { Floor } from './social/floor.ts';
-import { childPid, processCpuMs, startNode, type FlockNode } from './social/nodes.ts';
-import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './run.ts';
-import { benchServices, removeRun, type BenchServices } from './services.ts';
+import { childPid, processCpuMs, startNode, type FlockNode } from './lib/nodes.ts';
+import { emit, intEnv, percentile, pool, progress, round, runBenchmark, sleep } from './lib/run.ts';
+import { benchServices, removeRun, type BenchServices } from './lib/services.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -115,7 +115,7 @@ let redis: Redis | undefined;
 const nodes: FlockNode[] = [];
 const clients: FlockClient[] = [];
 const budget = new RateBudget(LIMITS);
-/** The floor's MongoDB commands (the nodes' are tallied by bench/social/db-probe.ts). */
+/** The floor's MongoDB commands (the nodes' are tallied by bench/lib/db-probe.ts). */
 const floorTally = new CommandTally();
 
 const watchdog = setTimeout(() => {

@@ -55,7 +55,7 @@ export interface EventDef<Req extends z.ZodType = z.ZodType, Ack extends z.ZodTy
   rateLimit: RateLimit;
   /** Largest request accepted, in bytes of JSON; default 16 KiB. */
   maxBytes?: number;
-  handler: (ctx: A extends { public: true } ? EventContext : AuthedEventContext, input: z.output<Req>) => Promise<z.input<Ack>>;
+  handler(ctx: A extends { public: true } ? EventContext : AuthedEventContext, input: z.output<Req>): Promise<z.input<Ack>>;
 }
 
 export interface ChannelDef<N extends string = string, E extends Record<string, EventDef> = Record<string, EventDef>> {

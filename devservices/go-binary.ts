@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
 
 const run = promisify(execFile);
@@ -72,7 +73,7 @@ export async function ensureGoBinary(build: GoBuild, options: GoBinaryOptions): 
       }
     } catch (err) {
       await fs.rm(`${tmpOut}.src`, { recursive: true, force: true });
-      const stderr = (err as { stderr?: string }).stderr ?? '';
+      const stderr = typeof err === 'object' && err !== null && 'stderr' in err && typeof err.stderr === 'string' ? err.stderr : '';
       throw new FlockError('DEVSERVICES_START_FAILED', `go build of ${build.name} failed: ${stderr.slice(-2000) || String(err)}`, {
         cause: err,
       });
@@ -104,7 +105,7 @@ async function preparePatchedSource(
     let copy = copies.get(patch.module);
     if (!copy) {
       const { stdout } = await run('go', ['mod', 'download', '-json', patch.module], { cwd: source, env, maxBuffer: 16 * 1024 * 1024 });
-      const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+      const moduleDir = z.object({ Dir: z.string().optional() }).parse(JSON.parse(stdout)).Dir;
       if (!moduleDir) throw new Error(`go mod download ${patch.module} did not report a directory`);
       copy = path.join(workDir, `module-${copies.size}`);
       await fs.cp(moduleDir, copy, { recursive: true });
@@ -162,7 +163,7 @@ async function acquireLock(lock: string): Promise<void> {
       await fs.mkdir(lock);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
       const stat = await fs.stat(lock).catch(() => undefined);
       if (stat && Date.now() - stat.mtimeMs > LOCK_STALE_MS) {
         await fs.rm(lock, { recursive: true, force: true });

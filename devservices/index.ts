@@ -3,7 +3,6 @@
 // environment wins; otherwise (FLOCK_DEV_SERVICES=auto) a real local server is
 // started: FerretDB for MongoDB, s3rver for S3, stripe-mock for Stripe. Redis is
 // always external (default 127.0.0.1:6379). ffmpeg/ffprobe are located.
-import type { Config } from '../server/config.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { startEmbeddedMongo } from './ferretdb.ts';
 import { findMediaTools, type MediaTools } from './ffmpeg.ts';
@@ -32,12 +31,24 @@ export interface ResolvedServices {
   stop(): Promise<void>;
 }
 
+/** What the dev-services module reads of the node's configuration (server/config.ts `Config` has it all). */
+export interface ServicesConfig {
+  devServices: 'auto' | 'off';
+  dataDir: string;
+  cacheDir: string;
+  mongo: { url: string | undefined };
+  redis: { url: string };
+  s3: { endpoint: string | undefined; region: string; bucket: string; forcePathStyle: boolean; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+  stripe: { apiBase: string | undefined; secretKey: string | undefined };
+  media: Parameters<typeof findMediaTools>[0];
+}
+
 export interface ResolveOptions {
   /** Progress lines (e.g. "building FerretDB ..."). */
   log?: (message: string) => void;
 }
 
-export async function resolveServices(config: Config, options: ResolveOptions = {}): Promise<ResolvedServices> {
+export async function resolveServices(config: ServicesConfig, options: ResolveOptions = {}): Promise<ResolvedServices> {
   const embedded = config.devServices === 'auto';
   const started: RunningService[] = [];
   const track = <T extends RunningService>(p: Promise<T>) =>
@@ -71,13 +82,7 @@ export async function resolveServices(config: Config, options: ResolveOptions = 
     await stop();
     throw failure.reason;
   }
-  const [mongo, redis, s3, stripe, media] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
-    ServiceWithUrl,
-    ServiceWithUrl,
-    ServiceWithUrl,
-    ServiceWithUrl,
-    MediaTools,
-  ];
+  const [mongo, redis, s3, stripe, media] = [valueOf(results[0]), valueOf(results[1]), valueOf(results[2]), valueOf(results[3]), valueOf(results[4])];
 
   const s3Embedded = !config.s3.endpoint && embedded;
   const stripeEmbedded = !config.stripe.apiBase && embedded;
@@ -141,4 +146,10 @@ export function servicesEnv(services: ResolvedServices): Record<string, string> 
   }
   if (services.stripe.apiBase) env.STRIPE_API_BASE = services.stripe.apiBase;
   return env;
+}
+
+/** A settled result's value (a rejection was handled before this is called). */
+function valueOf<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }

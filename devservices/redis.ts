@@ -1,7 +1,7 @@
 // Redis is never embedded: it is REDIS_URL, by default the local server.
 // This checks that it answers before the node starts, with a clear error.
 import { Redis } from 'ioredis';
-import { FlockError } from '../kernel/errors.ts';
+import { FlockError, messageOf } from '../kernel/errors.ts';
 import type { RunningService } from './service.ts';
 
 export async function checkRedis(url: string): Promise<RunningService & { url: string }> {
@@ -20,7 +20,7 @@ export async function checkRedis(url: string): Promise<RunningService & { url: s
   } catch (err) {
     throw new FlockError(
       'SERVICE_UNREACHABLE',
-      `Redis does not answer at ${redactUrl(url)} (${(err as Error).message}). Start Redis or set REDIS_URL.`,
+      `Redis does not answer at ${redactUrl(url)} (${messageOf(err)}). Start Redis or set REDIS_URL.`,
       { cause: err },
     );
   } finally {

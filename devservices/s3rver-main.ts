@@ -2,6 +2,7 @@
 // because s3rver's logger hooks process-wide exception handling).
 // Usage: s3rver-main.ts <directory> <bucket>; prints "ready <endpoint>".
 import S3rver from 's3rver';
+import { z } from 'zod';
 
 const [directory, bucket] = process.argv.slice(2);
 if (!directory || !bucket) {
@@ -15,7 +16,7 @@ const server = new S3rver({
   directory,
   configureBuckets: [{ name: bucket }],
 });
-const address = (await server.run()) as { address: string; port: number };
+const address = z.object({ address: z.string(), port: z.number() }).parse(await server.run());
 process.stdout.write(`ready http://${address.address}:${address.port}\n`);
 const stop = () => void server.close().finally(() => process.exit(0));
 process.once('SIGTERM', stop);

@@ -110,8 +110,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       await agenda.start();
       // Jobs renamed in 0.2.0 (push-outbox is pushOutbox): their recurring entries would wait forever for a handler.
       await agenda.cancel({ names: [...RENAMED_JOBS] });
-      await agenda.every(options.housekeepingEvery, 'housekeeping', {} as never);
-      await agenda.every(options.pushEvery ?? '5 seconds', 'pushOutbox', {} as never);
+      await agenda.every(options.housekeepingEvery, 'housekeeping');
+      await agenda.every(options.pushEvery ?? '5 seconds', 'pushOutbox');
       log.info({ processEvery: options.processEvery }, 'job runner started');
     },
     async stop(timeoutMs) {
@@ -137,10 +137,10 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     onComplete(listener) {
       // Only runs on this node: events relayed from other nodes carry remote=true.
       const onSuccess = (job: { attrs: { name: string } }, remote?: boolean) => {
-        if (!remote) listener(job.attrs.name as JobName, true);
+        if (!remote && isJobName(job.attrs.name)) listener(job.attrs.name, true);
       };
       const onFail = (_err: unknown, job: { attrs: { name: string } }, remote?: boolean) => {
-        if (!remote) listener(job.attrs.name as JobName, false);
+        if (!remote && isJobName(job.attrs.name)) listener(job.attrs.name, false);
       };
       agenda.on('success', onSuccess);
       agenda.on('fail', onFail);
@@ -150,4 +150,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       };
     },
   };
+}
+
+function isJobName(name: string): name is JobName {
+  return Object.hasOwn(jobSchemas, name);
 }

@@ -7,6 +7,7 @@
 import type { Collection } from 'mongodb';
 import { PUSH_OUTBOX_COLLECTION, type PushOutboxDoc } from '../models/push-outbox.ts';
 import type { JobHandler } from './context.ts';
+import { messageOf } from '../kernel/errors.ts';
 
 export const PUSH_MAX_ATTEMPTS = 5;
 const PUSH_RETRY_BASE_MS = 5_000;
@@ -23,7 +24,8 @@ export const pushOutbox: JobHandler<'pushOutbox'> = async (_data, ctx) => {
     const entry = await claim(outbox);
     if (!entry) break;
     try {
-      await ctx.push.send({ id: entry._id, userId: entry.userId, notification: JSON.parse(entry.payload) as unknown });
+      const notification: unknown = JSON.parse(entry.payload);
+      await ctx.push.send({ id: entry._id, userId: entry.userId, notification });
       await outbox.updateOne({ _id: entry._id, status: 'sending' }, { $set: { status: 'sent', sentAt: new Date(), lockedUntil: null, lastError: null } });
       sent++;
     } catch (err) {
@@ -35,7 +37,7 @@ export const pushOutbox: JobHandler<'pushOutbox'> = async (_data, ctx) => {
           $set: {
             status: last ? 'failed' : 'pending',
             lockedUntil: null,
-            lastError: String((err as Error).message ?? err).slice(0, 500),
+            lastError: messageOf(err).slice(0, 500),
             nextAttemptAt: new Date(Date.now() + PUSH_RETRY_BASE_MS * 2 ** (attempts - 1)),
           },
         },

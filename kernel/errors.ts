@@ -321,6 +321,11 @@ export class FlockError extends Error {
   }
 }
 
+/** The message of anything thrown, for logs (an Error's message, or the value as text). */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 export function isFlockError(err: unknown): err is FlockError {
   return err instanceof FlockError;
 }

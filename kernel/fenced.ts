@@ -10,6 +10,18 @@ import type { Model } from 'mongoose';
 import { FlockError } from './errors.ts';
 import { isDuplicateKey } from './duplicate-key.ts';
 
+/** How the fenced writes see a document: an id, the epoch of the owner that wrote it last, and its fields. */
+interface FencedDoc {
+  _id: string;
+  epoch: number;
+  [field: string]: unknown;
+}
+
+/** The model's collection, typed for the writes below (they bypass mongoose's casting on purpose). */
+function collectionOf<T>(model: Model<T>) {
+  return model.db.collection<FencedDoc>(model.collection.name);
+}
+
 function fenced(what: string): FlockError {
   return new FlockError('ACTOR_FENCED', `${what}: written by a newer owner`);
 }
@@ -23,8 +35,8 @@ export async function fencedUpsert<T>(
   setOnInsert: Record<string, unknown> = {},
 ): Promise<void> {
   try {
-    await model.collection.updateOne(
-      { _id: id, epoch: { $lte: epoch } } as never,
+    await collectionOf(model).updateOne(
+      { _id: id, epoch: { $lte: epoch } },
       { $set: { ...set, epoch }, ...(Object.keys(setOnInsert).length > 0 && { $setOnInsert: setOnInsert }) },
       { upsert: true },
     );
@@ -37,19 +49,19 @@ export async function fencedUpsert<T>(
 /** Creates a document at `epoch`; refused if it exists already (another owner made it). */
 export async function fencedInsert<T>(model: Model<T>, doc: Record<string, unknown> & { _id: string }, epoch: number): Promise<void> {
   try {
-    await model.collection.insertOne({ ...doc, epoch } as never);
+    await collectionOf(model).insertOne({ ...doc, epoch });
   } catch (err) {
     if (isDuplicateKey(err)) throw fenced(`${model.collection.name}/${doc._id}`);
     throw err;
   }
 }
 
-/** Update of an existing document; false if it does not exist, refused if a newer epoch wrote it. */
-export async function fencedUpdate<T>(model: Model<T>, id: string, epoch: number, update: Record<string, unknown>): Promise<boolean> {
-  const set = (update.$set ?? {}) as Record<string, unknown>;
-  const result = await model.collection.updateOne({ _id: id, epoch: { $lte: epoch } } as never, { ...update, $set: { ...set, epoch } });
+/** `$set` on an existing document at `epoch`; false if it does not exist, refused if a newer epoch wrote it. */
+export async function fencedUpdate<T>(model: Model<T>, id: string, epoch: number, set: Record<string, unknown>): Promise<boolean> {
+  const collection = collectionOf(model);
+  const result = await collection.updateOne({ _id: id, epoch: { $lte: epoch } }, { $set: { ...set, epoch } });
   if (result.matchedCount === 1) return true;
-  const exists = await model.collection.countDocuments({ _id: id } as never, { limit: 1 });
+  const exists = await collection.countDocuments({ _id: id }, { limit: 1 });
   if (exists) throw fenced(`${model.collection.name}/${id}`);
   return false;
 }

@@ -1,7 +1,7 @@
 // The node's MongoDB connection (mongoose). Queries are strict and filters
 // sanitized; writes ask for majority acknowledgement (FerretDB ignores it, a
 // real replica set honours it).
-import mongoose from 'mongoose';
+import mongoose, { type Connection, type Model, type Schema } from 'mongoose';
 
 mongoose.set('strictQuery', true);
 mongoose.set('sanitizeFilter', true);
@@ -45,4 +45,9 @@ export async function isFerretDB(connection: mongoose.Connection): Promise<boole
   if (!db) throw new Error('not connected');
   const info = await db.admin().command({ buildInfo: 1 });
   return typeof info.ferretdbVersion === 'string';
+}
+
+/** The model `name` on `connection`, compiled the first time it is asked for. */
+export function modelOn<T>(connection: Connection, name: string, schema: Schema<T>): Model<T> {
+  return connection.modelNames().includes(name) ? connection.model<T>(name) : connection.model<T>(name, schema);
 }

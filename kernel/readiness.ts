@@ -1,6 +1,7 @@
 // Readiness: every backing service answers within a bound, and the node is
 // neither starting nor draining. Served as /readyz; /healthz only says the
 // process is up.
+import { messageOf } from './errors.ts';
 export type Lifecycle = 'starting' | 'ready' | 'draining';
 
 export interface ServiceCheck {
@@ -41,7 +42,7 @@ export class Readiness {
           await withTimeout(c.check(), CHECK_TIMEOUT_MS);
           return [c.name, { ok: true, using: c.description, latencyMs: elapsed(started) }];
         } catch (err) {
-          return [c.name, { ok: false, using: c.description, latencyMs: elapsed(started), error: (err as Error).message }];
+          return [c.name, { ok: false, using: c.description, latencyMs: elapsed(started), error: messageOf(err) }];
         }
       }),
     );

@@ -12,6 +12,7 @@
 // same data in the shape callers show; both are written in the same update.
 // The compound index on the array is kept for MongoDB, where it holds too.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const ACCOUNT_ROLES = ['user', 'creator', 'moderator', 'admin'] as const;
 export type AccountRole = (typeof ACCOUNT_ROLES)[number];
@@ -82,5 +83,5 @@ export type AccountModel = Model<AccountDoc>;
 
 /** The model on a given connection (each node, or each test, may use its own). */
 export function accountModel(connection: Connection): AccountModel {
-  return (connection.models.Account as AccountModel | undefined) ?? connection.model<AccountDoc>('Account', accountSchema);
+  return modelOn<AccountDoc>(connection, 'Account', accountSchema);
 }

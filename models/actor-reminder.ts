@@ -3,6 +3,7 @@
 // delivers it to the actor, then reschedules or deletes it, conditional on the
 // reminder not having been replaced meanwhile (`token`).
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const actorReminderSchema = new Schema(
   {
@@ -25,8 +26,5 @@ export type ActorReminderDoc = InferSchemaType<typeof actorReminderSchema>;
 export type ActorReminderModel = Model<ActorReminderDoc>;
 
 export function actorReminderModel(connection: Connection): ActorReminderModel {
-  return (
-    (connection.models.ActorReminder as ActorReminderModel | undefined) ??
-    connection.model<ActorReminderDoc>('ActorReminder', actorReminderSchema)
-  );
+  return modelOn<ActorReminderDoc>(connection, 'ActorReminder', actorReminderSchema);
 }

@@ -4,6 +4,7 @@
 // follows the version it read: a single-document atomic update, which is right
 // on MongoDB and on FerretDB alike (no transactions needed).
 import mongoose, { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const actorStateSchema = new Schema(
   {
@@ -29,7 +30,7 @@ export const ActorState: ActorStateModel = mongoose.model<ActorStateDoc>('ActorS
 
 /** The model on a given connection (the actor runtime may use its own). */
 export function actorStateModel(connection: Connection): ActorStateModel {
-  return (connection.models.ActorState as ActorStateModel | undefined) ?? connection.model<ActorStateDoc>('ActorState', actorStateSchema);
+  return modelOn<ActorStateDoc>(connection, 'ActorState', actorStateSchema);
 }
 
 export function actorDocId(type: string, key: string): string {

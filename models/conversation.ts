@@ -11,6 +11,7 @@
 // Arrays hold objects of scalars or strings only: FerretDB v1 has no nested arrays.
 import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const CONVERSATION_COLLECTION = 'conversations';
 export const CONVERSATION_KINDS = ['direct', 'group'] as const;
@@ -105,5 +106,5 @@ conversationSchema.index({ memberIds: 1, lastMessageAt: -1, _id: -1 });
 export type ConversationModel = Model<ConversationDoc>;
 
 export function conversationModel(connection: Connection): ConversationModel {
-  return (connection.models.Conversation as ConversationModel | undefined) ?? connection.model<ConversationDoc>('Conversation', conversationSchema);
+  return modelOn<ConversationDoc>(connection, 'Conversation', conversationSchema);
 }

@@ -12,6 +12,7 @@
 //   requests, likers, blocks, mutes)                 { kind, owner, status, at, member }
 //   a member's owners, newest first (following)     { kind, member, status, at, owner }
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const EDGE_COLLECTION = 'edges';
 
@@ -51,7 +52,7 @@ edgeSchema.index({ kind: 1, member: 1, status: 1, at: -1, owner: -1 });
 export type EdgeModel = Model<EdgeDoc>;
 
 export function edgeModel(connection: Connection): EdgeModel {
-  return (connection.models.Edge as EdgeModel | undefined) ?? connection.model<EdgeDoc>('Edge', edgeSchema);
+  return modelOn<EdgeDoc>(connection, 'Edge', edgeSchema);
 }
 
 export function edgeId(kind: EdgeKind, owner: string, member: string): string {

@@ -11,6 +11,7 @@
 // Access paths and their indexes:
 //   a message, a page of history (by sequence)   _id
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const MESSAGE_COLLECTION = 'messages';
 export const MESSAGE_KINDS = ['text', 'system'] as const;
@@ -79,5 +80,5 @@ export const messageSchema = new Schema<MessageDoc>(
 export type MessageModel = Model<MessageDoc>;
 
 export function messageModel(connection: Connection): MessageModel {
-  return (connection.models.Message as MessageModel | undefined) ?? connection.model<MessageDoc>('Message', messageSchema);
+  return modelOn<MessageDoc>(connection, 'Message', messageSchema);
 }

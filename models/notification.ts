@@ -8,6 +8,7 @@
 //   a user's unread notifications (mark all read)       { userId, read }
 //   a user's notifications about a deleted post          { userId, subjectId }
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 /** The kinds of notification (what each means and how it groups: notifications/kinds.ts). */
 export const NOTIFICATION_KINDS = ['like', 'reply', 'quote', 'repost', 'mention', 'follow', 'follow_request'] as const;
@@ -67,5 +68,5 @@ notificationSchema.index({ userId: 1, subjectId: 1 });
 export type NotificationModel = Model<NotificationDoc>;
 
 export function notificationModel(connection: Connection): NotificationModel {
-  return (connection.models.Notification as NotificationModel | undefined) ?? connection.model<NotificationDoc>('Notification', notificationSchema);
+  return modelOn<NotificationDoc>(connection, 'Notification', notificationSchema);
 }

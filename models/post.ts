@@ -13,6 +13,7 @@
 // has no nested arrays.
 import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const POST_COLLECTION = 'posts';
 
@@ -103,5 +104,5 @@ postSchema.index({ mentions: 1, deleted: 1, createdAt: -1, _id: -1 });
 export type PostModel = Model<PostDoc>;
 
 export function postModel(connection: Connection): PostModel {
-  return (connection.models.Post as PostModel | undefined) ?? connection.model<PostDoc>('Post', postSchema);
+  return modelOn<PostDoc>(connection, 'Post', postSchema);
 }

@@ -5,6 +5,7 @@
 //
 // Access paths: by id (hydration, privacy), by lowercase username (mentions).
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const PROFILE_COLLECTION = 'profiles';
 
@@ -39,5 +40,5 @@ profileSchema.index({ usernameLower: 1 });
 export type ProfileModel = Model<ProfileDoc>;
 
 export function profileModel(connection: Connection): ProfileModel {
-  return (connection.models.Profile as ProfileModel | undefined) ?? connection.model<ProfileDoc>('Profile', profileSchema);
+  return modelOn<ProfileDoc>(connection, 'Profile', profileSchema);
 }

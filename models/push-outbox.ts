@@ -7,6 +7,7 @@
 // Access paths and their indexes:
 //   the next entries due (the job)       { status, nextAttemptAt }
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const PUSH_OUTBOX_COLLECTION = 'push_outbox';
 export const PUSH_STATUSES = ['pending', 'sending', 'sent', 'failed'] as const;
@@ -49,5 +50,5 @@ pushOutboxSchema.index({ status: 1, nextAttemptAt: 1 });
 export type PushOutboxModel = Model<PushOutboxDoc>;
 
 export function pushOutboxModel(connection: Connection): PushOutboxModel {
-  return (connection.models.PushOutbox as PushOutboxModel | undefined) ?? connection.model<PushOutboxDoc>('PushOutbox', pushOutboxSchema);
+  return modelOn<PushOutboxDoc>(connection, 'PushOutbox', pushOutboxSchema);
 }

@@ -8,6 +8,7 @@
 // documents are deleted by the housekeeping job (jobs/housekeeping.ts), or by
 // purgeExpired() in auth/tokens.ts.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from '../kernel/mongo.ts';
 
 export const REFRESH_TOKEN_COLLECTION = 'refresh_tokens';
 
@@ -45,8 +46,5 @@ export type RefreshTokenModel = Model<RefreshTokenDoc>;
 
 /** The model on a given connection (each node, or each test, may use its own). */
 export function refreshTokenModel(connection: Connection): RefreshTokenModel {
-  return (
-    (connection.models.RefreshToken as RefreshTokenModel | undefined) ??
-    connection.model<RefreshTokenDoc>('RefreshToken', refreshTokenSchema)
-  );
+  return modelOn<RefreshTokenDoc>(connection, 'RefreshToken', refreshTokenSchema);
 }

@@ -40,10 +40,11 @@
 // then stop(), which then leaves the cluster at once. stop() with sockets
 // still registered behaves like a crash: they lapse with the lease.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { RedisScript } from '../kernel/redis-script.ts';
+import type { Redis } from '../kernel/redis.ts';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { FlockError } from '../kernel/errors.ts';
+import { FlockError, messageOf } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { untilReady } from '../kernel/redis.ts';
 import { CONNECT, DEAD, DISCONNECT, HEARTBEAT, RELEASE, STATUS, SWEEP } from './scripts.ts';
@@ -121,15 +122,6 @@ export function createPresence(options: PresenceOptions): Presence {
 
 // ---- implementation ----
 
-type Scripted = Redis & {
-  flockPresenceHeartbeat(lease: string, registry: string, nodeUsers: string, token: string, leaseMs: number, instance: string, retentionMs: number, renewOnly: '0' | '1'): Promise<unknown>;
-  flockPresenceConnect(user: string, nodeUsers: string, instance: string, userId: string, channel: string, retentionMs: number): Promise<unknown>;
-  flockPresenceDisconnect(user: string, nodeUsers: string, instance: string, userId: string, channel: string, retentionMs: number, leasePrefix: string): Promise<unknown>;
-  flockPresenceDead(registry: string, leasePrefix: string, self: string, leaseMs: number, max: number): Promise<unknown>;
-  flockPresenceSweep(registry: string, lease: string, nodeUsers: string, instance: string, userPrefix: string, leasePrefix: string, channel: string, batch: number, retentionMs: number): Promise<unknown>;
-  flockPresenceRelease(lease: string, registry: string, nodeUsers: string, token: string, instance: string): Promise<unknown>;
-  flockPresenceStatus(numberOfKeys: number, ...keysThenArgs: string[]): Promise<unknown>;
-};
 
 const BATCH = 500;
 const STATUS_CHUNK = 100;
@@ -142,10 +134,20 @@ const disconnectReply = z.tuple([z.number(), z.number(), z.string()]);
 const statusReply = z.array(z.tuple([z.number(), z.string()]));
 const stringList = z.array(z.string());
 
+const scripts = {
+  heartbeat: new RedisScript('presence heartbeat', HEARTBEAT, z.number()),
+  connect: new RedisScript('presence connect', CONNECT, connectReply),
+  disconnect: new RedisScript('presence disconnect', DISCONNECT, disconnectReply),
+  dead: new RedisScript('presence dead', DEAD, stringList),
+  sweep: new RedisScript('presence sweep', SWEEP, z.coerce.number()),
+  release: new RedisScript('presence release', RELEASE, z.unknown()),
+  status: new RedisScript('presence status', STATUS, statusReply),
+};
+
 class ClusterPresence implements Presence {
   readonly instanceId: string;
   readonly settings: PresenceSettings;
-  private readonly redis: Scripted;
+  private readonly redis: Redis;
   private readonly log: Logger;
   private readonly token = randomBytes(8).toString('hex');
   private readonly keys: {
@@ -183,14 +185,7 @@ class ClusterPresence implements Presence {
       leasePrefix: `${base}:node:`,
       userPrefix: `${base}:user:`,
     };
-    this.redis = options.redis as Scripted;
-    this.redis.defineCommand('flockPresenceHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT });
-    this.redis.defineCommand('flockPresenceConnect', { numberOfKeys: 2, lua: CONNECT });
-    this.redis.defineCommand('flockPresenceDisconnect', { numberOfKeys: 2, lua: DISCONNECT });
-    this.redis.defineCommand('flockPresenceDead', { numberOfKeys: 1, lua: DEAD });
-    this.redis.defineCommand('flockPresenceSweep', { numberOfKeys: 3, lua: SWEEP });
-    this.redis.defineCommand('flockPresenceRelease', { numberOfKeys: 3, lua: RELEASE });
-    this.redis.defineCommand('flockPresenceStatus', { lua: STATUS });
+    this.redis = options.redis;
   }
 
   async start(): Promise<void> {
@@ -232,9 +227,9 @@ class ClusterPresence implements Presence {
     try {
       await this.removeStrays();
       const { lease, registry, nodeUsers } = this.keys;
-      await this.redis.flockPresenceRelease(lease, registry, nodeUsers, this.token, this.instanceId);
+      await scripts.release.run(this.redis, [lease, registry, nodeUsers], [this.token, this.instanceId]);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'presence release failed; the lease will lapse');
+      this.log.warn({ err: messageOf(err) }, 'presence release failed; the lease will lapse');
     }
   }
 
@@ -253,7 +248,7 @@ class ClusterPresence implements Presence {
     sockets.add(socketId);
     if (sockets.size > 1) return { becameOnline: false };
     try {
-      const [flipped] = connectReply.parse(await this.connectScript(userId));
+      const [flipped] = await this.connectScript(userId);
       return { becameOnline: flipped === 1 };
     } catch (err) {
       this.dirty = true; // reconciliation writes it again
@@ -268,7 +263,7 @@ class ClusterPresence implements Presence {
     this.local.delete(userId);
     if (this.state !== 'running') return { becameOffline: false, lastSeen: null }; // stopped: the lease lapses
     try {
-      const [flipped, offline, seen] = disconnectReply.parse(await this.disconnectScript(userId));
+      const [flipped, offline, seen] = await this.disconnectScript(userId);
       return { becameOffline: flipped === 1, lastSeen: offline === 1 && seen !== '' ? Number(seen) : null };
     } catch (err) {
       this.dirty = true;
@@ -288,8 +283,10 @@ class ClusterPresence implements Presence {
     for (let i = 0; i < unique.length; i += STATUS_CHUNK) chunks.push(unique.slice(i, i + STATUS_CHUNK));
     const replies = await Promise.all(
       chunks.map(async (chunk) =>
-        statusReply.parse(
-          await this.redis.flockPresenceStatus(chunk.length, ...chunk.map((u) => this.keys.userPrefix + u), this.keys.leasePrefix, this.keys.registry),
+        scripts.status.run(
+          this.redis,
+          chunk.map((u) => this.keys.userPrefix + u),
+          [this.keys.leasePrefix, this.keys.registry],
         ),
       ),
     );
@@ -310,18 +307,18 @@ class ClusterPresence implements Presence {
 
   // ---- Redis writes ----
 
-  private connectScript(userId: string): Promise<unknown> {
-    return this.redis.flockPresenceConnect(this.keys.userPrefix + userId, this.keys.nodeUsers, this.instanceId, userId, this.keys.channel, this.settings.retentionMs);
+  private connectScript(userId: string): Promise<z.output<typeof connectReply>> {
+    return scripts.connect.run(this.redis, [this.keys.userPrefix + userId, this.keys.nodeUsers], [this.instanceId, userId, this.keys.channel, this.settings.retentionMs]);
   }
 
-  private disconnectScript(userId: string): Promise<unknown> {
+  private disconnectScript(userId: string): Promise<z.output<typeof disconnectReply>> {
     const { userPrefix, nodeUsers, channel, leasePrefix } = this.keys;
-    return this.redis.flockPresenceDisconnect(userPrefix + userId, nodeUsers, this.instanceId, userId, channel, this.settings.retentionMs, leasePrefix);
+    return scripts.disconnect.run(this.redis, [userPrefix + userId, nodeUsers], [this.instanceId, userId, channel, this.settings.retentionMs, leasePrefix]);
   }
 
   private async heartbeat(renewOnly: boolean): Promise<boolean> {
     const { lease, registry, nodeUsers } = this.keys;
-    const ok = await this.redis.flockPresenceHeartbeat(lease, registry, nodeUsers, this.token, this.settings.leaseMs, this.instanceId, this.settings.retentionMs, renewOnly ? '1' : '0');
+    const ok = await scripts.heartbeat.run(this.redis, [lease, registry, nodeUsers], [this.token, this.settings.leaseMs, this.instanceId, this.settings.retentionMs, renewOnly ? '1' : '0']);
     return ok === 1;
   }
 
@@ -337,7 +334,7 @@ class ClusterPresence implements Presence {
         this.dirty = true;
         void this.maintain();
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'presence lease renewal failed');
+        this.log.warn({ err: messageOf(err) }, 'presence lease renewal failed');
       } finally {
         this.renewing = undefined;
       }
@@ -356,7 +353,7 @@ class ClusterPresence implements Presence {
         }
       } catch (err) {
         this.dirty = true;
-        this.log.warn({ err: (err as Error).message }, 'presence maintenance failed');
+        this.log.warn({ err: messageOf(err) }, 'presence maintenance failed');
       } finally {
         this.maintaining = undefined;
       }
@@ -367,12 +364,14 @@ class ClusterPresence implements Presence {
   /** Takes the users of instances whose lease lapsed off the books (any live node may; all may at once). */
   private async sweep(): Promise<void> {
     const { registry, leasePrefix, userPrefix, channel } = this.keys;
-    const dead = stringList.parse(await this.redis.flockPresenceDead(registry, leasePrefix, this.instanceId, this.settings.leaseMs, 20));
+    const dead = await scripts.dead.run(this.redis, [registry], [leasePrefix, this.instanceId, this.settings.leaseMs, 20]);
     for (const instance of dead) {
       if (!INSTANCE_ID.test(instance)) continue;
       for (let round = 0; round < 10_000 && this.state === 'running'; round++) {
-        const left = Number(
-          await this.redis.flockPresenceSweep(registry, leasePrefix + instance, `${leasePrefix}${instance}:users`, instance, userPrefix, leasePrefix, channel, BATCH, this.settings.retentionMs),
+        const left = await scripts.sweep.run(
+          this.redis,
+          [registry, leasePrefix + instance, `${leasePrefix}${instance}:users`],
+          [instance, userPrefix, leasePrefix, channel, BATCH, this.settings.retentionMs],
         );
         if (left <= 0) break;
       }
@@ -414,7 +413,7 @@ class ClusterPresence implements Presence {
       try {
         listener(change);
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'presence listener failed');
+        this.log.warn({ err: messageOf(err) }, 'presence listener failed');
       }
     }
   };

@@ -107,7 +107,8 @@ export const configVariables = {
       .string()
       .transform((raw, ctx) => {
         try {
-          return JSON.parse(raw) as unknown;
+          const parsed: unknown = JSON.parse(raw);
+          return parsed;
         } catch {
           ctx.addIssue({ code: 'custom', message: 'not JSON' });
           return z.NEVER;

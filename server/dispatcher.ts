@@ -47,7 +47,7 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
 
   async function dispatch(socket: FlockSocket, event: string, def: EventDef | undefined, args: unknown[], abuse: { count: number; windowStart: number }): Promise<void> {
     const last = args[args.length - 1];
-    const ack = typeof last === 'function' ? (last as (response: Ack<unknown>) => void) : undefined;
+    const ack = typeof last === 'function' ? (response: Ack<unknown>) => void Reflect.apply(last, undefined, [response]) : undefined;
     const data = socket.data;
     const fail = (err: FlockError) => {
       if (ack) ack({ ok: false, error: toErrorBody(err) });
@@ -84,7 +84,7 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
         rooms: options.delivery.roomsOf(socket, session?.userId),
         services: options.services,
       };
-      const result = await (def.handler as (ctx: unknown, input: unknown) => Promise<unknown>)(ctx, parsed.data);
+      const result = await def.handler(ctx, parsed.data);
       const out = def.ack.safeParse(result);
       if (!out.success) {
         options.log.error({ event, issues: out.error.issues }, 'handler returned data that fails its ack schema');

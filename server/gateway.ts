@@ -4,7 +4,7 @@ import type { ChannelDef, Session } from '../channels/define.ts';
 import type { Delivery, FlockServer, FlockSocket } from './delivery.ts';
 import { clientIp } from './client-ip.ts';
 import { attachChannels } from './dispatcher.ts';
-import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import { FlockError, toErrorBody, messageOf } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
@@ -40,7 +40,7 @@ export function attachGateway(io: FlockServer, options: GatewayOptions): Gateway
   const expiring = new Map<number, Set<FlockSocket>>();
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
-    const tracked = p.catch((err: unknown) => options.log.warn({ err: (err as Error).message }, 'presence update failed'));
+    const tracked = p.catch((err: unknown) => options.log.warn({ err: messageOf(err) }, 'presence update failed'));
     pending.add(tracked);
     void tracked.finally(() => pending.delete(tracked));
   };

@@ -2,7 +2,7 @@
 // the node, and signal handling with a bounded graceful shutdown.
 import { resolveServices } from '../devservices/index.ts';
 import { loadConfig, type Config } from './config.ts';
-import { isFlockError } from '../kernel/errors.ts';
+import { isFlockError, messageOf } from '../kernel/errors.ts';
 import { createLogger } from '../kernel/logger.ts';
 import { startNode, type FlockNode } from './node.ts';
 
@@ -10,7 +10,7 @@ let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
-  process.stderr.write(`flock: ${(err as Error).message}\n`);
+  process.stderr.write(`flock: ${messageOf(err)}\n`);
   process.exit(78); // EX_CONFIG
 }
 

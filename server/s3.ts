@@ -19,11 +19,15 @@ export async function ensureBucket(client: S3Client, bucket: string): Promise<vo
   try {
     await client.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+    if (!(err instanceof Error && '$metadata' in err && isNotFound(err.$metadata))) throw err;
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   }
 }
 
 export async function pingS3(client: S3Client, bucket: string): Promise<void> {
   await client.send(new HeadBucketCommand({ Bucket: bucket }));
+}
+
+function isNotFound(metadata: unknown): boolean {
+  return typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata && metadata.httpStatusCode === 404;
 }

@@ -45,7 +45,8 @@
 //     that arrive meanwhile are buffered and deduped by the rule above.
 //     With that, the client applies every event exactly once, in stream
 //     order, or is told to resync (reload state, then take head() as cursor).
-import type { Redis } from 'ioredis';
+import { RedisScript } from '../kernel/redis-script.ts';
+import type { Redis } from '../kernel/redis.ts';
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
 import { DEFAULT_MAX_DATA_BYTES, EVENT_TYPE, type PersonalEvent, type ResumeResult } from './envelope.ts';
@@ -98,8 +99,7 @@ export interface PersonalStream {
 export function createPersonalStream(options: PersonalStreamOptions): PersonalStream {
   const settings = checkSettings({ ...defaultPersonalStreamSettings, ...options.settings });
   const prefix = checkPrefix(options.prefix);
-  const redis = options.redis as Scripted;
-  redis.defineCommand('flockStreamAppend', { numberOfKeys: 2, lua: APPEND });
+  const { redis } = options;
   const streamKey = (userId: string) => `${prefix}:stream:${userId}`;
   const metaKey = (userId: string) => `${prefix}:stream-meta:${userId}`;
 
@@ -124,11 +124,9 @@ export function createPersonalStream(options: PersonalStreamOptions): PersonalSt
           details: { field: 'data', bytes, limit: settings.maxDataBytes },
         });
       }
-      const reply = appendReply.parse(
-        await redis.flockStreamAppend(streamKey(userId), metaKey(userId), type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs),
-      );
-      const [id, prev] = reply;
-      return { id, prev: prev === '' ? null : prev, type, data: JSON.parse(json) as unknown, at: atOf(id) };
+      const [id, prev] = await appendScript.run(redis, [streamKey(userId), metaKey(userId)], [type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs]);
+      const stored: unknown = JSON.parse(json);
+      return { id, prev: prev === '' ? null : prev, type, data: stored, at: atOf(id) };
     },
 
     async since(userId, lastId, limit) {
@@ -178,18 +176,6 @@ export function createPersonalStream(options: PersonalStreamOptions): PersonalSt
 }
 
 // ---- helpers ----
-
-type Scripted = Redis & {
-  flockStreamAppend(
-    stream: string,
-    meta: string,
-    type: string,
-    json: string,
-    windowMs: number,
-    maxEvents: number,
-    positionTtlMs: number,
-  ): Promise<unknown>;
-};
 
 const appendReply = z.tuple([z.string().regex(/^\d+-\d+$/), z.string()]);
 const metaReply = z.tuple([z.string().nullable(), z.string().nullable()]);
@@ -288,3 +274,5 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return {id, last or ''}
 `;
+
+const appendScript = new RedisScript('personal stream append', APPEND, appendReply);

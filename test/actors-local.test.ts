@@ -5,7 +5,7 @@ import mongoose, { type Connection } from 'mongoose';
 import { pino } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from './fixtures/actors.ts';
+import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from '../testkit/actors.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { eventually } from './helpers/node-process.ts';

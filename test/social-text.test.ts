@@ -49,9 +49,9 @@ test('fenced writes: a newer epoch locks out older ones; an older owner cannot r
   await fencedUpsert(edges, 'like|p1|u1', 5, { status: 'none', at: new Date() }, insertOnce);
   await fencedUpsert(edges, 'like|p1|u1', 7, { status: 'active', at: new Date() }, insertOnce);
   t.is(await codeOf(fencedUpsert(edges, 'like|p1|u1', 6, { status: 'none', at: new Date() }, insertOnce)), 'ACTOR_FENCED');
-  t.is(await codeOf(fencedUpdate(edges, 'like|p1|u1', 6, { $set: { status: 'none' } })), 'ACTOR_FENCED');
+  t.is(await codeOf(fencedUpdate(edges, 'like|p1|u1', 6, { status: 'none' })), 'ACTOR_FENCED');
   t.is(await codeOf(fencedInsert(edges, { _id: 'like|p1|u1', ...insertOnce, status: 'none', at: new Date() }, 9)), 'ACTOR_FENCED');
-  t.false(await fencedUpdate(edges, 'like|p1|missing', 6, { $set: { status: 'none' } }));
+  t.false(await fencedUpdate(edges, 'like|p1|missing', 6, { status: 'none' }));
   const doc = await edges.findById('like|p1|u1').lean();
   t.like(doc, { status: 'active', epoch: 7, kind: 'like', owner: 'p1', member: 'u1' });
 });

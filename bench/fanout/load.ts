@@ -1,5 +1,5 @@
 // A load generator of the fan-out bench (bench/fanout.ts), forked and driven
-// over IPC (request/reply by id, bench/gateway/ipc.ts). It holds its share of
+// over IPC (request/reply by id, bench/lib/ipc.ts). It holds its share of
 // each system's follower sockets (socket.io-client, websocket only, one
 // connection per socket), in one group per system, and records for every
 // `feeds:post` a socket receives when that socket first got it and how often,
@@ -19,7 +19,7 @@
 //
 // Times come from bench/fanout/clock.ts, the same clock in every process.
 import { io, type Socket } from 'socket.io-client';
-import type { Reply } from '../gateway/ipc.ts';
+import type { Reply } from '../lib/ipc.ts';
 import { now } from './clock.ts';
 import { accessToken } from './token.ts';
 

@@ -5,12 +5,12 @@
 //   uws  io.attachApp(uWS.App()), the engine Flock uses
 //
 // It reports { ready: true, port } over IPC once listening and then answers
-// the bench's stats/gc requests (bench/gateway/ipc.ts).
+// the bench's stats/gc requests (bench/lib/ipc.ts).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import uWS from 'uWebSockets.js';
-import { installProbe } from './ipc.ts';
+import { installProbe } from '../lib/ipc.ts';
 
 const engine = process.argv[2];
 if (engine !== 'ws' && engine !== 'uws') throw new Error(`usage: echo-server.ts ws|uws (got ${engine})`);

@@ -8,7 +8,7 @@
 //   disconnect  {}                            close every socket
 import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import type { Reply } from './ipc.ts';
+import type { Reply } from '../lib/ipc.ts';
 
 const CONNECT_CONCURRENCY = 50;
 const CONNECT_TIMEOUT_MS = 20_000;

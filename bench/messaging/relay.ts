@@ -1,5 +1,5 @@
 // The relay side of the messaging bench: starts the relay processes (the bare
-// Socket.IO server of bench/bare-socketio-server.ts with the classic Redis
+// Socket.IO server of bench/lib/bare-socketio-server.ts with the classic Redis
 // adapter Flock uses) and connects the bench's users to them. A message is a
 // `publish` of the event `message` to the conversation's room.
 import { fork } from 'node:child_process';
@@ -20,7 +20,7 @@ export interface RelayPayload {
   text: string;
 }
 
-const entry = fileURLToPath(new URL('../bare-socketio-server.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../lib/bare-socketio-server.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
 
 /** Forks one relay process on a free port; ready once it says so over IPC. */

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { resolveServices, servicesEnv } from '../devservices/index.ts';
-import { loadConfig } from '../server/config.ts';
+import { resolveServices, servicesEnv } from '../../devservices/index.ts';
+import { loadConfig } from '../../server/config.ts';
 import { dropKeys } from './run.ts';
 
 export interface BenchServices {

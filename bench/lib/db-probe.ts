@@ -1,10 +1,10 @@
 // Preloaded into the social bench's Flock nodes (`node --import tsx --import
-// bench/social/db-probe.ts server/main.ts`): tallies the MongoDB commands the
-// node sends (bench/social/commands.ts) and answers the bench over IPC. It
+// bench/lib/db-probe.ts server/main.ts`): tallies the MongoDB commands the
+// node sends (bench/lib/db-commands.ts) and answers the bench over IPC. It
 // turns on the driver's command monitoring by wrapping mongoose.connect; the
 // server code is not touched.
 import mongoose from 'mongoose';
-import { CommandTally, type DbStats } from './commands.ts';
+import { CommandTally, type DbStats } from './db-commands.ts';
 
 export type DbProbeRequest = { id: number; op: 'db-stats'; reset: boolean };
 export type DbProbeReply = { id: number; stats: DbStats };

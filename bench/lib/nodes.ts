@@ -1,13 +1,13 @@
 // The Flock nodes of the social bench: real server/main.ts processes on
 // loopback, started the way test/helpers/node-process.ts starts a cluster (one
 // shared MONGO_DB, TRUST_PROXY=true so each bench client is its own address),
-// with bench/social/db-probe.ts preloaded to count their MongoDB commands;
+// with bench/lib/db-probe.ts preloaded to count their MongoDB commands;
 // plus the CPU time of any process, read from /proc, for cost per request.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { DbStats } from './commands.ts';
+import type { DbStats } from './db-commands.ts';
 import type { DbProbeReply, DbProbeRequest } from './db-probe.ts';
 
 export interface FlockNode {
@@ -16,7 +16,7 @@ export interface FlockNode {
   pid: number;
   /** How often the node logged each message (it logs at warn and above). */
   warnings: Map<string, number>;
-  /** The MongoDB commands the node sent since the last reset (bench/social/db-probe.ts). */
+  /** The MongoDB commands the node sent since the last reset (bench/lib/db-probe.ts). */
   dbStats(reset: boolean): Promise<DbStats>;
   stop(): Promise<void>;
 }

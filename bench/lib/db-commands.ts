@@ -1,7 +1,7 @@
 // Counts the MongoDB commands a client sends, by command, collection and
 // filter shape (`update posts {_id,epoch:$lte} upsert`), with the time each
 // took as the driver saw it (waiting in the database included). The social
-// bench tallies its own floor client and, through bench/social/db-probe.ts,
+// bench tallies its own floor client and, through bench/lib/db-probe.ts,
 // the Flock nodes' clients; the client must be made with monitorCommands: true.
 import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
 
