@@ -48,11 +48,14 @@ export function actorContext(activation: Activation, host: ContextHost): ActorCo
       if (staged.inEffect) throw new Error(`${activation.address}: an effect cannot record effects`);
       staged.effects.push(effect);
     },
-    services: host.services,
+    get services() {
+      return host.services;
+    },
     get log() {
       return (log ??= host.log.child({ actor: activation.address }));
     },
     // The runtime checks the output against the interface's schema; the caller's type comes from the same schema.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the output was parsed with the schema its type comes from.
     ask: (def, key, message, input, options) => host.send(def, key, message, input, chain(), options?.timeoutMs) as never,
     tell: async (def, key, message, input) => tell(host.validate(def, key, message, input, [], host.defaultTimeoutMs), { from: activation.address }),
     setTimer: (name, delayMs, message, input, options) => {

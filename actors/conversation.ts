@@ -152,7 +152,7 @@ export const conversationActor = implementActor(ConversationActor, {
       const view = deliverable(toMessageView(message));
       await putMessage(ctx, message);
       const window = ctx.services.messaging.settings.resendWindow;
-      const members = doc.members.map((m) => (m.userId === input.userId ? { ...m, readSeq: seq, deliveredSeq: seq, folder: 'inbox' as Folder } : m));
+      const members = doc.members.map((m): ConversationMember => (m.userId === input.userId ? { ...m, readSeq: seq, deliveredSeq: seq, folder: 'inbox' } : m));
       const recent = [...doc.recent, { key, seq }].slice(-window);
       write(ctx, doc, { members, lastSeq: seq, lastMessageAt: message.createdAt, recent });
       deliver(ctx, recipients(members), { type: 'conversations:message', data: { conversationId: ctx.key, message: view } });
@@ -287,7 +287,7 @@ async function removeMembers(ctx: Ctx, doc: ConversationFields, byId: string, id
   // An owner who leaves hands the group to the longest-serving admin, else member.
   if (gone.some((m) => m.role === 'owner') && members.length > 0 && !members.some((m) => m.role === 'owner')) {
     const heir = members.find((m) => m.role === 'admin') ?? members[0]!;
-    members = members.map((m) => (m === heir ? { ...m, role: 'owner' as MemberRole } : m));
+    members = members.map((m): ConversationMember => (m === heir ? { ...m, role: 'owner' } : m));
   }
   // The system message of their leaving is the last one they may read.
   const former = [...doc.former, ...gone.map((m) => ({ userId: m.userId, joinedSeq: m.joinedSeq, leftSeq: seq }))];
@@ -360,7 +360,7 @@ function deliver(ctx: Ctx, to: string[], event: DeliveredEvent): void {
 }
 
 /** Deliveries stored before 0.2.0: `{ type, data (JSON), to (comma-joined) }` with the old type names. */
-function upgradeLegacy(stored: unknown): z.input<typeof conversationEffect> | undefined {
+function upgradeLegacy(stored: unknown): unknown {
   const legacy = z.object({ type: z.string(), data: z.string(), to: z.string() }).safeParse(stored);
   if (!legacy.success) return undefined;
   const types: Record<string, DeliveredEvent['type']> = {
@@ -370,5 +370,6 @@ function upgradeLegacy(stored: unknown): z.input<typeof conversationEffect> | un
   };
   const type = types[legacy.data.type];
   if (!type) return undefined;
-  return { kind: 'deliver', to: legacy.data.to === '' ? [] : legacy.data.to.split(','), event: { type, data: JSON.parse(legacy.data.data) } };
+  const data: unknown = JSON.parse(legacy.data.data);
+  return { kind: 'deliver', to: legacy.data.to === '' ? [] : legacy.data.to.split(','), event: { type, data } };
 }

@@ -94,9 +94,10 @@ export interface EffectsDef<S, E extends z.ZodType> {
   /**
    * Turns an effect stored before 0.2.0 (an object of the type's older
    * bookkeeping, not the JSON of an effect) into an effect, or undefined when
-   * nothing is left to do. Read for one release.
+   * nothing is left to do; the result is parsed with `schema`. Read for one
+   * release.
    */
-  upgrade?: (stored: unknown) => z.input<E> | undefined;
+  upgrade?: (stored: unknown) => unknown;
 }
 
 export interface ActorImplementation<M extends MessageDefs, S extends z.ZodType, E extends z.ZodType> {
@@ -118,13 +119,32 @@ export interface ActorImplementation<M extends MessageDefs, S extends z.ZodType,
   mailboxCapacity?: number;
 }
 
-// The defaults are `any` so that every concrete ActorType<S, M, E> is an ActorType:
-// handlers are contravariant in their state and would not widen otherwise.
-/* eslint-disable @typescript-eslint/no-explicit-any */
-export interface ActorType<S extends z.ZodType = any, M extends MessageDefs = any, E extends z.ZodType = any> extends ActorInterface<M>, ActorImplementation<M, S, E> {
+/** An actor type as declared: its interface and its implementation, fully typed. */
+export interface ActorDefinition<S extends z.ZodType, M extends MessageDefs, E extends z.ZodType> extends ActorInterface<M>, ActorImplementation<M, S, E> {
   readonly __actorType: true;
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/**
+ * A function type checked bivariantly in its parameters (as methods are), so
+ * that a handler typed for its own state and messages fits the runtime's
+ * erased view below; the runtime only calls it with what the type's own
+ * schemas parsed.
+ */
+type Erased<Args extends unknown[], R> = { bivariant(...args: Args): R }['bivariant'];
+type AnyContext = ActorContext<unknown, unknown>;
+
+/** How the runtime sees any registered actor type, whatever its state, messages and effects. */
+export interface ActorType extends ActorInterface {
+  readonly __actorType: true;
+  readonly state: z.ZodType;
+  initialState(): unknown;
+  readonly persistence: PersistencePolicy;
+  readonly effects?: { readonly schema: z.ZodType; run: Erased<[ctx: AnyContext, effect: unknown], Promise<void>>; upgrade?: (stored: unknown) => unknown };
+  readonly handlers: Readonly<Record<string, Erased<[ctx: AnyContext, input: unknown], unknown>>>;
+  readonly onActivate?: Erased<[ctx: AnyContext], Promise<void>>;
+  readonly idleAfterMs?: number;
+  readonly mailboxCapacity?: number;
+}
 
 const TYPE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
@@ -137,7 +157,7 @@ export function defineActorInterface<M extends MessageDefs>(iface: { type: strin
 export function implementActor<M extends MessageDefs, S extends z.ZodType, E extends z.ZodType = z.ZodNever>(
   iface: ActorInterface<M>,
   implementation: ActorImplementation<M, S, E>,
-): ActorType<S, M, E> {
+): ActorDefinition<S, M, E> {
   const { persistence } = implementation;
   if (persistence.kind === 'cached' && !(persistence.flushAfterMs > 0)) throw new Error(`actor type ${iface.type}: cached persistence needs flushAfterMs > 0`);
   if (persistence.kind === 'cached' && implementation.effects) throw new Error(`actor type ${iface.type}: effects need durable or document persistence`);
@@ -148,7 +168,7 @@ export function implementActor<M extends MessageDefs, S extends z.ZodType, E ext
 /** Interface and implementation in one declaration (types only one module uses, such as test fixtures). */
 export function defineActor<M extends MessageDefs, S extends z.ZodType, E extends z.ZodType = z.ZodNever>(
   definition: { type: string; messages: M } & ActorImplementation<M, S, E>,
-): ActorType<S, M, E> {
+): ActorDefinition<S, M, E> {
   const { type, messages, ...implementation } = definition;
   return implementActor(defineActorInterface({ type, messages }), implementation);
 }

@@ -1,7 +1,7 @@
 // What travels between nodes over Redis. Every envelope is parsed with these
 // schemas on arrival: another node is a trust boundary like any client.
 import { z } from 'zod';
-import { errorCatalogue, type ErrorCode } from '../kernel/errors.ts';
+import { ERROR_CODES } from '../kernel/errors.ts';
 
 const address = z.object({ type: z.string().min(1).max(40), key: z.string().min(1).max(128) });
 
@@ -23,7 +23,6 @@ export const requestEnvelope = z.object({
 });
 export type RequestEnvelope = z.infer<typeof requestEnvelope>;
 
-const errorCodes = Object.keys(errorCatalogue) as [ErrorCode, ...ErrorCode[]];
 
 export const replyEnvelope = z.discriminatedUnion('ok', [
   z.object({ kind: z.literal('reply'), id: z.string().min(1).max(64), ok: z.literal(true), output: z.unknown() }),
@@ -31,7 +30,7 @@ export const replyEnvelope = z.discriminatedUnion('ok', [
     kind: z.literal('reply'),
     id: z.string().min(1).max(64),
     ok: z.literal(false),
-    error: z.object({ code: z.enum(errorCodes), message: z.string().max(2000) }),
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(2000) }),
   }),
 ]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;

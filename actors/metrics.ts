@@ -35,10 +35,10 @@ export class AskCounters {
   constructor(private readonly metrics: ActorMetrics) {}
 
   /** Counts an ask of `type` by its outcome, or by the error it failed with. */
-  count(type: string, outcome: AskOutcome | unknown): void {
+  count(type: string, outcome: unknown): void {
     const key: AskOutcome = isOutcome(outcome) ? outcome : outcomeOf(outcome);
     let byOutcome = this.cache.get(type);
-    if (!byOutcome) this.cache.set(type, (byOutcome = new Map()));
+    if (!byOutcome) this.cache.set(type, (byOutcome = new Map<AskOutcome, { inc(): void }>()));
     let counter = byOutcome.get(key);
     if (!counter) byOutcome.set(key, (counter = this.metrics.asks.labels(type, key)));
     counter.inc();

@@ -14,7 +14,8 @@ import type { ActorType } from './define.ts';
 export interface ReminderDelivery {
   /** Resolves the actor type by name (reminders are stored by name). */
   typeNamed(type: string): ActorType | undefined;
-  ask(def: ActorType, key: string, message: never, input: never, options: { timeoutMs: number }): Promise<unknown>;
+  /** An ask by message name (the reminder's message is stored as text; the runtime checks it against the type). */
+  send(def: ActorType, key: string, message: string, input: unknown, chain: string[], timeoutMs?: number): Promise<unknown>;
 }
 
 const LEASE_MS = 30_000;
@@ -105,7 +106,7 @@ export class Reminders {
       return;
     }
     try {
-      await this.delivery.ask(def, doc.key, doc.message as never, doc.input as never, { timeoutMs: 10_000 });
+      await this.delivery.send(def, doc.key, doc.message, doc.input, [], 10_000);
     } catch (err) {
       this.log.warn({ reminder: doc._id, err: toErrorBody(err) }, 'reminder delivery failed; it will be retried');
       return;

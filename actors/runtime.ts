@@ -27,7 +27,7 @@ import type { RequestEnvelope } from './envelope.ts';
 import { AskCounters, createActorMetrics, type ActorMetrics } from './metrics.ts';
 import { ActorRef, type ActorSender, type AskOptions } from './ref.ts';
 import { Reminders, type ReminderDelivery } from './reminders.ts';
-import { missingServices, type ActorServices } from './services.ts';
+import type { ActorServices } from './services.ts';
 import { ActorStateStore, DocumentStateStore, type StateStore } from './state-store.ts';
 import { Transport, UNDELIVERED, type TransportHost } from './transport.ts';
 import { InboxTurn, LocalTurn, RoutedTurn, type Request } from './turns.ts';
@@ -62,7 +62,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
   readonly registry: Registry;
   readonly reminders: Reminders;
   readonly defaultTimeoutMs: number;
-  readonly services: ActorServices;
+  private readonly actorServices: ActorServices | undefined;
   private readonly types = new Map<string, ActorType>();
   private readonly stores = new Map<string, StateStore>();
   private readonly actorStates: ActorStateStore[] = [];
@@ -95,7 +95,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
     this.idleAfterMs = options.idleAfterMs ?? 5 * 60_000;
     this.mailboxCapacity = options.mailboxCapacity ?? 1_000;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 5_000;
-    this.services = options.services ?? missingServices();
+    this.actorServices = options.services;
     for (const def of options.types) {
       if (this.types.has(def.type)) throw new Error(`actor type ${def.type} registered twice`);
       this.types.set(def.type, def);
@@ -126,6 +126,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
 
   ask<I extends ActorInterface, K extends MessageName<I>>(def: I, key: string, message: K, input: InputOf<I, K>, options?: AskOptions): Promise<OutputOf<I, K>> {
     // The output was parsed with the interface's schema on its way back (locally, or in transport.ts).
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the output was parsed with the schema its type comes from.
     return this.send(def, key, message, input, [], options?.timeoutMs) as Promise<OutputOf<I, K>>;
   }
 
@@ -145,6 +146,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
     this.turnDeadlines.clear();
     await this.transport.close();
     await this.cmd.quit().catch(() => {});
+  }
+
+  get services(): ActorServices {
+    if (!this.actorServices) throw new Error('actor services were not given to this runtime');
+    return this.actorServices;
   }
 
   typeNamed(type: string): ActorType | undefined {

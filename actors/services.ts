@@ -1,7 +1,7 @@
 // What actor handlers may use besides their own state: the stores of the
 // domain documents they own (ctx.services). The node supplies them when it
 // starts the runtime; runtimes started without them (tests of the runtime
-// itself) refuse any handler that reaches for them.
+// itself) refuse any handler that reaches for them (actors/context.ts).
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
 import type { StreamDelivery } from '../streams/catalogue.ts';
@@ -15,12 +15,4 @@ export interface ActorServices {
   isOnline(userId: string): Promise<boolean>;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver: StreamDelivery['deliver'];
-}
-
-export function missingServices(): ActorServices {
-  return new Proxy({} as ActorServices, {
-    get(_target, name) {
-      throw new Error(`actor services were not given to this runtime (asked for ${String(name)})`);
-    },
-  });
 }

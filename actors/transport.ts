@@ -92,7 +92,7 @@ export class Transport implements ReplySink {
           if (receivers === 0 && this.forget(pending)) resolve(UNDELIVERED);
         },
         (err: unknown) => {
-          if (this.forget(pending)) reject(err);
+          if (this.forget(pending)) reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
     });

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { systemCode } from '../kernel/errors.ts';
 
 export async function loadJwtSecret(configured: string | undefined, dataDir: string): Promise<Uint8Array> {
   if (configured) return new Uint8Array(Buffer.from(configured, 'base64'));
@@ -12,7 +13,7 @@ export async function loadJwtSecret(configured: string | undefined, dataDir: str
   try {
     await fs.writeFile(file, randomBytes(48).toString('base64'), { flag: 'wx', mode: 0o600 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (systemCode(err) !== 'EEXIST') throw err;
   }
   return new Uint8Array(Buffer.from((await fs.readFile(file, 'utf8')).trim(), 'base64'));
 }

@@ -635,7 +635,7 @@ async function main(): Promise<void> {
   let t = performance.now();
   const [inserted, , , classicPair, shardedPair] = await Promise.all([
     (async () => {
-      const documents = await writeDataset(mongo!.db(dbName), data);
+      const documents = await writeDataset(mongo.db(dbName), data);
       const ms = performance.now() - t;
       progress(`wrote ${documents.accounts} accounts, ${documents.profiles} profiles, ${documents.edges} follow edges in ${Math.round(ms)} ms`);
       return { documents, ms };
@@ -745,8 +745,8 @@ async function main(): Promise<void> {
       pair.map((s) => s.pid),
       publish(kind, author),
     );
-  const bareClassic = bare('classic', classicPair, await bareAuthor(classicPair[0]!.url));
-  const bareSharded = bare('sharded', shardedPair, await bareAuthor(shardedPair[0]!.url));
+  const bareClassic = bare('classic', classicPair, await bareAuthor(classicPair[0].url));
+  const bareSharded = bare('sharded', shardedPair, await bareAuthor(shardedPair[0].url));
   for (const b of [bareClassic, bareSharded]) {
     for (let k = 0; k < WARM_POSTS; k++) {
       const warm = await postOnce(b, 'warm-up', k, false);

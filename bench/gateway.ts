@@ -250,7 +250,7 @@ async function startFlock(): Promise<RunningServer> {
       let key: string | undefined;
       try {
         const entry = JSON.parse(line) as { msg?: unknown; err?: unknown };
-        key = `${String(entry.msg)}|${String(typeof entry.err === 'object' ? JSON.stringify(entry.err) : entry.err).replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')}`;
+        key = `${String(entry.msg)}|${(JSON.stringify(entry.err) ?? 'undefined').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')}`;
       } catch {
         // not a log line
       }

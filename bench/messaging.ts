@@ -621,7 +621,7 @@ async function main(): Promise<void> {
 
   // Persistence: one stored message per acked Flock send (warm-ups included).
   const [relay, flock] = systems as [System, System];
-  const mongo = new MongoClient(mongoUrl!, { serverSelectionTimeoutMS: 10_000 });
+  const mongo = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 10_000 });
   let stored: number;
   try {
     stored = await mongo.db(dbName).collection(MESSAGE_COLLECTION).countDocuments({});

@@ -88,7 +88,7 @@ export const conversationsChannel = defineChannel({
       handler: async (ctx, { folder, cursor, limit }) => {
         const me = ctx.session.userId;
         const docs = await ctx.services.messaging.list(me, folder, limit, decodeCursor(cursor));
-        const lasts = await Promise.all(docs.map((d) => (d.lastSeq > 0 ? ctx.services.messaging.message(d._id, d.lastSeq) : null)));
+        const lasts = await Promise.all(docs.map((d) => (d.lastSeq > 0 ? ctx.services.messaging.message(d._id, d.lastSeq) : Promise.resolve(null))));
         const items = docs.map((doc, i) => {
           const member = doc.members.find((m) => m.userId === me)!;
           const last = lasts[i];

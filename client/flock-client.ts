@@ -66,6 +66,7 @@ export class FlockClient {
   async request<E extends ClientEventName>(event: E, payload: RequestOf<E>, options: { timeoutMs?: number } = {}): Promise<AckDataOf<E>> {
     // Socket.IO types an emit over a union of event names as the union of their argument lists; the map is ours.
     const socket = this.socket.timeout(options.timeoutMs ?? this.timeoutMs);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the ack's type comes from the same event map.
     const emit = socket.emitWithAck.bind(socket) as (event: E, payload: RequestOf<E>) => Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]>;
     const ack = await emit(event, payload);
     if (ack.ok) return ack.data;
@@ -74,6 +75,7 @@ export class FlockClient {
 
   on<E extends ServerEventName>(event: E, listener: (payload: ServerEventPayload<E>) => void): () => void {
     // Socket.IO cannot relate a generic event name to its listener type; the map is ours (channels/server-events.ts).
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the listener's payload type comes from the same event map.
     const handler = listener as never;
     this.socket.on(event, handler);
     return () => {

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { FlockError } from '../kernel/errors.ts';
+import { z } from 'zod';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -30,7 +31,7 @@ async function locate(tool: 'ffmpeg' | 'ffprobe', configured: string | undefined
   else {
     candidates.push({ path: tool, source: 'PATH' });
     try {
-      const { path: shipped } = require(npmPackage) as { path: string };
+      const { path: shipped } = z.object({ path: z.string() }).parse(require(npmPackage));
       candidates.push({ path: shipped, source: npmPackage });
     } catch {
       // Package or its platform binary not installed: PATH is the only option.

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { FlockError } from '../kernel/errors.ts';
+import { FlockError, systemCode } from '../kernel/errors.ts';
 
 const run = promisify(execFile);
 
@@ -163,7 +163,7 @@ async function acquireLock(lock: string): Promise<void> {
       await fs.mkdir(lock);
       return;
     } catch (err) {
-      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+      if (systemCode(err) !== 'EEXIST') throw err;
       const stat = await fs.stat(lock).catch(() => undefined);
       if (stat && Date.now() - stat.mtimeMs > LOCK_STALE_MS) {
         await fs.rm(lock, { recursive: true, force: true });

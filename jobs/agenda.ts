@@ -66,6 +66,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   });
   agenda.on('error', (err: Error) => log.error({ err }, 'agenda error'));
 
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the keys of the table are the job names.
   for (const name of Object.keys(jobSchemas) as JobName[]) {
     const policy = jobPolicies[name];
     agenda.define(name, (job: Job<unknown>) => runJob(name, job), {
@@ -93,7 +94,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       },
       signal: shutdown.signal,
     };
+    // TypeScript cannot relate jobSchemas[K] to jobHandlers[K] for a generic K; the tables are keyed alike.
     const handler = jobHandlers[name] as (data: JobData<K>, ctx: JobContext) => Promise<void>;
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- parsed by jobSchemas[K], whose output JobData<K> is.
     await handler(parsed.data as JobData<K>, ctx);
   }
 
@@ -102,6 +105,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     if (!schema) throw new FlockError('JOB_UNKNOWN', `No job named ${String(name)}`);
     const parsed = schema.safeParse(data);
     if (!parsed.success) throw new FlockError('JOB_DATA_INVALID', `${name}: ${parsed.error.message}`);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- parsed by jobSchemas[K], whose output JobData<K> is.
     return parsed.data as JobData<K>;
   };
 

@@ -297,6 +297,7 @@ export type ErrorCode = keyof typeof errorCatalogue;
 export const ERROR_SUBSYSTEMS = ['CONFIG', 'DEVSERVICES', 'SERVICE', 'SERVER', 'HTTP', 'REQUEST', 'AUTH', 'USER', 'GRAPH', 'POST', 'CONVERSATION', 'ACTOR', 'JOB'] as const;
 
 /** Every code, for schemas that carry one (an actor's error reply, the client's error union). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the keys of the catalogue are its codes, and it has at least one.
 export const ERROR_CODES = Object.keys(errorCatalogue) as [ErrorCode, ...ErrorCode[]];
 
 export interface FlockErrorOptions {
@@ -324,6 +325,11 @@ export class FlockError extends Error {
 /** The message of anything thrown, for logs (an Error's message, or the value as text). */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The `code` of a system or driver error ('EEXIST', 11000...), undefined when it has none. */
+export function systemCode(err: unknown): unknown {
+  return err instanceof Error && 'code' in err ? err.code : undefined;
 }
 
 export function isFlockError(err: unknown): err is FlockError {

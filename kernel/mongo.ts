@@ -1,7 +1,7 @@
 // The node's MongoDB connection (mongoose). Queries are strict and filters
 // sanitized; writes ask for majority acknowledgement (FerretDB ignores it, a
 // real replica set honours it).
-import mongoose, { type Connection, type Model, type Schema } from 'mongoose';
+import mongoose, { type Connection, type InferSchemaType, type Model, type Schema } from 'mongoose';
 
 mongoose.set('strictQuery', true);
 mongoose.set('sanitizeFilter', true);
@@ -31,7 +31,7 @@ export async function connectMongo(settings: MongoSettings): Promise<typeof mong
 /** Round trip to the server; throws if it does not answer. */
 export async function pingMongo(): Promise<void> {
   const db = mongoose.connection.db;
-  if (!db || mongoose.connection.readyState !== 1) throw new Error('not connected');
+  if (!db || mongoose.connection.readyState !== mongoose.ConnectionStates.connected) throw new Error('not connected');
   await db.admin().command({ ping: 1 });
 }
 
@@ -48,6 +48,6 @@ export async function isFerretDB(connection: mongoose.Connection): Promise<boole
 }
 
 /** The model `name` on `connection`, compiled the first time it is asked for. */
-export function modelOn<T>(connection: Connection, name: string, schema: Schema<T>): Model<T> {
-  return connection.modelNames().includes(name) ? connection.model<T>(name) : connection.model<T>(name, schema);
+export function modelOn<S extends Schema>(connection: Connection, name: string, schema: S): Model<InferSchemaType<S>> {
+  return connection.modelNames().includes(name) ? connection.model<InferSchemaType<S>>(name) : connection.model<InferSchemaType<S>>(name, schema);
 }

@@ -83,5 +83,5 @@ export type AccountModel = Model<AccountDoc>;
 
 /** The model on a given connection (each node, or each test, may use its own). */
 export function accountModel(connection: Connection): AccountModel {
-  return modelOn<AccountDoc>(connection, 'Account', accountSchema);
+  return modelOn(connection, 'Account', accountSchema);
 }

@@ -26,5 +26,5 @@ export type ActorReminderDoc = InferSchemaType<typeof actorReminderSchema>;
 export type ActorReminderModel = Model<ActorReminderDoc>;
 
 export function actorReminderModel(connection: Connection): ActorReminderModel {
-  return modelOn<ActorReminderDoc>(connection, 'ActorReminder', actorReminderSchema);
+  return modelOn(connection, 'ActorReminder', actorReminderSchema);
 }

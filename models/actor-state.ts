@@ -30,7 +30,7 @@ export const ActorState: ActorStateModel = mongoose.model<ActorStateDoc>('ActorS
 
 /** The model on a given connection (the actor runtime may use its own). */
 export function actorStateModel(connection: Connection): ActorStateModel {
-  return modelOn<ActorStateDoc>(connection, 'ActorState', actorStateSchema);
+  return modelOn(connection, 'ActorState', actorStateSchema);
 }
 
 export function actorDocId(type: string, key: string): string {

@@ -106,5 +106,5 @@ conversationSchema.index({ memberIds: 1, lastMessageAt: -1, _id: -1 });
 export type ConversationModel = Model<ConversationDoc>;
 
 export function conversationModel(connection: Connection): ConversationModel {
-  return modelOn<ConversationDoc>(connection, 'Conversation', conversationSchema);
+  return modelOn(connection, 'Conversation', conversationSchema);
 }

@@ -52,7 +52,7 @@ edgeSchema.index({ kind: 1, member: 1, status: 1, at: -1, owner: -1 });
 export type EdgeModel = Model<EdgeDoc>;
 
 export function edgeModel(connection: Connection): EdgeModel {
-  return modelOn<EdgeDoc>(connection, 'Edge', edgeSchema);
+  return modelOn(connection, 'Edge', edgeSchema);
 }
 
 export function edgeId(kind: EdgeKind, owner: string, member: string): string {

@@ -80,5 +80,5 @@ export const messageSchema = new Schema<MessageDoc>(
 export type MessageModel = Model<MessageDoc>;
 
 export function messageModel(connection: Connection): MessageModel {
-  return modelOn<MessageDoc>(connection, 'Message', messageSchema);
+  return modelOn(connection, 'Message', messageSchema);
 }

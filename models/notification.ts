@@ -68,5 +68,5 @@ notificationSchema.index({ userId: 1, subjectId: 1 });
 export type NotificationModel = Model<NotificationDoc>;
 
 export function notificationModel(connection: Connection): NotificationModel {
-  return modelOn<NotificationDoc>(connection, 'Notification', notificationSchema);
+  return modelOn(connection, 'Notification', notificationSchema);
 }

@@ -104,5 +104,5 @@ postSchema.index({ mentions: 1, deleted: 1, createdAt: -1, _id: -1 });
 export type PostModel = Model<PostDoc>;
 
 export function postModel(connection: Connection): PostModel {
-  return modelOn<PostDoc>(connection, 'Post', postSchema);
+  return modelOn(connection, 'Post', postSchema);
 }

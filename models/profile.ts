@@ -40,5 +40,5 @@ profileSchema.index({ usernameLower: 1 });
 export type ProfileModel = Model<ProfileDoc>;
 
 export function profileModel(connection: Connection): ProfileModel {
-  return modelOn<ProfileDoc>(connection, 'Profile', profileSchema);
+  return modelOn(connection, 'Profile', profileSchema);
 }

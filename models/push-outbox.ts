@@ -50,5 +50,5 @@ pushOutboxSchema.index({ status: 1, nextAttemptAt: 1 });
 export type PushOutboxModel = Model<PushOutboxDoc>;
 
 export function pushOutboxModel(connection: Connection): PushOutboxModel {
-  return modelOn<PushOutboxDoc>(connection, 'PushOutbox', pushOutboxSchema);
+  return modelOn(connection, 'PushOutbox', pushOutboxSchema);
 }

@@ -46,5 +46,5 @@ export type RefreshTokenModel = Model<RefreshTokenDoc>;
 
 /** The model on a given connection (each node, or each test, may use its own). */
 export function refreshTokenModel(connection: Connection): RefreshTokenModel {
-  return modelOn<RefreshTokenDoc>(connection, 'RefreshToken', refreshTokenSchema);
+  return modelOn(connection, 'RefreshToken', refreshTokenSchema);
 }

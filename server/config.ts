@@ -355,6 +355,7 @@ export interface Config {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the entries of the table are its variables.
   for (const [name, spec] of Object.entries(configVariables) as [ConfigVariable, VariableSpec<z.ZodType>][]) {
     const raw = env[name] === '' ? undefined : env[name];
     const result = spec.schema.safeParse(raw);
@@ -362,6 +363,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     else problems.push(`${name}: expected ${spec.expects}, got ${JSON.stringify(raw)}`);
   }
   if (problems.length > 0) throw configError(problems);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- every variable was parsed by its own schema above.
   const v = values as Parsed;
 
   const devServices = v.FLOCK_DEV_SERVICES ?? (v.NODE_ENV === 'production' ? 'off' : 'auto');

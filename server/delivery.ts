@@ -49,6 +49,7 @@ export class Delivery implements StreamDelivery, FeedLive {
     if (this.check) this.assert(`stream event ${type}`, streamEventData.get(type), data);
     const appended = await this.streams.append(userId, { type, data });
     // The stream returns what replay will return (JSON round-tripped); its type and data are the ones given, typed by the catalogue.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- type and data are typed together by the catalogue.
     const event = { ...appended, type, data: appended.data } as StreamEvent;
     this.io.to(rooms.user(userId)).emit('stream:event', event);
   }

@@ -44,7 +44,7 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 
 try {
   const services = await resolveServices(config, { log: (message) => log.info(message) });
-  stopServices = services.stop;
+  stopServices = () => services.stop();
   for (const [name, using] of Object.entries(services.descriptions)) log.info({ service: name, using }, 'service');
   node = await startNode(config, services, log);
   if (shuttingDown) await node.close();

@@ -35,8 +35,7 @@ export function listen(app: TemplatedApp, host: string, port: number): Promise<L
       }
       let open = true;
       resolve({
-        // The listen socket is a socket; the .d.ts of this build types them apart.
-        port: uWS.us_socket_local_port(socket as unknown as uWS.us_socket),
+        port: uWS.us_socket_local_port(socket),
         stopAccepting() {
           if (open) uWS.us_listen_socket_close(socket);
           open = false;
@@ -49,7 +48,7 @@ export function listen(app: TemplatedApp, host: string, port: number): Promise<L
 /** Closes every remaining connection of the app. */
 export function closeApp(app: TemplatedApp): void {
   // app.close() exists in this build (v20.30) but its .d.ts predates it.
-  if ('close' in app && typeof app.close === 'function') app.close();
+  if ('close' in app && typeof app.close === 'function') Reflect.apply(app.close, app, []);
 }
 
 export interface RouteServer {

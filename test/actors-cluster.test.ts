@@ -26,7 +26,7 @@ async function cluster(t: { teardown(fn: () => Promise<void>): void }, size: num
   const connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: db }).asPromise();
   const c: Cluster = { db, namespace, nodes, connection, store: new ActorStateStore(connection, 'counter') };
   t.teardown(async () => {
-    await Promise.all(c.nodes.map((n) => (n.child.signalCode === 'SIGSTOP' ? undefined : n.stop())));
+    await Promise.all(c.nodes.map((n) => (n.child.signalCode === 'SIGSTOP' ? Promise.resolve() : n.stop())));
     await connection.dropDatabase().catch(() => {});
     await connection.close();
   });

@@ -1,15 +1,18 @@
 // The actor runtime inside one process: two runtimes (two "nodes") sharing
 // real Redis and MongoDB, talking over Redis like separate processes would.
 import test from 'ava';
-import mongoose, { type Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
 import { pino } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { ActorRuntime } from '../actors/runtime.ts';
 import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from '../testkit/actors.ts';
 import { codeOf } from './helpers/outcome.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { requireEnv } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 import { eventually } from './helpers/node-process.ts';
 import { ActorStateStore } from '../actors/state-store.ts';
+
+const services = testServices('actors');
 
 const namespace = `t${randomBytes(4).toString('hex')}`;
 let connection: Connection;
@@ -33,14 +36,13 @@ const start = (nodeId: string) =>
   });
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('actors') }).asPromise();
+  connection = await services.mongo();
   a = await start('a');
   b = await start('b');
 });
 test.after.always(async () => {
   await Promise.allSettled([a?.stop(), b?.stop()]);
-  await connection.dropDatabase().catch(() => {});
-  await connection.close();
+  await services.cleanup();
 });
 
 
@@ -160,17 +162,14 @@ test.serial('the state store refuses a write from a stale epoch, even if it read
 });
 
 test.serial('garbage published to a node inbox is dropped and the node keeps working', async (t) => {
-  const { Redis } = await import('ioredis');
-  const raw = new Redis(requireEnv('REDIS_URL'));
-  t.teardown(() => raw.quit().then(() => undefined));
+  const raw = services.redis();
   const inbox = `${namespace}:actors:inbox:${a.id}`;
   for (const junk of ['not json', '{}', JSON.stringify({ kind: 'ask', id: 'x' }), JSON.stringify({ kind: 'reply', id: 'nope', ok: true, output: 1 })]) {
     t.is(await raw.publish(inbox, junk), 1);
   }
   // A well-formed envelope whose input fails the schema gets a typed error reply, not a crash.
   const replyTo = `probe-${randomBytes(3).toString('hex')}`;
-  const sub = new Redis(requireEnv('REDIS_URL'));
-  t.teardown(() => sub.quit().then(() => undefined));
+  const sub = services.redis();
   const replyChannel = `${namespace}:actors:inbox:${replyTo}`;
   await sub.subscribe(replyChannel);
   const reply = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));

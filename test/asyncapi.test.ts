@@ -13,7 +13,7 @@ const generated = buildAsyncApi(channels, API_VERSION);
 
 test('the generated document is valid AsyncAPI 3 with no errors', async (t) => {
   const { document, diagnostics } = await new Parser().parse(JSON.stringify(generated));
-  const errors = diagnostics.filter((d) => d.severity === 0);
+  const errors = diagnostics.filter((d) => Number(d.severity) === 0);
   t.deepEqual(errors.map((e) => `${e.path.join('.')}: ${e.message}`), []);
   t.truthy(document);
   t.is(document!.version(), '3.0.0');

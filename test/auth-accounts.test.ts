@@ -1,26 +1,27 @@
 // Accounts against the suite's real MongoDB (FerretDB unless MONGO_URL says
 // otherwise), with the node's mongoose settings (kernel/mongo.ts).
 import test from 'ava';
-import mongoose, { type Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
 import { ROLES } from '../channels/define.ts';
 import { ACCOUNT_ROLES, accountModel } from '../models/account.ts';
 import { createAccountService, type AccountService } from '../auth/accounts.ts';
 import { verifyPassword } from '../auth/passwords.ts';
 import { FlockError } from '../kernel/errors.ts';
 import '../kernel/mongo.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
+
+const services = testServices('auth_accounts');
 
 let connection: Connection;
 let accounts: AccountService;
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('auth_accounts') }).asPromise();
+  connection = await services.mongo();
   accounts = createAccountService({ connection });
   await accounts.init();
 });
 test.after.always(async () => {
-  await connection?.dropDatabase().catch(() => {});
-  await connection?.close();
+  await services.cleanup();
 });
 
 let n = 0;

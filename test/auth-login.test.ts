@@ -1,8 +1,8 @@
 // Password sign-in (accounts + throttle) against the suite's real MongoDB and Redis.
 import { hash } from '@node-rs/argon2';
 import test from 'ava';
-import { Redis } from 'ioredis';
-import mongoose, { type Connection } from 'mongoose';
+import { type Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { accountModel } from '../models/account.ts';
 import { createAccountService, type AccountService } from '../auth/accounts.ts';
@@ -11,25 +11,22 @@ import { PASSWORD_HASH_PARAMS, needsRehash } from '../auth/passwords.ts';
 import { createLoginThrottle, type ThrottleSettings } from '../auth/throttle.ts';
 import { FlockError } from '../kernel/errors.ts';
 import '../kernel/mongo.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 
-const prefix = `t${randomBytes(4).toString('hex')}`;
+const services = testServices('auth_login');
+const { prefix } = services;
 let connection: Connection;
 let redis: Redis;
 let accounts: AccountService;
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('auth_login') }).asPromise();
-  redis = new Redis(requireEnv('REDIS_URL'));
+  connection = await services.mongo();
+  redis = services.redis();
   accounts = createAccountService({ connection });
   await accounts.init();
 });
 test.after.always(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await connection?.dropDatabase().catch(() => {});
-  await connection?.close();
+  await services.cleanup();
 });
 
 /** A login service with its own throttle key space, since tests run concurrently. */

@@ -56,7 +56,7 @@ for (const [password, rule] of [
     const err = t.throws(() => checkPasswordRules(password, identity), { instanceOf: FlockError });
     t.is(err?.code, 'AUTH_WEAK_PASSWORD');
     t.deepEqual(err?.details, { rule });
-    t.true(err!.message.length > 0 && err!.message !== 'The password does not meet the rules', 'the message names the rule');
+    t.true(err.message.length > 0 && err.message !== 'The password does not meet the rules', 'the message names the rule');
   });
 }
 

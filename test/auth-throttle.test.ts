@@ -4,7 +4,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { createLoginThrottle, type LoginThrottle, type ThrottleSettings } from '../auth/throttle.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { redisKeySpace } from './helpers/redis.ts';
+import { keysMatching, redisKeySpace } from './helpers/redis.ts';
 
 const { prefix, connect, cleanup } = redisKeySpace();
 const raw = connect();
@@ -90,7 +90,7 @@ test('every key has a TTL of one window and holds at most the limit', async (t) 
   const space = randomBytes(3).toString('hex');
   const th = throttle({ accountLimit: 3, accountWindowMs: 20_000, ipLimit: 4, ipWindowMs: 30_000 }, space);
   await fail(th, 'grace', '203.0.113.5', 10);
-  const keys = await raw.keys(`${prefix}:${space}:*`);
+  const keys = await keysMatching(raw, `${prefix}:${space}:*`);
   t.is(keys.length, 2);
   for (const key of keys) {
     const ttl = await raw.pttl(key);

@@ -1,9 +1,9 @@
 // Access and refresh tokens against the suite's real MongoDB (and Redis for
 // revocations). Two token services on two connections stand for two nodes.
 import test from 'ava';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { SignJWT, decodeProtectedHeader, decodeJwt } from 'jose';
-import mongoose, { type Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
 import { createHash, randomBytes } from 'node:crypto';
 import { accountModel } from '../models/account.ts';
 import { refreshTokenModel } from '../models/refresh-token.ts';
@@ -12,11 +12,11 @@ import { createRevocations } from '../auth/revocations.ts';
 import { createTokenService, type TokenService, type TokenServiceDeps } from '../auth/tokens.ts';
 import { FlockError } from '../kernel/errors.ts';
 import '../kernel/mongo.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 
 const secret = randomBytes(32);
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const dbName = uniqueDbName('auth_tokens');
+const services = testServices('auth_tokens');
+const { prefix } = services;
 let connection: Connection;
 let otherNode: Connection;
 let redis: Redis;
@@ -33,9 +33,9 @@ const service = (overrides: Partial<TokenServiceDeps> = {}, on: Connection = con
   });
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
-  otherNode = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
-  redis = new Redis(requireEnv('REDIS_URL'));
+  connection = await services.mongo();
+  otherNode = await services.mongo();
+  redis = services.redis();
   accounts = createAccountService({ connection });
   await accounts.init();
   tokens = service();
@@ -43,11 +43,7 @@ test.before(async () => {
   await tokens.init();
 });
 test.after.always(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await connection?.dropDatabase().catch(() => {});
-  await Promise.allSettled([connection?.close(), otherNode?.close()]);
+  await services.cleanup();
 });
 
 let n = 0;

@@ -195,7 +195,7 @@ test('concurrent fenced upserts with epochs 1..8 leave epoch 8, and only stale w
     const outcomes = await racers((c, i) =>
       c.updateOne({ _id, epoch: { $lte: i + 1 } }, { $set: { epoch: i + 1 } }, { upsert: true }).then(
         () => 'ok' as const,
-        (err: unknown) => (isDuplicateKey(err) ? ('stale' as const) : Promise.reject(err)),
+        (err: unknown) => (isDuplicateKey(err) ? ('stale' as const) : Promise.reject(err instanceof Error ? err : new Error(String(err)))),
       ),
     );
     t.is(outcomes[7], 'ok', `round ${round}`);

@@ -4,7 +4,7 @@
 // cluster without affecting anyone else; origins are checked at the handshake.
 import test from 'ava';
 import { io } from 'socket.io-client';
-import { FlockClient, FlockRequestError } from '../client/flock-client.ts';
+import { type FlockClient, type FlockRequestError } from '../client/flock-client.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { startNodeProcess, type NodeProcess } from './helpers/node-process.ts';
 import { uniqueDbName } from './helpers/env.ts';
@@ -59,7 +59,7 @@ test('a malformed payload gets REQUEST_INVALID naming the field', async (t) => {
   t.teardown(() => c.close());
   const err = await t.throwsAsync(c.request('system:ping', { echo: 42 } as never));
   t.is((err as FlockRequestError).code, 'REQUEST_INVALID');
-  t.regex(err!.message, /echo/);
+  t.regex(err.message, /echo/);
   t.is(await codeOf(c.request('system:ping', { echo: 'x', extra: true } as never)), 'REQUEST_INVALID');
   const twoArgs = (await untyped(c).timeout(5_000).emitWithAck('system:ping', {}, {})) as { error: { code: string } };
   t.is(twoArgs.error.code, 'REQUEST_INVALID');

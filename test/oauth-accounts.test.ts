@@ -1,31 +1,30 @@
 // Which account a provider identity signs in to (resolveAccount) and explicit
 // linking (linkIdentity), against the suite's real MongoDB.
 import test from 'ava';
-import mongoose, { type Connection } from 'mongoose';
+import type { Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { createAccountService, type AccountService } from '../auth/accounts.ts';
 import type { ProviderIdentity } from '../auth/oauth/provider.ts';
 import { linkIdentity, resolveAccount } from '../auth/oauth/resolve-account.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 
-const dbName = uniqueDbName('oauth_accounts');
+const services = testServices('oauth_accounts');
 let connection: Connection;
 let otherNode: Connection;
 let accounts: AccountService;
 let accountsOnOtherNode: AccountService;
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
-  otherNode = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
+  connection = await services.mongo();
+  otherNode = await services.mongo();
   accounts = createAccountService({ connection });
   accountsOnOtherNode = createAccountService({ connection: otherNode });
   await accounts.init();
   await accountsOnOtherNode.init();
 });
 test.after.always(async () => {
-  await connection?.dropDatabase().catch(() => {});
-  await Promise.allSettled([connection?.close(), otherNode?.close()]);
+  await services.cleanup();
 });
 
 const unique = () => randomBytes(5).toString('hex');

@@ -5,8 +5,8 @@
 // test running at the same time. Google's tokeninfo and Facebook's debug_token
 // are not OAuth 2 endpoints the mock has; a small local server answers them.
 import test, { type ExecutionContext } from 'ava';
-import { Redis } from 'ioredis';
-import mongoose, { type Connection } from 'mongoose';
+import { type Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,13 +17,13 @@ import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-servi
 import type { OAuthSettings } from '../auth/oauth/settings.ts';
 import { createTokenService, type TokenService } from '../auth/tokens.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 
 const CLIENT_ID = 'flock-web-client';
 const CLIENT_SECRET = 'flock-web-secret';
 const APP_RETURN = 'https://app.example.com/signed-in';
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const dbName = uniqueDbName('oauth_flow');
+const services = testServices('oauth_flow');
+const { prefix } = services;
 
 let connection: Connection;
 let redis: Redis;
@@ -37,8 +37,8 @@ let checksServer: http.Server;
 let checksUrl: string;
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
-  redis = new Redis(requireEnv('REDIS_URL'));
+  connection = await services.mongo();
+  redis = services.redis();
   accounts = createAccountService({ connection });
   await accounts.init();
   tokens = createTokenService({
@@ -58,12 +58,8 @@ test.before(async () => {
   checksUrl = `http://127.0.0.1:${(checksServer.address() as AddressInfo).port}`;
 });
 test.after.always(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await connection?.dropDatabase().catch(() => {});
-  await connection?.close();
   checksServer?.close();
+  await services.cleanup();
 });
 
 interface Rig {

@@ -2,8 +2,8 @@
 // walked by real HTTP requests: our /start, the mock provider's /authorize,
 // our /callback, with the cookie a browser would keep.
 import test from 'ava';
-import { Redis } from 'ioredis';
-import mongoose, { type Connection } from 'mongoose';
+import { type Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { OAuth2Server, type MutableResponse } from 'oauth2-mock-server';
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
@@ -14,11 +14,11 @@ import { RateLimiter } from '../server/rate-limit.ts';
 import { serveRoutes } from '../server/uws.ts';
 import { pino } from 'pino';
 import { createTokenService, type TokenService } from '../auth/tokens.ts';
-import { requireEnv, uniqueDbName } from './helpers/env.ts';
+import { testServices } from './helpers/services.ts';
 
 const APP = 'https://app.example.com/';
-const prefix = `t${randomBytes(4).toString('hex')}`;
-const dbName = uniqueDbName('oauth_routes');
+const services = testServices('oauth_routes');
+const { prefix } = services;
 
 let connection: Connection;
 let redis: Redis;
@@ -31,8 +31,8 @@ let base: string;
 let oauth: OAuthService;
 
 test.before(async () => {
-  connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName }).asPromise();
-  redis = new Redis(requireEnv('REDIS_URL'));
+  connection = await services.mongo();
+  redis = services.redis();
   accounts = createAccountService({ connection });
   await accounts.init();
   tokens = createTokenService({ connection, settings: { secret: randomBytes(32) }, lookupRoles: async (id) => (await accounts.findById(id))?.roles ?? null });
@@ -53,7 +53,7 @@ test.before(async () => {
   listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen('127.0.0.1', 0, (socket) => (socket ? resolve(socket) : reject(new Error('cannot listen')))),
   );
-  base = `http://127.0.0.1:${uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket)}`;
+  base = `http://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`;
   oauth = createOAuthService({
     accounts,
     tokens,
@@ -87,11 +87,7 @@ test.after.always(async () => {
   if (listenSocket) uWS.us_listen_socket_close(listenSocket);
   (app as TemplatedApp & { close?: () => void } | undefined)?.close?.();
   await mock?.stop().catch(() => {});
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-  await connection?.dropDatabase().catch(() => {});
-  await connection?.close();
+  await services.cleanup();
 });
 
 const get = (url: string, headers: Record<string, string> = {}) => fetch(url, { redirect: 'manual', headers });

@@ -126,7 +126,7 @@ test('bad graph input gets typed errors and changes nothing', async (t) => {
   t.is(await codeOf(a!.c.request('graph:follow', { userId: 'u_nobodyhere' })), 'USER_NOT_FOUND');
   t.is(await codeOf(a!.c.request('graph:block', { userId: 'u_nobodyhere' })), 'USER_NOT_FOUND');
   t.is(await codeOf(a!.c.request('graph:block', { userId: a!.userId })), 'GRAPH_SELF');
-  t.is(await codeOf(a!.c.request('graph:follow', { userId: 'not a user' } as never)), 'REQUEST_INVALID');
+  t.is(await codeOf(a!.c.request('graph:follow', { userId: 'not a user' })), 'REQUEST_INVALID');
   t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: 'garbage' })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, cursor: Buffer.from('{"t":"x"}').toString('base64url') })), 'REQUEST_CURSOR_INVALID');
   t.is(await codeOf(a!.c.request('graph:followers', { userId: b!.userId, limit: 500 })), 'REQUEST_INVALID');

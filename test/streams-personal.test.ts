@@ -1,7 +1,7 @@
 // Resumable personal streams against real Redis: what a reconnecting client
 // gets for the id of the last event it applied.
 import test from 'ava';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { FlockError } from '../kernel/errors.ts';
 import { personalEventSchema, resumeResultSchema, type PersonalEvent, type ResumeResult } from '../streams/envelope.ts';
@@ -113,13 +113,13 @@ test('the time window trims old events; an expired idle stream keeps its positio
   t.true((await raw.pttl(`${prefix}:stream:${u}`)) <= windowMs, 'the stream expires after the window');
   await sleep(windowMs + 200);
   t.is(await raw.exists(`${prefix}:stream:${u}`), 0, 'idle stream expired');
-  t.deepEqual(eventsOf(await stream.since(u, c!.id, 10)), [], 'a client that was caught up stays caught up');
-  t.deepEqual(await stream.since(u, b!.id, 10), { kind: 'resync', reason: 'trimmed' }, 'c is gone');
-  t.is(await stream.head(u), c!.id);
+  t.deepEqual(eventsOf(await stream.since(u, c.id, 10)), [], 'a client that was caught up stays caught up');
+  t.deepEqual(await stream.since(u, b.id, 10), { kind: 'resync', reason: 'trimmed' }, 'c is gone');
+  t.is(await stream.head(u), c.id);
   const d = await stream.append(u, { type: 'test:event', data: 'd' });
-  t.is(d.prev, c!.id, 'numbering continues after the expired stream');
-  t.deepEqual(eventsOf(await stream.since(u, c!.id, 10)), [d]);
-  t.deepEqual(await stream.since(u, b!.id, 10), { kind: 'resync', reason: 'trimmed' });
+  t.is(d.prev, c.id, 'numbering continues after the expired stream');
+  t.deepEqual(eventsOf(await stream.since(u, c.id, 10)), [d]);
+  t.deepEqual(await stream.since(u, b.id, 10), { kind: 'resync', reason: 'trimmed' });
 });
 
 test('a syntactically invalid id is REQUEST_INVALID', async (t) => {

@@ -64,6 +64,8 @@ export function authenticate(strategy: Strategy, req: GlueRequest, options: Reco
     };
     const timer = setTimeout(() => settle({ kind: 'error', error: new Error(`the provider did not answer within ${timeoutMs} ms`) }), timeoutMs);
 
+    // A strategy is a plain prototype: the run inherits it, with passport's actions added.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- Object.create returns any; the prototype is the strategy.
     const run: Actions = Object.create(strategy);
     run.redirect = (url) => settle({ kind: 'redirect', url });
     run.success = (user, info) => settle({ kind: 'success', user, info });
@@ -74,6 +76,7 @@ export function authenticate(strategy: Strategy, req: GlueRequest, options: Reco
     const expressShaped = { method: 'GET', url: '/', headers: {}, query: { ...req.query }, body: {}, [CONTEXT]: req.context ?? {} };
     try {
       // Strategies read only the fields above; the type is Express's.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- passport types the request as Express's; strategies read only these fields.
       run.authenticate(expressShaped as unknown as ExpressRequest, options);
     } catch (error) {
       settle({ kind: 'error', error });
@@ -88,12 +91,12 @@ export function loadProfile(strategy: { userProfile(accessToken: string, done: (
     try {
       strategy.userProfile(accessToken, (err, profile) => {
         clearTimeout(timer);
-        if (err) reject(err);
+        if (err) reject(asError(err));
         else resolve(profile);
       });
     } catch (err) {
       clearTimeout(timer);
-      reject(err);
+      reject(asError(err));
     }
   });
 }
@@ -106,6 +109,11 @@ export function loadProfile(strategy: { userProfile(accessToken: string, done: (
 export function useBearerHeader(strategy: object): void {
   const oauth2: unknown = Reflect.get(strategy, '_oauth2');
   if (typeof oauth2 === 'object' && oauth2 !== null && 'useAuthorizationHeaderforGET' in oauth2 && typeof oauth2.useAuthorizationHeaderforGET === 'function') {
-    oauth2.useAuthorizationHeaderforGET(true);
+    Reflect.apply(oauth2.useAuthorizationHeaderforGET, oauth2, [true]);
   }
+}
+
+/** What node-oauth and the strategies pass as errors (objects with statusCode and data), as an Error. */
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(typeof err === 'object' && err !== null && 'data' in err ? String(err.data) : String(err));
 }

@@ -151,7 +151,7 @@ async function connect(m: Extract<LoadRequest, { op: 'connect' }>): Promise<Omit
     const i = m.from + k;
     const auth = m.auth ? { token: await accessToken(m.auth.secret, `${m.auth.userPrefix}${i}`) } : {};
     await new Promise<void>((resolve) => {
-      const socket = io(m.urls[i % m.urls.length]!, {
+      const socket = io(m.urls[i % m.urls.length], {
         transports: ['websocket'],
         forceNew: true,
         reconnection: false,

@@ -59,12 +59,12 @@ io.on('connection', (socket) => {
 const port = await new Promise<number>((resolve, reject) => {
   app.listen('127.0.0.1', 0, (socket) => {
     if (!socket) reject(new Error('uWS could not listen'));
-    else resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+    else resolve(uWS.us_socket_local_port(socket));
   });
 });
 
 const stop = () => {
-  io.close();
+  void io.close();
   pub.disconnect();
   sub.disconnect();
   process.exit(0);

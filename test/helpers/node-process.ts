@@ -43,14 +43,14 @@ export async function startNodeProcess(options: NodeOptions = {}): Promise<NodeP
   );
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node not listening after ${options.timeoutMs ?? 120_000} ms\n${stderr}`)), options.timeoutMs ?? 120_000);
-    onJsonLines(child.stdout!, (entry) => {
+    onJsonLines(child.stdout, (entry) => {
       logs.push(entry);
       if (entry.msg === 'listening' && typeof entry.port === 'number') {
         clearTimeout(timer);
         resolve(entry.port);
       }
     });
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
     void exited.then(({ code, signal }) => {

@@ -1,33 +1,30 @@
-// A private Redis key space for one test file: a random prefix, connections
-// that are all closed at the end, and every key under the prefix deleted.
-import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import { requireEnv } from './env.ts';
+// A private Redis key space for one test file that needs no database: a
+// random prefix, connections closed at the end, and every key under the
+// prefix deleted (test/helpers/services.ts).
+import type { Redis } from 'ioredis';
+import { testServices } from './services.ts';
 
 export interface RedisKeySpace {
   prefix: string;
   /** A new connection to the suite's Redis, closed by cleanup(). */
-  connect(): Redis;
+  connect: () => Redis;
   /** Deletes every key under the prefix and closes the connections. */
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 export function redisKeySpace(): RedisKeySpace {
-  const prefix = `t${randomBytes(4).toString('hex')}`;
-  const clients: Redis[] = [];
-  const connect = () => {
-    const client = new Redis(requireEnv('REDIS_URL'));
-    clients.push(client);
-    return client;
-  };
-  return {
-    prefix,
-    connect,
-    async cleanup() {
-      const raw = clients[0] ?? connect();
-      const keys = await raw.keys(`${prefix}:*`);
-      if (keys.length > 0) await raw.del(...keys);
-      await Promise.allSettled(clients.map((c) => c.quit()));
-    },
-  };
+  const services = testServices('redis');
+  return { prefix: services.prefix, connect: () => services.redis(), cleanup: () => services.cleanup() };
+}
+
+/** Every key matching `pattern` (SCAN, never KEYS: the suite shares one Redis). */
+export async function keysMatching(redis: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
 }

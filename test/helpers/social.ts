@@ -2,7 +2,7 @@
 // sockets (each with its own client address, so per-IP limits stay apart).
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { FlockClient } from '../../client/flock-client.ts';
+import { type FlockClient } from '../../client/flock-client.ts';
 import { SignJWT } from 'jose';
 import { MongoClient, type Db } from 'mongodb';
 import { requireEnv, uniqueDbName } from './env.ts';
