@@ -105,7 +105,7 @@ module.exports = {
     },
     {
       name: 'benches-share-lib-top',
-      comment: 'A benchmark entry point reaches its own folder and bench/lib/, not another benchmark\'s folder.',
+      comment: "A benchmark entry point reaches its own folder and bench/lib/, not another benchmark's folder.",
       severity: 'error',
       from: { path: '^bench/([^/.]+)\\.ts$' },
       to: { path: '^bench/[^/]+/', pathNot: ['^bench/lib/', '^bench/$1/'] },

@@ -310,7 +310,9 @@ export class Activation {
         // The state is saved but its effects are not all done: redo them before the next turn.
         this.activated = false;
         if (isFlockError(err)) throw err;
-        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, { cause: err });
+        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, {
+          cause: err,
+        });
       } finally {
         staged.inEffect = false;
       }

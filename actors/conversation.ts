@@ -72,11 +72,23 @@ export const conversationActor = implementActor(ConversationActor, {
     },
     createGroup: async (ctx, { userId, title, memberIds }) => {
       if (ctx.state) throw new FlockError('REQUEST_INVALID', 'this conversation id is taken');
-      const others = await addable(ctx, userId, [...new Set(memberIds)].filter((id) => id !== userId), 1);
+      const others = await addable(
+        ctx,
+        userId,
+        [...new Set(memberIds)].filter((id) => id !== userId),
+        1,
+      );
       const now = new Date();
       const members = [newMember(userId, 'owner', 'inbox', now, 1)];
       for (const id of others) members.push(newMember(id, 'member', await folderFor(ctx, id, userId), now, 0));
-      await create(ctx, { kind: 'group', title, createdBy: userId, members, now, system: { action: 'created', by: userId, userIds: others, title, role: null } });
+      await create(ctx, {
+        kind: 'group',
+        title,
+        createdBy: userId,
+        members,
+        now,
+        system: { action: 'created', by: userId, userIds: others, title, role: null },
+      });
       return { changed: true };
     },
     addMembers: async (ctx, { userId, memberIds }) => {
@@ -97,7 +109,8 @@ export const conversationActor = implementActor(ConversationActor, {
       const target = doc.members.find((m) => m.userId === memberId);
       if (!target) return { changed: false };
       const me = memberOf(doc, userId);
-      if (target.role === 'owner' || (target.role === 'admin' && me.role !== 'owner')) throw new FlockError('CONVERSATION_FORBIDDEN', 'only the owner removes admins, and nobody removes the owner');
+      if (target.role === 'owner' || (target.role === 'admin' && me.role !== 'owner'))
+        throw new FlockError('CONVERSATION_FORBIDDEN', 'only the owner removes admins, and nobody removes the owner');
       await removeMembers(ctx, doc, userId, [memberId], 'removed');
       return { changed: true };
     },
@@ -257,7 +270,15 @@ async function create(
     recent: [],
   });
   if (init.system) {
-    const message = newMessage(ctx, 1, { kind: 'system', senderId: init.createdBy, clientMessageId: null, text: '', mediaIds: [], replyTo: null, system: init.system });
+    const message = newMessage(ctx, 1, {
+      kind: 'system',
+      senderId: init.createdBy,
+      clientMessageId: null,
+      text: '',
+      mediaIds: [],
+      replyTo: null,
+      system: init.system,
+    });
     await putMessage(ctx, message);
     deliver(ctx, recipients(members), { type: 'conversations:message', data: { conversationId: ctx.key, message: toMessageView(message) } });
   }
@@ -296,7 +317,11 @@ async function removeMembers(ctx: Ctx, doc: ConversationFields, byId: string, id
 
 // ---- messages ----
 
-function newMessage(ctx: Ctx, seq: number, fields: Pick<MessageDoc, 'kind' | 'senderId' | 'clientMessageId' | 'text' | 'mediaIds' | 'replyTo' | 'system'>): MessageDoc {
+function newMessage(
+  ctx: Ctx,
+  seq: number,
+  fields: Pick<MessageDoc, 'kind' | 'senderId' | 'clientMessageId' | 'text' | 'mediaIds' | 'replyTo' | 'system'>,
+): MessageDoc {
   return {
     _id: messageId(ctx.key, seq),
     conversationId: ctx.key,

@@ -75,7 +75,13 @@ export interface ActorContext<S, E = never> {
   readonly services: ActorServices;
   log: Logger;
   /** Ask another actor from inside a handler; carries the call chain for cycle detection. */
-  ask<I extends ActorInterface, K extends MessageName<I>>(type: I, key: string, message: K, input: InputOf<I, K>, options?: { timeoutMs?: number }): Promise<OutputOf<I, K>>;
+  ask<I extends ActorInterface, K extends MessageName<I>>(
+    type: I,
+    key: string,
+    message: K,
+    input: InputOf<I, K>,
+    options?: { timeoutMs?: number },
+  ): Promise<OutputOf<I, K>>;
   tell<I extends ActorInterface, K extends MessageName<I>>(type: I, key: string, message: K, input: InputOf<I, K>): Promise<void>;
   /** Volatile timer: sends `message` to this actor after `delayMs` (repeatedly if `repeat`) while it stays active. */
   setTimer(name: string, delayMs: number, message: string, input: unknown, options?: { repeat?: boolean }): void;
@@ -85,7 +91,10 @@ export interface ActorContext<S, E = never> {
   cancelReminder(name: string): Promise<void>;
 }
 
-export type Handler<S, E, M extends MessageDef> = (ctx: ActorContext<S, E>, input: z.output<M['input']>) => z.input<M['output']> | Promise<z.input<M['output']>>;
+export type Handler<S, E, M extends MessageDef> = (
+  ctx: ActorContext<S, E>,
+  input: z.output<M['input']>,
+) => z.input<M['output']> | Promise<z.input<M['output']>>;
 
 /** The effects an actor type records (a zod schema, usually a discriminated union) and the function that does one. */
 export interface EffectsDef<S, E extends z.ZodType> {
@@ -161,7 +170,8 @@ export function implementActor<M extends MessageDefs, S extends z.ZodType, E ext
   const { persistence } = implementation;
   if (persistence.kind === 'cached' && !(persistence.flushAfterMs > 0)) throw new Error(`actor type ${iface.type}: cached persistence needs flushAfterMs > 0`);
   if (persistence.kind === 'cached' && implementation.effects) throw new Error(`actor type ${iface.type}: effects need durable or document persistence`);
-  if (persistence.kind === 'document' && !/^[a-z][a-z0-9_]{0,63}$/.test(persistence.collection)) throw new Error(`actor type ${iface.type}: bad collection name`);
+  if (persistence.kind === 'document' && !/^[a-z][a-z0-9_]{0,63}$/.test(persistence.collection))
+    throw new Error(`actor type ${iface.type}: bad collection name`);
   return { ...implementation, type: iface.type, messages: iface.messages, __actorType: true };
 }
 

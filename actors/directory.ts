@@ -7,10 +7,7 @@ import { z } from 'zod';
 import { RedisScript } from '../kernel/redis-script.ts';
 import type { Redis } from '../kernel/redis.ts';
 
-export type ClaimResult =
-  | { status: 'claimed' | 'mine'; epoch: number }
-  | { status: 'other'; owner: string }
-  | { status: 'no-lease' };
+export type ClaimResult = { status: 'claimed' | 'mine'; epoch: number } | { status: 'other'; owner: string } | { status: 'no-lease' };
 
 const CLAIM = `
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'no-lease', ''} end

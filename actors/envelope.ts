@@ -23,7 +23,6 @@ export const requestEnvelope = z.object({
 });
 export type RequestEnvelope = z.infer<typeof requestEnvelope>;
 
-
 export const replyEnvelope = z.discriminatedUnion('ok', [
   z.object({ kind: z.literal('reply'), id: z.string().min(1).max(64), ok: z.literal(true), output: z.unknown() }),
   z.object({

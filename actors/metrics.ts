@@ -16,7 +16,12 @@ export function createActorMetrics(registry: Registry): ActorMetrics {
   return {
     activations: new Counter({ name: 'flock_actor_activations_total', help: 'Actor activations on this node', labelNames: ['type'], registers: [registry] }),
     active: new Gauge({ name: 'flock_actor_active', help: 'Actors active on this node', labelNames: ['type'], registers: [registry] }),
-    mailboxDepth: new Gauge({ name: 'flock_actor_mailbox_depth', help: 'Messages queued in active actors on this node', labelNames: ['type'], registers: [registry] }),
+    mailboxDepth: new Gauge({
+      name: 'flock_actor_mailbox_depth',
+      help: 'Messages queued in active actors on this node',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     turnSeconds: new Histogram({
       name: 'flock_actor_turn_seconds',
       help: 'Time to process one message, persistence included',

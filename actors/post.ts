@@ -81,7 +81,8 @@ export const postActor = implementActor(PostActor, {
     like: async (ctx, { userId }) => {
       const doc = live(ctx);
       const changed = await setEdge(ctx, doc, 'like', userId, 'active');
-      if (changed && userId !== doc.authorId) emit(ctx, 'posts:liked', `posts:liked:${ctx.key}:${userId}:${ctx.nextVersion}`, { postId: ctx.key, authorId: doc.authorId, userId });
+      if (changed && userId !== doc.authorId)
+        emit(ctx, 'posts:liked', `posts:liked:${ctx.key}:${userId}:${ctx.nextVersion}`, { postId: ctx.key, authorId: doc.authorId, userId });
       return { liked: true, likes: doc.likes + (changed ? 1 : 0) };
     },
     unlike: async (ctx, { userId }) => {
@@ -125,7 +126,17 @@ function live(ctx: Ctx): PostFields {
 function created(ctx: Ctx, doc: PostFields): void {
   childLinks(ctx, 'link', doc);
   const { authorId, kind, parentId, quoteOf, repostOf, mentions, hashtags, visibility } = doc;
-  emit(ctx, 'posts:created', `posts:created:${ctx.key}:${ctx.nextVersion}`, { postId: ctx.key, authorId, kind, parentId, quoteOf, repostOf, mentions, hashtags, visibility });
+  emit(ctx, 'posts:created', `posts:created:${ctx.key}:${ctx.nextVersion}`, {
+    postId: ctx.key,
+    authorId,
+    kind,
+    parentId,
+    quoteOf,
+    repostOf,
+    mentions,
+    hashtags,
+    visibility,
+  });
   if (visibility === 'public' && hashtags.length > 0) ctx.effect({ kind: 'trending', authorId, hashtags, at: doc.createdAt.getTime() });
 }
 

@@ -3,7 +3,13 @@
 import type { ActorInterface, InputOf, MessageName, OutputOf } from './define.ts';
 
 export interface ActorSender {
-  ask<I extends ActorInterface, K extends MessageName<I>>(type: I, key: string, message: K, input: InputOf<I, K>, options?: AskOptions): Promise<OutputOf<I, K>>;
+  ask<I extends ActorInterface, K extends MessageName<I>>(
+    type: I,
+    key: string,
+    message: K,
+    input: InputOf<I, K>,
+    options?: AskOptions,
+  ): Promise<OutputOf<I, K>>;
   tell<I extends ActorInterface, K extends MessageName<I>>(type: I, key: string, message: K, input: InputOf<I, K>): Promise<void>;
 }
 

@@ -99,7 +99,17 @@ export class Reminders {
     }
   }
 
-  private async deliver(doc: { _id: string; type: string; key: string; name: string; message: string; input?: unknown; dueAt: Date; periodMs?: number | null; token: string }): Promise<void> {
+  private async deliver(doc: {
+    _id: string;
+    type: string;
+    key: string;
+    name: string;
+    message: string;
+    input?: unknown;
+    dueAt: Date;
+    periodMs?: number | null;
+    token: string;
+  }): Promise<void> {
     const def = this.delivery.typeNamed(doc.type);
     if (!def) {
       this.log.warn({ reminder: doc._id }, 'reminder for an actor type this node does not know; leaving it to another node');

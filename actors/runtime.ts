@@ -124,7 +124,13 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
     return new ActorRef(this, def, key);
   }
 
-  ask<I extends ActorInterface, K extends MessageName<I>>(def: I, key: string, message: K, input: InputOf<I, K>, options?: AskOptions): Promise<OutputOf<I, K>> {
+  ask<I extends ActorInterface, K extends MessageName<I>>(
+    def: I,
+    key: string,
+    message: K,
+    input: InputOf<I, K>,
+    options?: AskOptions,
+  ): Promise<OutputOf<I, K>> {
     // The output was parsed with the interface's schema on its way back (locally, or in transport.ts).
     // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the output was parsed with the schema its type comes from.
     return this.send(def, key, message, input, [], options?.timeoutMs) as Promise<OutputOf<I, K>>;
@@ -394,7 +400,8 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       }
       throw new FlockError('ACTOR_FENCED', `${address}: claim refused`);
     }
-    const state = def.persistence.kind !== 'document' && (claim.version === 0 || claim.state === null || claim.state === undefined) ? def.initialState() : claim.state;
+    const state =
+      def.persistence.kind !== 'document' && (claim.version === 0 || claim.state === null || claim.state === undefined) ? def.initialState() : claim.state;
     const valid = def.state.safeParse(state);
     const pending = valid.success ? this.parsePending(def, claim.pending) : undefined;
     if (!valid.success || !pending) {

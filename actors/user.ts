@@ -48,7 +48,17 @@ type Ctx = ActorContext<UserState, UserEffect>;
 
 export const userActor = implementActor(UserActor, {
   state: userState,
-  initialState: (): UserState => ({ exists: false, username: '', displayName: '', bio: '', avatarMediaId: null, createdAt: 0, updatedAt: 0, private: false, followers: 0 }),
+  initialState: (): UserState => ({
+    exists: false,
+    username: '',
+    displayName: '',
+    bio: '',
+    avatarMediaId: null,
+    createdAt: 0,
+    updatedAt: 0,
+    private: false,
+    followers: 0,
+  }),
   persistence: { kind: 'durable' },
   effects: { schema: userEffect, run: runEffect },
   onActivate: async (ctx) => {
@@ -195,5 +205,15 @@ async function runEffect(ctx: Ctx, effect: UserEffect): Promise<void> {
 async function toPublic(ctx: Ctx): Promise<PublicProfile> {
   const s = ctx.state;
   const following = s.exists ? await ctx.services.social.edges.count({ kind: 'follow', member: ctx.key, statuses: ['active'] }) : 0;
-  return { userId: ctx.key, username: s.username, displayName: s.displayName, bio: s.bio, avatarMediaId: s.avatarMediaId, private: s.private, followers: s.followers, following, createdAt: s.createdAt };
+  return {
+    userId: ctx.key,
+    username: s.username,
+    displayName: s.displayName,
+    bio: s.bio,
+    avatarMediaId: s.avatarMediaId,
+    private: s.private,
+    followers: s.followers,
+    following,
+    createdAt: s.createdAt,
+  };
 }

@@ -151,7 +151,18 @@ export function createAccountService(deps: { connection: Connection }): AccountS
 
     async setRoles(userId, roles) {
       const id = parseInput(userIdInput, userId, 'user id');
-      const next = [...new Set(parseInput(z.array(roleInput).min(1).max(ACCOUNT_ROLES.length * 2), roles, 'roles'))];
+      const next = [
+        ...new Set(
+          parseInput(
+            z
+              .array(roleInput)
+              .min(1)
+              .max(ACCOUNT_ROLES.length * 2),
+            roles,
+            'roles',
+          ),
+        ),
+      ];
       const updated = await model.findOneAndUpdate({ _id: id }, { $set: { roles: next } }, { returnDocument: 'after' }).lean<AccountDoc>();
       if (!updated) throw new FlockError('USER_NOT_FOUND', `no account ${id}`);
       return toAccount(updated);
@@ -289,7 +300,12 @@ interface Candidate {
  * the server does not name the index (FerretDB on insert), the candidate's
  * identities are looked up, in `order`.
  */
-async function conflictingField(model: AccountModel, err: unknown, candidate: Candidate, order: readonly IdentityField[]): Promise<IdentityField | undefined | null> {
+async function conflictingField(
+  model: AccountModel,
+  err: unknown,
+  candidate: Candidate,
+  order: readonly IdentityField[],
+): Promise<IdentityField | undefined | null> {
   const named = duplicateKeyIndex(err);
   if (named === null) return null;
   if (/providers|providerSubjects/.test(named)) return 'provider';

@@ -42,7 +42,10 @@ export interface Revocations {
  * in subscriber mode can run nothing else), needed only for subscribe().
  */
 export function createRevocations(deps: { redis: Redis; subscriber?: Redis; settings?: Partial<RevocationSettings>; log?: Logger }): Revocations {
-  const prefix = z.string().min(1).parse(deps.settings?.prefix ?? 'flock');
+  const prefix = z
+    .string()
+    .min(1)
+    .parse(deps.settings?.prefix ?? 'flock');
   const channel = `${prefix}:auth:revocations`;
   const key = (sessionId: string) => `${prefix}:revoked:${sessionId}`;
   const listeners = new Set<RevokedListener>();

@@ -48,8 +48,7 @@ export interface LoginThrottle {
 export function createLoginThrottle(deps: { redis: Redis; settings?: Partial<ThrottleSettings> }): LoginThrottle {
   const settings = settingsSchema.parse({ ...DEFAULT_THROTTLE_SETTINGS, ...deps.settings });
   const { redis } = deps;
-  const accountKey = (identifier: string) =>
-    `${settings.prefix}:auth:fail:acct:${createHash('sha256').update(identifier.trim().toLowerCase()).digest('hex')}`;
+  const accountKey = (identifier: string) => `${settings.prefix}:auth:fail:acct:${createHash('sha256').update(identifier.trim().toLowerCase()).digest('hex')}`;
   const ipKey = (ip: string) => `${settings.prefix}:auth:fail:ip:${ipBucket(ip)}`;
   const limits = [settings.accountLimit, settings.accountWindowMs, settings.ipLimit, settings.ipWindowMs] as const;
 

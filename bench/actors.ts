@@ -115,7 +115,6 @@ function report(result: Result, extra: Record<string, unknown> = {}): Result {
   return full;
 }
 
-
 // ---- setup ----
 
 const runId = randomBytes(4).toString('hex');
@@ -136,7 +135,6 @@ const watchdog = setTimeout(() => {
   void (backing?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
-
 
 interface NodeMessage {
   ready?: boolean;
@@ -307,7 +305,8 @@ async function main(): Promise<void> {
     const reply = (await redis.pubsub('NUMSUB', `${namespace}:actors:inbox:${runtimeId}`)) as [string, number | string];
     return Number(reply[1]);
   };
-  if ((await inboxSubscribers(a.id)) !== 1) throw new Error(`runtime A's inbox has no subscriber: it cannot receive replies (see BENCHMARKS.md, "inbox subscription lost")`);
+  if ((await inboxSubscribers(a.id)) !== 1)
+    throw new Error(`runtime A's inbox has no subscriber: it cannot receive replies (see BENCHMARKS.md, "inbox subscription lost")`);
 
   // A runtime can come up without its inbox subscription (an ioredis race in
   // ActorRuntime.open, see BENCHMARKS.md); then nothing reaches its actors.
@@ -407,7 +406,16 @@ function printTable(
   r: Record<'directCall' | 'localAsk' | 'redisRtt' | 'pubsubRtt' | 'crossNode', Result>,
 ): void {
   const header = ['scenario', 'n', 'conc', 'ops/s', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs'];
-  const rows = results.map((x) => [x.scenario, String(x.n), String(x.concurrency), x.opsPerSec.toLocaleString('en-US'), fmt(x.p50us), fmt(x.p90us), fmt(x.p99us), fmt(x.maxus)]);
+  const rows = results.map((x) => [
+    x.scenario,
+    String(x.n),
+    String(x.concurrency),
+    x.opsPerSec.toLocaleString('en-US'),
+    fmt(x.p50us),
+    fmt(x.p90us),
+    fmt(x.p99us),
+    fmt(x.maxus),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [

@@ -129,7 +129,6 @@ const prefix = `bfan${runId}`;
 const jwtSecret = randomBytes(48).toString('base64');
 const data: Dataset = dataset(runId, FOLLOWERS);
 
-
 let backing: BenchServices | undefined;
 let mongo: MongoClient | undefined;
 let mongoUrl: string | undefined;
@@ -145,7 +144,6 @@ const watchdog = setTimeout(() => {
   void cleanup().finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
-
 
 async function startNodes(env: Record<string, string>): Promise<void> {
   const started = performance.now();
@@ -272,11 +270,16 @@ async function connectGroup(group: System, urls: string[], withAuth: boolean): P
   const started = performance.now();
   const replies = await Promise.all(
     shares(FOLLOWERS).map(([from, count], i) =>
-      ask<ConnectReply>(loaders[i]!, { op: 'connect', group, urls, from, count, auth: withAuth ? { secret: jwtSecret, userPrefix: data.followerPrefix } : null }, CONNECT_TIMEOUT_MS),
+      ask<ConnectReply>(
+        loaders[i]!,
+        { op: 'connect', group, urls, from, count, auth: withAuth ? { secret: jwtSecret, userPrefix: data.followerPrefix } : null },
+        CONNECT_TIMEOUT_MS,
+      ),
     ),
   );
   const connected = replies.reduce((s, r) => s + r.connected, 0);
-  if (connected !== FOLLOWERS) throw new Error(`${group}: ${FOLLOWERS - connected} of ${FOLLOWERS} sockets failed to connect: ${replies.find((r) => r.firstError)?.firstError}`);
+  if (connected !== FOLLOWERS)
+    throw new Error(`${group}: ${FOLLOWERS - connected} of ${FOLLOWERS} sockets failed to connect: ${replies.find((r) => r.firstError)?.firstError}`);
   return performance.now() - started;
 }
 
@@ -443,7 +446,15 @@ function summarize(t: Target, got: Collected): FanoutResult {
   const per = t.sent.map((s) => {
     const d = got.byKey.get(s.key)!;
     const at = (i: number) => (d.times.length === 0 ? Number.NaN : d.times[Math.min(d.times.length - 1, i)]! - s.t0);
-    return { ackMs: s.ackMs, firstMs: at(0), medianMs: at(Math.floor(d.times.length / 2)), lastMs: at(d.times.length - 1), delivered: d.delivered, duplicates: d.duplicates, missing: d.missing };
+    return {
+      ackMs: s.ackMs,
+      firstMs: at(0),
+      medianMs: at(Math.floor(d.times.length / 2)),
+      lastMs: at(d.times.length - 1),
+      delivered: d.delivered,
+      duplicates: d.duplicates,
+      missing: d.missing,
+    };
   });
   const sorted = (pick: (p: (typeof per)[number]) => number) => per.map(pick).sort((a, b) => a - b);
   const q = (xs: number[], p: number) => round(percentile(xs, p), 1);
@@ -468,8 +479,18 @@ function summarize(t: Target, got: Collected): FanoutResult {
     firstMs: two(sorted((p) => p.firstMs)),
     medianSocketMs: two(sorted((p) => p.medianMs)),
     lastMs: { ...two(last), max: q(last, 1) },
-    deliveriesPerSec: round(percentile(sorted((p) => p.delivered / (p.lastMs / 1000)), 0.5)),
-    broadcastDeliveriesPerSec: round(percentile(sorted((p) => p.delivered / ((p.lastMs - p.firstMs) / 1000)), 0.5)),
+    deliveriesPerSec: round(
+      percentile(
+        sorted((p) => p.delivered / (p.lastMs / 1000)),
+        0.5,
+      ),
+    ),
+    broadcastDeliveriesPerSec: round(
+      percentile(
+        sorted((p) => p.delivered / ((p.lastMs - p.firstMs) / 1000)),
+        0.5,
+      ),
+    ),
     cpuMsPerPost: {
       servers: cpu(t.cpu.serversMs),
       redis: cpu(t.cpu.redisMs),
@@ -548,7 +569,17 @@ async function homeReads(count: number, concurrency: number, from: number, store
     plan.map((p, i) =>
       ask<RequestReply>(
         loaders[i]!,
-        { op: 'request', group: 'flock', event: 'feeds:home', payload: { limit: PAGE }, from, count: p.count, concurrency: p.concurrency, maxMs: HOME_MAX_MS, expectItems: PAGE },
+        {
+          op: 'request',
+          group: 'flock',
+          event: 'feeds:home',
+          payload: { limit: PAGE },
+          from,
+          count: p.count,
+          concurrency: p.concurrency,
+          maxMs: HOME_MAX_MS,
+          expectItems: PAGE,
+        },
         HOME_MAX_MS + ACK_TIMEOUT_MS,
       ),
     ),
@@ -577,18 +608,25 @@ async function homeReads(count: number, concurrency: number, from: number, store
     p90ms: round(percentile(samples, 0.9), 1),
     p99ms: round(percentile(samples, 0.99), 1),
     maxms: round(samples.at(-1) ?? Number.NaN, 1),
-    cpuMsPerRead: { nodes: per(cpu0.serversMs, cpu1.serversMs), redis: per(cpu0.redisMs, cpu1.redisMs), db: Number.isNaN(cpu1.dbMs) ? null : per(cpu0.dbMs, cpu1.dbMs) },
+    cpuMsPerRead: {
+      nodes: per(cpu0.serversMs, cpu1.serversMs),
+      redis: per(cpu0.redisMs, cpu1.redisMs),
+      db: Number.isNaN(cpu1.dbMs) ? null : per(cpu0.dbMs, cpu1.dbMs),
+    },
     db: dbPerOp(db, ok, DB_SHAPES_SHOWN, 1),
   };
   progress(`flock home: ${ok} ok, p50 ${result.p50ms} ms, p99 ${result.p99ms} ms, ${result.opsPerSec}/s`);
   return result;
 }
 
-
 async function flockAuthor(url: string, userId: string, seq: number): Promise<FlockClient> {
   const token = await accessToken(jwtSecret, userId);
   // An address outside the followers' 198.18.0.0/15.
-  const c = new FlockClient(url, { token, timeoutMs: ACK_TIMEOUT_MS, socket: { extraHeaders: { 'x-forwarded-for': `198.51.100.${seq}` }, reconnection: false } });
+  const c = new FlockClient(url, {
+    token,
+    timeoutMs: ACK_TIMEOUT_MS,
+    socket: { extraHeaders: { 'x-forwarded-for': `198.51.100.${seq}` }, reconnection: false },
+  });
   clients.push(c);
   await c.connected();
   return c;
@@ -604,7 +642,8 @@ async function bareAuthor(url: string): Promise<Socket> {
   return socket;
 }
 
-const postText = (label: string, k: number) => `${label} ${k}: a new post for every follower watching, with a hashtag #fanoutbench and a sentence or two of text, as posts go.`;
+const postText = (label: string, k: number) =>
+  `${label} ${k}: a new post for every follower watching, with a hashtag #fanoutbench and a sentence or two of text, as posts go.`;
 
 type FeedsPost = ReturnType<(typeof serverEvents)['feeds:post']['payload']['parse']>;
 
@@ -646,12 +685,20 @@ async function main(): Promise<void> {
     Promise.all([startBareServer('sharded', redisUrl), startBareServer('sharded', redisUrl)]),
   ]);
   const clock = await clockCheck();
-  progress(`everything started in ${Math.round(performance.now() - t)} ms; ${LOADERS} load processes, largest clock offset to the bench ${clock.offsetMs} ms (round trip ${clock.rttMs} ms), corrected for`);
+  progress(
+    `everything started in ${Math.round(performance.now() - t)} ms; ${LOADERS} load processes, largest clock offset to the bench ${clock.offsetMs} ms (round trip ${clock.rttMs} ms), corrected for`,
+  );
 
   // Flock: sockets, a timed sample of feeds:watch, everyone else's rooms through the adapter.
   const connectMs = {} as Record<System, number>;
   progress(`flock: connecting ${FOLLOWERS} signed-in sockets, socket i to node i mod 2`);
-  connectMs.flock = round(await connectGroup('flock', nodes.map((n) => n.url), true));
+  connectMs.flock = round(
+    await connectGroup(
+      'flock',
+      nodes.map((n) => n.url),
+      true,
+    ),
+  );
   progress(`flock: connected in ${connectMs.flock} ms; timing ${WATCH_SAMPLE} real feeds:watch calls at once`);
   const w = await ask<RequestReply>(
     loaders[0]!,
@@ -669,17 +716,33 @@ async function main(): Promise<void> {
     perSec: round(watchPerSec, 3),
     projectedAllSec: round(FOLLOWERS / watchPerSec),
   };
-  progress(`flock: feeds:watch ${w.ok}/${WATCH_SAMPLE} ok ${JSON.stringify(w.errors)}, p50 ${watch.p50ms} ms, ${watch.perSec}/s: all ${FOLLOWERS} would take ~${watch.projectedAllSec} s`);
+  progress(
+    `flock: feeds:watch ${w.ok}/${WATCH_SAMPLE} ok ${JSON.stringify(w.errors)}, p50 ${watch.p50ms} ms, ${watch.perSec}/s: all ${FOLLOWERS} would take ~${watch.projectedAllSec} s`,
+  );
   t = performance.now();
-  await joinWatchRooms({ redisUrl, adapterKey: `${prefix}:sio`, userIds: Array.from({ length: FOLLOWERS }, (_, i) => followerId(data, i)), authors: [data.writeAuthor, data.mergeAuthor] });
+  await joinWatchRooms({
+    redisUrl,
+    adapterKey: `${prefix}:sio`,
+    userIds: Array.from({ length: FOLLOWERS }, (_, i) => followerId(data, i)),
+    authors: [data.writeAuthor, data.mergeAuthor],
+  });
   const adapterJoinMs = round(performance.now() - t);
   progress(`flock: every socket joined its feeds:watch rooms through the adapter in ${adapterJoinMs} ms`);
 
   // The baselines: sockets, all in one room.
   const room = rooms.feed(data.mergeAuthor);
-  for (const [system, pair] of [['bare-classic', classicPair], ['bare-sharded', shardedPair]] as const) {
+  for (const [system, pair] of [
+    ['bare-classic', classicPair],
+    ['bare-sharded', shardedPair],
+  ] as const) {
     progress(`${system}: connecting ${FOLLOWERS} sockets, socket i to server i mod 2`);
-    connectMs[system] = round(await connectGroup(system, pair.map((s) => s.url), false));
+    connectMs[system] = round(
+      await connectGroup(
+        system,
+        pair.map((s) => s.url),
+        false,
+      ),
+    );
     const joins = await Promise.all(loaders.map((l) => ask<RequestReply>(l, { op: 'join', group: system, room }, CONNECT_TIMEOUT_MS)));
     const joined = joins.reduce((s, r) => s + r.ok, 0);
     if (joined !== FOLLOWERS) throw new Error(`${system}: ${FOLLOWERS - joined} sockets did not join the room: ${joins.find((r) => r.firstError)?.firstError}`);
@@ -689,11 +752,13 @@ async function main(): Promise<void> {
   // The systems under test.
   const merger = await flockAuthor(nodes[0]!.url, data.mergeAuthor, 1);
   const writer = await flockAuthor(nodes[0]!.url, data.writeAuthor, 2);
-  const create = (author: FlockClient) => async (label: string, k: number): Promise<Sent> => {
-    const t0 = now();
-    const view = await author.request('posts:create', { text: postText(label, k) });
-    return { key: view.postId, t0, ackMs: now() - t0 };
-  };
+  const create =
+    (author: FlockClient) =>
+    async (label: string, k: number): Promise<Sent> => {
+      const t0 = now();
+      const view = await author.request('posts:create', { text: postText(label, k) });
+      return { key: view.postId, t0, ackMs: now() - t0 };
+    };
   const target = (system: System, fanPath: string, what: string, pids: number[], send: Target['send'], timeoutMs = DELIVERY_TIMEOUT_MS): Target => ({
     system,
     path: fanPath,
@@ -708,7 +773,13 @@ async function main(): Promise<void> {
     db: [],
   });
   const nodePids = nodes.map((n) => n.pid);
-  const flockMerge = target('flock', 'merge', `posts:create by an author with ${FOLLOWERS + 1} followers (>= FEED_FANOUT_THRESHOLD ${data.fanoutThreshold}): merged at read time, live by io.to(feed:{author}).emit`, nodePids, create(merger));
+  const flockMerge = target(
+    'flock',
+    'merge',
+    `posts:create by an author with ${FOLLOWERS + 1} followers (>= FEED_FANOUT_THRESHOLD ${data.fanoutThreshold}): merged at read time, live by io.to(feed:{author}).emit`,
+    nodePids,
+    create(merger),
+  );
   const flockWrite = target(
     'flock',
     'write',
@@ -731,12 +802,14 @@ async function main(): Promise<void> {
   }
   const sample = payload!;
   progress(`the baselines broadcast the payload a follower got: ${Buffer.byteLength(JSON.stringify(sample))} bytes of JSON`);
-  const publish = (kind: 'classic' | 'sharded', author: Socket) => async (label: string, k: number): Promise<Sent> => {
-    const key = `p_${kind[0]}${label[0]}${k}`.padEnd(sample.post.postId.length, 'x');
-    const t0 = now();
-    await author.timeout(ACK_TIMEOUT_MS).emitWithAck('publish', { room, event: 'feeds:post', payload: { ...sample, post: { ...sample.post, postId: key } } });
-    return { key, t0, ackMs: now() - t0 };
-  };
+  const publish =
+    (kind: 'classic' | 'sharded', author: Socket) =>
+    async (label: string, k: number): Promise<Sent> => {
+      const key = `p_${kind[0]}${label[0]}${k}`.padEnd(sample.post.postId.length, 'x');
+      const t0 = now();
+      await author.timeout(ACK_TIMEOUT_MS).emitWithAck('publish', { room, event: 'feeds:post', payload: { ...sample, post: { ...sample.post, postId: key } } });
+      return { key, t0, ackMs: now() - t0 };
+    };
   const bare = (kind: 'classic' | 'sharded', pair: BareServer[], author: Socket) =>
     target(
       `bare-${kind}`,
@@ -776,7 +849,9 @@ async function main(): Promise<void> {
   }
 
   // Fan-out on write, each post followed by a wait until the consumers are idle.
-  progress(`flock write: ${WRITE_POSTS} post(s) by an author with ${FOLLOWERS} followers (below the threshold), up to ${WRITE_DELIVERY_TIMEOUT_MS / 1000} s each`);
+  progress(
+    `flock write: ${WRITE_POSTS} post(s) by an author with ${FOLLOWERS} followers (below the threshold), up to ${WRITE_DELIVERY_TIMEOUT_MS / 1000} s each`,
+  );
   const writeSettle: Setup['writeSettle'] = [];
   for (let k = 0; k < WRITE_POSTS; k++) {
     const sent = await postOnce(flockWrite, 'write', k, true);
@@ -785,7 +860,9 @@ async function main(): Promise<void> {
     writeSettle.push(settled);
     progress(
       `flock write: post ${k} reached ${completions.get(`flock|${sent.key}`) === LOADERS ? 'every' : 'not every'} follower live; ` +
-        (settled.storedMs === null ? `${settled.missing} stored feeds still lack it` : `every stored feed held it ${Math.round(settled.storedMs).toLocaleString('en-US')} ms after the send`),
+        (settled.storedMs === null
+          ? `${settled.missing} stored feeds still lack it`
+          : `every stored feed held it ${Math.round(settled.storedMs).toLocaleString('en-US')} ms after the send`),
     );
   }
   // The MongoDB commands of the fan-out into the stored feeds belong to the write posts.
@@ -803,7 +880,15 @@ async function main(): Promise<void> {
 
   await sleep(SETTLE_MS);
   for (const t of [flockMerge, flockWrite, bareClassic, bareSharded]) {
-    results.push(summarize(t, await collect(t.system, t.sent.map((s) => s.key))));
+    results.push(
+      summarize(
+        t,
+        await collect(
+          t.system,
+          t.sent.map((s) => s.key),
+        ),
+      ),
+    );
   }
   const setupReport: Setup = {
     insertMs: round(inserted.ms),
@@ -875,7 +960,26 @@ function printTables(setup: Setup, homes: HomeResult[], targets: Targets): void 
     '',
     `fan-out to ${FOLLOWERS.toLocaleString('en-US')} sockets over 2 servers (${LOADERS} load processes); ms from the author's send, p50 over the posts; deliv/s = sockets reached / time to the last, p50`,
     ...table(
-      ['system', 'path', 'posts', 'delivered', 'lost', 'dup', 'ack', 'first', 'median', 'last p50', 'last p99', 'deliv/s', 'bcast/s', 'ratio', 'cpu srv', 'cpu redis', 'cpu db', 'cpu load'],
+      [
+        'system',
+        'path',
+        'posts',
+        'delivered',
+        'lost',
+        'dup',
+        'ack',
+        'first',
+        'median',
+        'last p50',
+        'last p99',
+        'deliv/s',
+        'bcast/s',
+        'ratio',
+        'cpu srv',
+        'cpu redis',
+        'cpu db',
+        'cpu load',
+      ],
       results.map((r) => [
         r.system,
         r.path,

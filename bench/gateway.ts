@@ -83,7 +83,9 @@ const GC_ROUNDS = 4;
  * Fixing the semi-space size at its default maximum is what a busy server runs
  * with anyway; the same flags apply to every server.
  */
-const SERVER_NODE_FLAGS = (process.env.BENCH_GATEWAY_SERVER_FLAGS ?? '--expose-gc --no-memory-reducer --min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter(Boolean);
+const SERVER_NODE_FLAGS = (process.env.BENCH_GATEWAY_SERVER_FLAGS ?? '--expose-gc --no-memory-reducer --min-semi-space-size=16 --max-semi-space-size=16')
+  .split(/\s+/)
+  .filter(Boolean);
 /** A run may take this much longer than REQUESTS / RATE before it is cut off. */
 const RUN_SLACK_MS = 10_000;
 /** Whole-run watchdog: past it the bench fails instead of hanging. */
@@ -115,7 +117,6 @@ const jwtSecret = randomBytes(48).toString('base64');
 process.env.BENCH_JWT_SECRET = jwtSecret;
 const dbName = `bench_gateway_${runId}`;
 
-
 let backing: BenchServices | undefined;
 let flockEnv: Record<string, string> = {};
 let redisUrl = '';
@@ -132,7 +133,6 @@ const watchdog = setTimeout(() => {
   void (backing?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
-
 
 function track(child: ChildProcess): Promise<void> {
   children.add(child);
@@ -330,9 +330,7 @@ interface RunReply extends Reply {
 async function runLoad(event: string, count: number, rate: number) {
   const maxMs = (count / rate) * 1000 + RUN_SLACK_MS;
   const replies = await Promise.all(
-    split(count).map(([, n], i) =>
-      call<RunReply>(loaders[i]!, { op: 'run', event, count: n, ratePerSec: (rate * n) / count, maxMs }, maxMs + 30_000),
-    ),
+    split(count).map(([, n], i) => call<RunReply>(loaders[i]!, { op: 'run', event, count: n, ratePerSec: (rate * n) / count, maxMs }, maxMs + 30_000)),
   );
   const errors: Record<string, number> = {};
   for (const r of replies) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
@@ -478,7 +476,8 @@ async function measureServer(server: RunningServer, event: string, redis: Redis)
       conservativeRssRatioToWsEcho: round(conservative / ws.rssPerSocket, 3),
     });
   }
-  if (server.name === 'flock') Object.assign(memory, { targetRssRatio: TARGET_FLOCK_MEMORY_RATIO, targetMet: memory.rssRatioToWsEcho <= TARGET_FLOCK_MEMORY_RATIO });
+  if (server.name === 'flock')
+    Object.assign(memory, { targetRssRatio: TARGET_FLOCK_MEMORY_RATIO, targetMet: memory.rssRatioToWsEcho <= TARGET_FLOCK_MEMORY_RATIO });
   if (server.name === 'uws-echo') Object.assign(memory, { expectedRssRatio: EXPECTED_UWS_MEMORY_RATIO });
   memoryResults.set(server.name, memory);
   emit(memory);

@@ -145,7 +145,6 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-
 async function startServers(env: Record<string, string>, redisUrl: string): Promise<void> {
   const jwtSecret = randomBytes(48).toString('base64');
   const started = performance.now();
@@ -555,7 +554,8 @@ async function runScenario(s: Scenario, systems: System[]): Promise<void> {
 
 async function main(): Promise<void> {
   const perSender = PACED_RATE / USERS;
-  if (perSender > SEND_LIMIT.perSecond / 2) throw new Error(`BENCH_MESSAGING_RATE offers ${perSender}/s per sender: keep it under half of ${SEND}'s ${SEND_LIMIT.perSecond}/s`);
+  if (perSender > SEND_LIMIT.perSecond / 2)
+    throw new Error(`BENCH_MESSAGING_RATE offers ${perSender}/s per sender: keep it under half of ${SEND}'s ${SEND_LIMIT.perSecond}/s`);
   backing = await benchServices('messaging', progress);
   const { env, redisUrl } = backing;
   mongoUrl = backing.mongoUrl;
@@ -580,7 +580,9 @@ async function main(): Promise<void> {
 
   const systems = [relaySystem(users), flockSystem(users, conversationIds)];
   background = await measureBackground(systems);
-  progress(`background CPU with no traffic: Flock nodes ${background.serversMsPerSec.flock} ms/s, relays ${background.serversMsPerSec.relay} ms/s, database ${background.dbMsPerSec ?? '-'} ms/s`);
+  progress(
+    `background CPU with no traffic: Flock nodes ${background.serversMsPerSec.flock} ms/s, relays ${background.serversMsPerSec.relay} ms/s, database ${background.dbMsPerSec ?? '-'} ms/s`,
+  );
 
   // paced: message k by sender k mod USERS, at PACED_RATE per second in all;
   // Flock's reserved in the rate budget before the run starts.
@@ -700,7 +702,26 @@ function printTables(checks: Checks): void {
     'latency in ms from send to the first copy at the other member (dlv) and to the ack; msg/s delivered; cpu in ms per delivered message',
     `(background included; with no traffic: Flock nodes ${background.serversMsPerSec.flock} ms/s, relays ${background.serversMsPerSec.relay} ms/s, database ${fmt(background.dbMsPerSec)} ms/s)`,
     ...table(
-      ['scenario', 'system', 'sent', 'dlvd', 'lost', 'dup', 'errors', 'msg/s', 'dlv p50', 'dlv p90', 'dlv p99', 'dlv max', 'ack p50', 'ack p99', 'cpu srv', 'cpu db', 'cpu redis', 'cpu bench'],
+      [
+        'scenario',
+        'system',
+        'sent',
+        'dlvd',
+        'lost',
+        'dup',
+        'errors',
+        'msg/s',
+        'dlv p50',
+        'dlv p90',
+        'dlv p99',
+        'dlv max',
+        'ack p50',
+        'ack p99',
+        'cpu srv',
+        'cpu db',
+        'cpu redis',
+        'cpu bench',
+      ],
       results.map((r) => [
         r.scenario,
         r.system,
@@ -732,7 +753,14 @@ function printTables(checks: Checks): void {
     'flock / relay',
     ...table(
       ['scenario', '', 'dlv p50', 'dlv p99', 'msg/s', 'cpu srv'],
-      flockRuns.map((r) => [r.scenario, '', `${fmt(r.deliveryP50RatioToRelay as number)}x`, `${fmt(r.deliveryP99RatioToRelay as number)}x`, `${fmt(r.msgsRatioToRelay as number, 3)}x`, `${fmt(r.serverCpuRatioToRelay as number)}x`]),
+      flockRuns.map((r) => [
+        r.scenario,
+        '',
+        `${fmt(r.deliveryP50RatioToRelay as number)}x`,
+        `${fmt(r.deliveryP99RatioToRelay as number)}x`,
+        `${fmt(r.msgsRatioToRelay as number, 3)}x`,
+        `${fmt(r.serverCpuRatioToRelay as number)}x`,
+      ]),
     ),
     '',
     `sign-up: ${checks.signUpPerSec} users/s`,
@@ -751,6 +779,5 @@ async function cleanup(): Promise<void> {
   // Some keys outlive the run by days (stream positions, presence): the run's namespace goes.
   await removeRun({ backing, dbName, redis, keyPattern: `${keyPrefix}:*` }, progress);
 }
-
 
 await runBenchmark(main, cleanup, progress);

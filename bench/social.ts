@@ -124,7 +124,6 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-
 async function startNodes(env: Record<string, string>): Promise<void> {
   const jwtSecret = randomBytes(48).toString('base64');
   const started = performance.now();
@@ -369,7 +368,11 @@ async function runScenario(s: Scenario, floor: Floor): Promise<void> {
       if (waited >= 100) progress(`${s.scenario}: waited ${Math.round(waited)} ms for the users' ${s.event} buckets to refill`);
     }
     const data = await dataset();
-    progress(`${s.scenario} ${system}: ${side.warm.length} warm-up + ${requests} requests, ${s.concurrency} outstanding (${Object.entries(data).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+    progress(
+      `${s.scenario} ${system}: ${side.warm.length} warm-up + ${requests} requests, ${s.concurrency} outstanding (${Object.entries(data)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')})`,
+    );
     if (side.warm.length > 0) {
       const warm = await measure(side.warm, s.concurrency, SCENARIO_MAX_MS);
       const errors = Object.values(warm.errors).reduce((a, b) => a + b, 0);
@@ -438,16 +441,21 @@ async function main(): Promise<void> {
   const signUpMs = performance.now() - t0;
   progress(`${USERS + 2} users signed up in ${Math.round(signUpMs)} ms (${round((USERS + 2) / (signUpMs / 1000), 1)}/s, ${SIGNUP_CONCURRENCY} at once)`);
   const user = (i: number) => users[i % USERS]!;
-  const createAs = (u: BenchUser, text: string, replyTo?: string) => budget.spend(u.userId, 'posts:create', () => u.c.request('posts:create', { text, ...(replyTo && { replyTo }) }));
+  const createAs = (u: BenchUser, text: string, replyTo?: string) =>
+    budget.spend(u.userId, 'posts:create', () => u.c.request('posts:create', { text, ...(replyTo && { replyTo }) }));
 
   // Seeding: the thread, the posts to like, the profile.
   t0 = performance.now();
   const root = await createAs(threadAuthor, `a thread to read #${TAG}`);
   await pool(THREAD_REPLIES, SEED_CONCURRENCY, (i) => createAs(user(i), `reply ${i} to the thread`, root.postId));
   const likeTargets = (await pool(LIKE_TARGETS, SEED_CONCURRENCY, (i) => createAs(user(THREAD_REPLIES + i), `like me ${i} #${TAG}`))).map((p) => p.postId);
-  const hotPosts = (await pool(HOT_ROUNDS, SEED_CONCURRENCY, (i) => createAs(user(THREAD_REPLIES + LIKE_TARGETS + i), `hot post ${i} #${TAG}`))).map((p) => p.postId);
+  const hotPosts = (await pool(HOT_ROUNDS, SEED_CONCURRENCY, (i) => createAs(user(THREAD_REPLIES + LIKE_TARGETS + i), `hot post ${i} #${TAG}`))).map(
+    (p) => p.postId,
+  );
   await profileSeeded;
-  progress(`seeded in ${Math.round(performance.now() - t0)} ms more: a thread of ${THREAD_REPLIES} replies, ${LIKE_TARGETS} + ${HOT_ROUNDS} posts to like, a profile of ${PROFILE_POSTS} posts`);
+  progress(
+    `seeded in ${Math.round(performance.now() - t0)} ms more: a thread of ${THREAD_REPLIES} replies, ${LIKE_TARGETS} + ${HOT_ROUNDS} posts to like, a profile of ${PROFILE_POSTS} posts`,
+  );
 
   /**
    * A side of a scenario: request k (k = 0, 1, ...) is user k mod USERS's
@@ -467,7 +475,10 @@ async function main(): Promise<void> {
       check(view.hashtags.includes(TAG) && view.mentions[0] === user(u + 1).userId, 'post with its hashtag and mention');
     },
   });
-  const floorCreateOp = (u: number, r: number): Op => ({ subject: user(u).userId, run: () => floor.create(floor.postDoc(user(u).userId, createText(u, r), [user(u + 1).userId])) });
+  const floorCreateOp = (u: number, r: number): Op => ({
+    subject: user(u).userId,
+    run: () => floor.create(floor.postDoc(user(u).userId, createText(u, r), [user(u + 1).userId])),
+  });
   await runScenario(
     {
       scenario: 'posts:create',
@@ -481,7 +492,8 @@ async function main(): Promise<void> {
 
   // 2. posts:like over LIKE_TARGETS posts: user u's r-th like is for post u+r
   //    (mod LIKE_TARGETS), so every like is a new one.
-  if (Math.floor((CONCURRENCY + REQUESTS.like - 1) / USERS) >= LIKE_TARGETS) throw new Error(`too many likes per user: each user likes each of the ${LIKE_TARGETS} posts at most once`);
+  if (Math.floor((CONCURRENCY + REQUESTS.like - 1) / USERS) >= LIKE_TARGETS)
+    throw new Error(`too many likes per user: each user likes each of the ${LIKE_TARGETS} posts at most once`);
   const liked = new Map<string, number>();
   const likeOp = (targets: string[], u: number, r: number, viaFlock: boolean): Op => {
     const postId = targets[(u + r) % targets.length]!;
@@ -524,7 +536,9 @@ async function main(): Promise<void> {
         prepare: floorTargets.insert,
         verify: () => likeCounts(floorTargets.ids),
       }),
-      flock: sideOf(`posts:like {postId} over ${LIKE_TARGETS} posts`, REQUESTS.like, (u, r) => likeOp(likeTargets, u, r, true), { verify: () => likeCounts(likeTargets) }),
+      flock: sideOf(`posts:like {postId} over ${LIKE_TARGETS} posts`, REQUESTS.like, (u, r) => likeOp(likeTargets, u, r, true), {
+        verify: () => likeCounts(likeTargets),
+      }),
     },
     floor,
   );
@@ -666,7 +680,13 @@ function printTable(checks: { flockErrors: number; rateLimited: number; skipped:
       ['scenario', '', 'p50', 'p99', 'ops/s'],
       results
         .filter((r) => r.system === 'flock')
-        .map((r) => [r.scenario, '', `${fmt(r.p50RatioToFloor as number, 2)}x`, `${fmt(r.p99RatioToFloor as number, 2)}x`, `${fmt(r.opsRatioToFloor as number, 3)}x`]),
+        .map((r) => [
+          r.scenario,
+          '',
+          `${fmt(r.p50RatioToFloor as number, 2)}x`,
+          `${fmt(r.p99RatioToFloor as number, 2)}x`,
+          `${fmt(r.opsRatioToFloor as number, 3)}x`,
+        ]),
     ),
     '',
     `sign-up: ${checks.signUpPerSec} users/s; Flock errors: ${checks.flockErrors} (REQUEST_RATE_LIMITED: ${checks.rateLimited}); requests cut by the time limit: ${checks.skipped}; like counts exact: ${checks.likeCountsExact}`,

@@ -29,11 +29,15 @@ export const authChannel = defineChannel({
       access: { public: true },
       rateLimit: { capacity: 5, perSecond: 0.05 },
       maxBytes: 2048,
-      request: z.object({ username: usernameInput, email: emailInput, password: z.string().max(256), displayName: z.string().trim().min(1).max(50).optional() }).strict(),
+      request: z
+        .object({ username: usernameInput, email: emailInput, password: z.string().max(256), displayName: z.string().trim().min(1).max(50).optional() })
+        .strict(),
       ack: signedIn,
       handler: async (ctx, { username, email, password, displayName }) => {
         const account = await ctx.services.accounts.register({ username, email, password });
-        await ctx.services.actors.ref(UserActor, account.id).ask('create', { username: account.displayUsername, displayName: displayName ?? account.displayUsername });
+        await ctx.services.actors
+          .ref(UserActor, account.id)
+          .ask('create', { username: account.displayUsername, displayName: displayName ?? account.displayUsername });
         const issued = await ctx.services.tokens.createSession(account.id, account.roles);
         return signIn(ctx, account.displayUsername, issued);
       },
@@ -93,7 +97,8 @@ export const authChannel = defineChannel({
       },
     }),
     startLink: defineEvent({
-      summary: 'Starts a browser flow that links a provider to the signed-in account; open the returned URL. The callback returns a link code for auth:linkProvider.',
+      summary:
+        'Starts a browser flow that links a provider to the signed-in account; open the returned URL. The callback returns a link code for auth:linkProvider.',
       access: { roles: ROLES },
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 1024,

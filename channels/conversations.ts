@@ -197,7 +197,8 @@ export const conversationsChannel = defineChannel({
       access: { roles: ROLES },
       rateLimit: { capacity: 3, perSecond: 1 },
       maxBytes: 256,
-      summary: 'Tells the other members you are typing (ephemeral: the others get conversations:typist, never stored). Send it again every few seconds while typing.',
+      summary:
+        'Tells the other members you are typing (ephemeral: the others get conversations:typist, never stored). Send it again every few seconds while typing.',
       request: inConversation,
       ack: z.object({}),
       handler: async (ctx, { conversationId }) => {
@@ -248,7 +249,8 @@ export const conversationsChannel = defineChannel({
       summary: 'Makes a member an admin or a plain member again (owner only).',
       request: z.object({ conversationId: conversationIdInput, userId: userIdInput, role: z.enum(['admin', 'member']) }).strict(),
       ack: changed,
-      handler: async (ctx, { conversationId, userId, role }) => actor(ctx, conversationId).ask('setRole', { userId: ctx.session.userId, memberId: userId, role }),
+      handler: async (ctx, { conversationId, userId, role }) =>
+        actor(ctx, conversationId).ask('setRole', { userId: ctx.session.userId, memberId: userId, role }),
     }),
     accept: defineEvent({
       ...write,

@@ -87,10 +87,8 @@ export type EventMap<C extends readonly ChannelDef[]> = {
   [Ch in C[number] as Ch['name']]: Ch;
 } extends infer M
   ? {
-      [K in C[number] extends infer Ch ? (Ch extends ChannelDef<infer N, infer E> ? `${N}:${Extract<keyof E, string>}` : never) : never]: K extends `${infer N}:${infer Ev}`
-        ? M extends Record<N, ChannelDef<string, infer E>>
-          ? E[Ev]
-          : never
-        : never;
+      [
+        K in C[number] extends infer Ch ? (Ch extends ChannelDef<infer N, infer E> ? `${N}:${Extract<keyof E, string>}` : never) : never
+      ]: K extends `${infer N}:${infer Ev}` ? (M extends Record<N, ChannelDef<string, infer E>> ? E[Ev] : never) : never;
     }
   : never;

@@ -17,7 +17,8 @@ export const feedsChannel = defineChannel({
   events: {
     home: defineEvent({
       ...read,
-      summary: 'Your home timeline, newest first: posts and reposts of the accounts you follow, and yours, with blocks, mutes, visibility and deletions applied.',
+      summary:
+        'Your home timeline, newest first: posts and reposts of the accounts you follow, and yours, with blocks, mutes, visibility and deletions applied.',
       request: z.object({ cursor: cursorInput.optional(), limit: pageLimit }).strict(),
       ack: pageOf(postView),
       handler: async (ctx, { cursor, limit }) => ctx.services.feeds.page(ctx.session.userId, { ...(cursor && { cursor }), limit }),

@@ -11,7 +11,9 @@ import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './de
 import { userIdInput } from '../kernel/ids.ts';
 
 const target = z.object({ userId: userIdInput }).strict();
-const followStatus = z.object({ status: z.enum(['active', 'pending', 'none']).describe('active: following; pending: waiting for approval; none: not following') });
+const followStatus = z.object({
+  status: z.enum(['active', 'pending', 'none']).describe('active: following; pending: waiting for approval; none: not following'),
+});
 const changed = z.object({ changed: z.boolean() });
 const listOf = z.object({ userId: userIdInput, cursor: cursorInput.optional(), limit: pageLimit }).strict();
 const ownList = z.object({ cursor: cursorInput.optional(), limit: pageLimit }).strict();
@@ -24,7 +26,13 @@ const user = (ctx: AuthedEventContext, userId: string) => ctx.services.actors.re
 
 async function listPage(ctx: AuthedEventContext, options: Parameters<AuthedEventContext['services']['social']['edges']['page']>[0]) {
   const page = await ctx.services.social.edges.page(options);
-  return { items: await ctx.services.reads.users(ctx.session.userId, page.items.map((i) => i.id)), nextCursor: page.nextCursor };
+  return {
+    items: await ctx.services.reads.users(
+      ctx.session.userId,
+      page.items.map((i) => i.id),
+    ),
+    nextCursor: page.nextCursor,
+  };
 }
 
 export const graphChannel = defineChannel({
@@ -139,7 +147,8 @@ export const graphChannel = defineChannel({
       summary: 'Pending requests to follow you, newest first.',
       request: ownList,
       ack: userPage,
-      handler: async (ctx, { cursor, limit }) => listPage(ctx, { kind: 'follow', by: 'owner', id: ctx.session.userId, status: 'pending', ...(cursor && { cursor }), limit }),
+      handler: async (ctx, { cursor, limit }) =>
+        listPage(ctx, { kind: 'follow', by: 'owner', id: ctx.session.userId, status: 'pending', ...(cursor && { cursor }), limit }),
     }),
     blocks: defineEvent({
       ...read,
@@ -147,8 +156,18 @@ export const graphChannel = defineChannel({
       request: ownList,
       ack: userPage,
       handler: async (ctx, { cursor, limit }) => {
-        const page = await ctx.services.social.edges.page({ kind: 'block', by: 'owner', id: ctx.session.userId, status: 'active', ...(cursor && { cursor }), limit });
-        const rel = await ctx.services.social.relations(ctx.session.userId, page.items.map((i) => i.id));
+        const page = await ctx.services.social.edges.page({
+          kind: 'block',
+          by: 'owner',
+          id: ctx.session.userId,
+          status: 'active',
+          ...(cursor && { cursor }),
+          limit,
+        });
+        const rel = await ctx.services.social.relations(
+          ctx.session.userId,
+          page.items.map((i) => i.id),
+        );
         return { items: page.items.flatMap((i) => (rel.profiles.has(i.id) ? [summary(rel.profiles.get(i.id)!)] : [])), nextCursor: page.nextCursor };
       },
     }),
@@ -157,13 +176,21 @@ export const graphChannel = defineChannel({
       summary: 'Users you muted, newest first.',
       request: ownList,
       ack: userPage,
-      handler: async (ctx, { cursor, limit }) => listPage(ctx, { kind: 'mute', by: 'owner', id: ctx.session.userId, status: 'active', ...(cursor && { cursor }), limit }),
+      handler: async (ctx, { cursor, limit }) =>
+        listPage(ctx, { kind: 'mute', by: 'owner', id: ctx.session.userId, status: 'active', ...(cursor && { cursor }), limit }),
     }),
     relationship: defineEvent({
       ...read,
       summary: 'How you and another user stand: follows each way, a pending request, blocks each way, your mute.',
       request: target,
-      ack: z.object({ following: z.boolean(), requested: z.boolean(), followedBy: z.boolean(), blocking: z.boolean(), blockedBy: z.boolean(), muting: z.boolean() }),
+      ack: z.object({
+        following: z.boolean(),
+        requested: z.boolean(),
+        followedBy: z.boolean(),
+        blocking: z.boolean(),
+        blockedBy: z.boolean(),
+        muting: z.boolean(),
+      }),
       handler: async (ctx, { userId }) => ctx.services.reads.relationship(ctx.session.userId, userId),
     }),
   },

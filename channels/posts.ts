@@ -208,7 +208,8 @@ export const postsChannel = defineChannel({
       summary: "A profile's posts and reposts, newest first (replies too with includeReplies).",
       request: z.object({ userId: userIdInput, cursor: cursorInput.optional(), limit: pageLimit, includeReplies: z.boolean().default(false) }).strict(),
       ack: postPage,
-      handler: async (ctx, { userId, cursor, limit, includeReplies }) => ctx.services.reads.userPosts(ctx.session.userId, userId, { ...(cursor && { cursor }), limit, includeReplies }),
+      handler: async (ctx, { userId, cursor, limit, includeReplies }) =>
+        ctx.services.reads.userPosts(ctx.session.userId, userId, { ...(cursor && { cursor }), limit, includeReplies }),
     }),
     hashtag: defineEvent({
       ...read,
@@ -226,7 +227,13 @@ export const postsChannel = defineChannel({
         const me = ctx.session.userId;
         await ctx.services.reads.visibleDoc(me, postId);
         const page = await ctx.services.social.edges.page({ kind: 'like', by: 'owner', id: postId, status: 'active', ...(cursor && { cursor }), limit });
-        return { items: await ctx.services.reads.users(me, page.items.map((i) => i.id)), nextCursor: page.nextCursor };
+        return {
+          items: await ctx.services.reads.users(
+            me,
+            page.items.map((i) => i.id),
+          ),
+          nextCursor: page.nextCursor,
+        };
       },
     }),
     trending: defineEvent({

@@ -11,4 +11,15 @@ import { streamChannel } from './stream.ts';
 import { systemChannel } from './system.ts';
 import { usersChannel } from './users.ts';
 
-export const channels = [systemChannel, authChannel, usersChannel, streamChannel, presenceChannel, graphChannel, postsChannel, conversationsChannel, notificationsChannel, feedsChannel] as const;
+export const channels = [
+  systemChannel,
+  authChannel,
+  usersChannel,
+  streamChannel,
+  presenceChannel,
+  graphChannel,
+  postsChannel,
+  conversationsChannel,
+  notificationsChannel,
+  feedsChannel,
+] as const;

@@ -23,7 +23,9 @@ export const usersChannel = defineChannel({
         if (!account) throw new FlockError('USER_NOT_FOUND');
         // create is idempotent: it also repairs an account whose profile was never made
         // (e.g. one created by a browser OAuth flow, which has no socket to do it).
-        const profile = await ctx.services.actors.ref(UserActor, account.id).ask('create', { username: account.displayUsername, displayName: account.displayUsername });
+        const profile = await ctx.services.actors
+          .ref(UserActor, account.id)
+          .ask('create', { username: account.displayUsername, displayName: account.displayUsername });
         return { profile, email: account.email, roles: account.roles };
       },
     }),

@@ -87,7 +87,9 @@ export class FlockClient {
     if (this.socket.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.socket.once('connect', () => resolve());
-      this.socket.once('connect_error', (err: Error & { data?: { code?: ErrorCode } }) => reject(new FlockRequestError(err.data?.code ?? 'CLIENT_CONNECT_FAILED', err.message)));
+      this.socket.once('connect_error', (err: Error & { data?: { code?: ErrorCode } }) =>
+        reject(new FlockRequestError(err.data?.code ?? 'CLIENT_CONNECT_FAILED', err.message)),
+      );
     });
   }
 

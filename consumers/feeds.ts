@@ -25,8 +25,15 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
 
   /** Removes an author's recent posts from a user's stored feed. */
   async function forget(userId: string, authorId: string): Promise<void> {
-    const posts = await social.posts.find({ authorId, kind: mongoose.trusted({ $ne: 'reply' }) }, { _id: 1 }).sort({ createdAt: -1 }).limit(store.settings.maxLength).lean<{ _id: string }[]>();
-    await store.remove(userId, posts.map((p) => p._id));
+    const posts = await social.posts
+      .find({ authorId, kind: mongoose.trusted({ $ne: 'reply' }) }, { _id: 1 })
+      .sort({ createdAt: -1 })
+      .limit(store.settings.maxLength)
+      .lean<{ _id: string }[]>();
+    await store.remove(
+      userId,
+      posts.map((p) => p._id),
+    );
   }
 
   return async (event) => {
@@ -66,7 +73,11 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
           .limit(store.settings.backfill)
           .lean<{ _id: string; createdAt: Date }[]>();
         // Only into a feed that exists: a missing one is rebuilt from the follows at read time anyway.
-        if (await store.exists(d.followerId)) await store.add([d.followerId], recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })));
+        if (await store.exists(d.followerId))
+          await store.add(
+            [d.followerId],
+            recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })),
+          );
         if ((await social.edges.status('mute', d.followerId, d.followeeId)) !== 'active') live.watchAuthor(d.followerId, d.followeeId, true);
         return;
       }

@@ -46,7 +46,16 @@ export async function ordersFor(event: DomainEvent, reads: SocialReads): Promise
     case 'graph:followCreated':
     case 'graph:followRequested': {
       const d = event.data;
-      return [{ ...base, userId: d.followeeId, kind: event.type === 'graph:followCreated' ? 'follow' : 'follow_request', actorId: d.followerId, subjectId: d.followeeId, postId: null }];
+      return [
+        {
+          ...base,
+          userId: d.followeeId,
+          kind: event.type === 'graph:followCreated' ? 'follow' : 'follow_request',
+          actorId: d.followerId,
+          subjectId: d.followeeId,
+          postId: null,
+        },
+      ];
     }
     case 'posts:created': {
       const d = event.data;
@@ -55,11 +64,19 @@ export async function ordersFor(event: DomainEvent, reads: SocialReads): Promise
       if (target) {
         const original = await reads.store.posts.findById(target, { authorId: 1 }).lean<{ authorId: string }>();
         const kind: NotificationKind = d.kind === 'reply' ? 'reply' : d.kind === 'quote' ? 'quote' : 'repost';
-        if (original) orders.push({ ...base, userId: original.authorId, kind, actorId: d.authorId, subjectId: target, postId: d.kind === 'repost' ? null : d.postId });
+        if (original)
+          orders.push({ ...base, userId: original.authorId, kind, actorId: d.authorId, subjectId: target, postId: d.kind === 'repost' ? null : d.postId });
       }
       for (const userId of d.mentions) orders.push({ ...base, userId, kind: 'mention', actorId: d.authorId, subjectId: d.postId, postId: d.postId });
       // Only people who may see the post hear of it.
-      const visible = await Promise.all(orders.map((o) => reads.visibleDoc(o.userId, d.postId).then(() => true, () => false)));
+      const visible = await Promise.all(
+        orders.map((o) =>
+          reads.visibleDoc(o.userId, d.postId).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
       return orders.filter((_, i) => visible[i]);
     }
     default:

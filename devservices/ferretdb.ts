@@ -34,10 +34,7 @@ export async function startEmbeddedMongo(options: {
 }): Promise<RunningService & { url: string }> {
   let binary: string;
   try {
-    binary = await ensureGoBinary(
-      { kind: 'source', name: 'flock-ferretdb', dir: sourceDir, patches: [SQLITE_ID_INDEX_PATCH] },
-      options,
-    );
+    binary = await ensureGoBinary({ kind: 'source', name: 'flock-ferretdb', dir: sourceDir, patches: [SQLITE_ID_INDEX_PATCH] }, options);
   } catch (err) {
     if (isFlockError(err) && err.code === 'DEVSERVICES_UNAVAILABLE') return startMemoryServer(err);
     throw err;
@@ -80,8 +77,7 @@ async function startMemoryServer(goMissing: FlockError): Promise<RunningService 
   } catch (err) {
     throw new FlockError(
       'DEVSERVICES_UNAVAILABLE',
-      `${goMissing.message}, and mongodb-memory-server could not provide a mongod (${String(err)}). ` +
-        'Set MONGO_URL or install Go.',
+      `${goMissing.message}, and mongodb-memory-server could not provide a mongod (${String(err)}). ` + 'Set MONGO_URL or install Go.',
       { cause: err },
     );
   }

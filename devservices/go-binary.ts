@@ -89,12 +89,7 @@ export async function ensureGoBinary(build: GoBuild, options: GoBinaryOptions): 
  * module next to it and a `replace` directive pointing at that copy (the
  * module cache is read-only and `go build -overlay` refuses files in it).
  */
-async function preparePatchedSource(
-  dir: string,
-  patches: readonly GoSourcePatch[],
-  workDir: string,
-  env: NodeJS.ProcessEnv,
-): Promise<string> {
+async function preparePatchedSource(dir: string, patches: readonly GoSourcePatch[], workDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   const source = path.join(workDir, 'main');
   await fs.mkdir(source, { recursive: true });
   for (const file of await fs.readdir(dir)) {
@@ -127,21 +122,24 @@ async function goVersionOrThrow(name: string): Promise<string> {
     const { stdout } = await run('go', ['env', 'GOVERSION']);
     return stdout.trim();
   } catch (err) {
-    throw new FlockError(
-      'DEVSERVICES_UNAVAILABLE',
-      `Go is needed to build the embedded ${name} but \`go\` was not found on PATH`,
-      { cause: err },
-    );
+    throw new FlockError('DEVSERVICES_UNAVAILABLE', `Go is needed to build the embedded ${name} but \`go\` was not found on PATH`, { cause: err });
   }
 }
 
 async function buildKey(build: GoBuild, goVersion: string): Promise<string> {
-  const hash = createHash('sha256').update(goVersion).update('\0').update(process.platform + process.arch);
+  const hash = createHash('sha256')
+    .update(goVersion)
+    .update('\0')
+    .update(process.platform + process.arch);
   if (build.kind === 'install') {
     hash.update(`${build.module}@${build.version}`);
   } else {
     const files = (await fs.readdir(build.dir)).filter((f) => /\.(go|mod|sum)$/.test(f)).sort();
-    for (const file of files) hash.update(file).update('\0').update(await fs.readFile(path.join(build.dir, file)));
+    for (const file of files)
+      hash
+        .update(file)
+        .update('\0')
+        .update(await fs.readFile(path.join(build.dir, file)));
     hash.update(JSON.stringify(build.patches ?? []));
   }
   return hash.digest('hex').slice(0, 16);

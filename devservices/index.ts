@@ -38,7 +38,14 @@ export interface ServicesConfig {
   cacheDir: string;
   mongo: { url: string | undefined };
   redis: { url: string };
-  s3: { endpoint: string | undefined; region: string; bucket: string; forcePathStyle: boolean; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+  s3: {
+    endpoint: string | undefined;
+    region: string;
+    bucket: string;
+    forcePathStyle: boolean;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+  };
   stripe: { apiBase: string | undefined; secretKey: string | undefined };
   media: Parameters<typeof findMediaTools>[0];
 }

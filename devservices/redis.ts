@@ -18,11 +18,9 @@ export async function checkRedis(url: string): Promise<RunningService & { url: s
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     return { url, description: `Redis ${version} at ${redactUrl(url)}`, stop: async () => {} };
   } catch (err) {
-    throw new FlockError(
-      'SERVICE_UNREACHABLE',
-      `Redis does not answer at ${redactUrl(url)} (${messageOf(err)}). Start Redis or set REDIS_URL.`,
-      { cause: err },
-    );
+    throw new FlockError('SERVICE_UNREACHABLE', `Redis does not answer at ${redactUrl(url)} (${messageOf(err)}). Start Redis or set REDIS_URL.`, {
+      cause: err,
+    });
   } finally {
     client.disconnect();
   }

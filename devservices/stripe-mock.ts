@@ -6,14 +6,8 @@ import type { RunningService } from './service.ts';
 
 export const STRIPE_MOCK_VERSION = 'v0.203.0';
 
-export async function startStripeMock(options: {
-  cacheDir: string;
-  onBuild?: (message: string) => void;
-}): Promise<RunningService & { url: string }> {
-  const binary = await ensureGoBinary(
-    { kind: 'install', name: 'stripe-mock', module: 'github.com/stripe/stripe-mock', version: STRIPE_MOCK_VERSION },
-    options,
-  );
+export async function startStripeMock(options: { cacheDir: string; onBuild?: (message: string) => void }): Promise<RunningService & { url: string }> {
+  const binary = await ensureGoBinary({ kind: 'install', name: 'stripe-mock', module: 'github.com/stripe/stripe-mock', version: STRIPE_MOCK_VERSION }, options);
   const proc = await startProcess({
     name: 'stripe-mock',
     command: binary,

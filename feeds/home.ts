@@ -121,7 +121,11 @@ export class HomeFeeds {
     const want = options.limit + 1;
     const toEntry = (c: Cursor): FeedEntry => ({ postId: c.id, at: c.t });
     const [stored, exists, celebs] = await Promise.all([
-      this.store.range(viewerId, { ...(options.before && { before: toEntry(options.before) }), ...(options.after && { after: toEntry(options.after) }), limit: want }),
+      this.store.range(viewerId, {
+        ...(options.before && { before: toEntry(options.before) }),
+        ...(options.after && { after: toEntry(options.after) }),
+        limit: want,
+      }),
       this.store.exists(viewerId),
       this.followedCelebrities(viewerId),
     ]);
@@ -130,7 +134,10 @@ export class HomeFeeds {
     const capped = exists && stored.length < want && !options.after && (await this.redis.zcard(this.store.key(viewerId))) >= this.store.settings.maxLength;
     if (!exists || capped) for (const id of [viewerId, ...(await this.following(viewerId))]) authors.add(id);
     const [fromStore, fromAuthors] = await Promise.all([
-      this.social.byIds<PostDoc>(this.social.posts, stored.map((e) => e.postId)),
+      this.social.byIds<PostDoc>(
+        this.social.posts,
+        stored.map((e) => e.postId),
+      ),
       this.byAuthors([...authors], options, want),
     ]);
     const byId = new Map<string, PostDoc>();
@@ -156,7 +163,10 @@ export class HomeFeeds {
 
   /** The viewer's rules: followed authors (or the viewer) only, no mutes; then blocks and visibility (views). */
   private async keep(viewerId: string, docs: PostDoc[]): Promise<PostView[]> {
-    const rel = await this.social.relations(viewerId, docs.map((d) => d.authorId));
+    const rel = await this.social.relations(
+      viewerId,
+      docs.map((d) => d.authorId),
+    );
     const kept = docs.filter((d) => (d.authorId === viewerId || rel.following.has(d.authorId)) && !rel.muted.has(d.authorId));
     return this.reads.views(viewerId, kept, rel);
   }

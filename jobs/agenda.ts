@@ -15,7 +15,6 @@ import { jobPolicies } from './policy.ts';
 import { jobHandlers } from './registry.ts';
 import { jobSchemas, type JobData, type JobName } from './schemas.ts';
 
-
 /** Names of recurring jobs before 0.2.0; their stored entries are removed at start. */
 const RENAMED_JOBS = ['push-outbox'] as const;
 

@@ -18,7 +18,13 @@ export const housekeeping: JobHandler<'housekeeping'> = async (_data, ctx) => {
   const tokens = await ctx.db.collection(REFRESH_TOKEN_COLLECTION).deleteMany({ expiresAt: { $lte: new Date() } });
   const pushes = await ctx.db.collection(PUSH_OUTBOX_COLLECTION).deleteMany({ status: { $in: ['sent', 'failed'] }, createdAt: { $lt: cutoff } });
   ctx.log.info(
-    { deletedJobs: result.deletedCount, deletedJobLogs: logs.deletedCount, deletedRefreshTokens: tokens.deletedCount, deletedPushes: pushes.deletedCount, cutoff },
+    {
+      deletedJobs: result.deletedCount,
+      deletedJobLogs: logs.deletedCount,
+      deletedRefreshTokens: tokens.deletedCount,
+      deletedPushes: pushes.deletedCount,
+      cutoff,
+    },
     'housekeeping done',
   );
 };

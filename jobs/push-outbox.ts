@@ -52,7 +52,12 @@ export const pushOutbox: JobHandler<'pushOutbox'> = async (_data, ctx) => {
 async function claim(outbox: Collection<PushOutboxDoc>): Promise<PushOutboxDoc | null> {
   const now = new Date();
   return outbox.findOneAndUpdate(
-    { $or: [{ status: 'pending', nextAttemptAt: { $lte: now } }, { status: 'sending', lockedUntil: { $lte: now } }] },
+    {
+      $or: [
+        { status: 'pending', nextAttemptAt: { $lte: now } },
+        { status: 'sending', lockedUntil: { $lte: now } },
+      ],
+    },
     { $set: { status: 'sending', lockedUntil: new Date(now.getTime() + PUSH_LOCK_MS) }, $inc: { attempts: 1 } },
     { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
   );

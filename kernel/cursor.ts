@@ -9,7 +9,11 @@ const cursorBody = z.object({ t: z.number().int().min(0), id: z.string().min(1).
 export type Cursor = z.infer<typeof cursorBody>;
 
 /** The request field: an opaque string, bounded. */
-export const cursorInput = z.string().min(1).max(400).regex(/^[A-Za-z0-9_-]+$/, 'must be a cursor returned by an earlier page');
+export const cursorInput = z
+  .string()
+  .min(1)
+  .max(400)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be a cursor returned by an earlier page');
 
 /** The request field for page size. */
 export const pageLimit = z.number().int().min(1).max(50).default(20);

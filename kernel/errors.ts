@@ -294,7 +294,21 @@ export type ErrorCode = keyof typeof errorCatalogue;
  * The subsystems a code may name as its prefix (`AUTH_...`, `POST_...`); a
  * test keeps every code in the catalogue on one of them.
  */
-export const ERROR_SUBSYSTEMS = ['CONFIG', 'DEVSERVICES', 'SERVICE', 'SERVER', 'HTTP', 'REQUEST', 'AUTH', 'USER', 'GRAPH', 'POST', 'CONVERSATION', 'ACTOR', 'JOB'] as const;
+export const ERROR_SUBSYSTEMS = [
+  'CONFIG',
+  'DEVSERVICES',
+  'SERVICE',
+  'SERVER',
+  'HTTP',
+  'REQUEST',
+  'AUTH',
+  'USER',
+  'GRAPH',
+  'POST',
+  'CONVERSATION',
+  'ACTOR',
+  'JOB',
+] as const;
 
 /** Every code, for schemas that carry one (an actor's error reply, the client's error union). */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the keys of the catalogue are its codes, and it has at least one.
@@ -345,9 +359,7 @@ export interface ErrorBody {
 
 export function toErrorBody(err: unknown): ErrorBody {
   if (isFlockError(err)) {
-    return err.details === undefined
-      ? { code: err.code, message: err.message }
-      : { code: err.code, message: err.message, details: err.details };
+    return err.details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details: err.details };
   }
   return { code: 'SERVER_INTERNAL', message: errorCatalogue.SERVER_INTERNAL.message };
 }

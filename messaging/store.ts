@@ -93,7 +93,11 @@ export class MessagingStore {
         // trusted() marks one object: each operator is marked, as sanitizeFilter would wrap them in $eq.
         filter.$or = [{ lastMessageAt: mongoose.trusted({ $lt: t }) }, { lastMessageAt: t, _id: mongoose.trusted({ $lt: cursor.id }) }];
       }
-      const batch = await this.conversations.find(filter).sort({ lastMessageAt: -1, _id: -1 }).limit(limit * 2).lean<ConversationDoc[]>();
+      const batch = await this.conversations
+        .find(filter)
+        .sort({ lastMessageAt: -1, _id: -1 })
+        .limit(limit * 2)
+        .lean<ConversationDoc[]>();
       for (const doc of batch) {
         if (out.length < limit && doc.members.find((m) => m.userId === userId)?.folder === folder) out.push(doc);
       }

@@ -40,7 +40,7 @@ export const conversationView = z.object({
   lastSeq: z.number().int(),
   lastMessageAt: z.number().int(),
   folder: z.enum(FOLDERS).describe("The viewer's folder: inbox, requests (a message request) or declined"),
-  unread: z.number().int().describe('Messages after the viewer\'s read receipt'),
+  unread: z.number().int().describe("Messages after the viewer's read receipt"),
 });
 export type ConversationView = z.infer<typeof conversationView>;
 

@@ -122,7 +122,6 @@ export function createPresence(options: PresenceOptions): Presence {
 
 // ---- implementation ----
 
-
 const BATCH = 500;
 const STATUS_CHUNK = 100;
 const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -173,7 +172,8 @@ class ClusterPresence implements Presence {
   constructor(private readonly options: PresenceOptions) {
     this.settings = checkSettings(options);
     if (!NODE_ID.test(options.nodeId)) throw new FlockError('CONFIG_INVALID', `presence node id ${JSON.stringify(options.nodeId)} must match ${NODE_ID}`);
-    if (!/^[A-Za-z0-9._:-]{1,64}$/.test(options.prefix)) throw new FlockError('CONFIG_INVALID', `presence key prefix ${JSON.stringify(options.prefix)} is not valid`);
+    if (!/^[A-Za-z0-9._:-]{1,64}$/.test(options.prefix))
+      throw new FlockError('CONFIG_INVALID', `presence key prefix ${JSON.stringify(options.prefix)} is not valid`);
     this.instanceId = `${options.nodeId}.${randomBytes(4).toString('hex')}`;
     this.log = (options.log ?? pino({ level: 'silent' })).child({ subsystem: 'presence', instance: this.instanceId });
     const base = `${options.prefix}:presence`;
@@ -308,7 +308,11 @@ class ClusterPresence implements Presence {
   // ---- Redis writes ----
 
   private connectScript(userId: string): Promise<z.output<typeof connectReply>> {
-    return scripts.connect.run(this.redis, [this.keys.userPrefix + userId, this.keys.nodeUsers], [this.instanceId, userId, this.keys.channel, this.settings.retentionMs]);
+    return scripts.connect.run(
+      this.redis,
+      [this.keys.userPrefix + userId, this.keys.nodeUsers],
+      [this.instanceId, userId, this.keys.channel, this.settings.retentionMs],
+    );
   }
 
   private disconnectScript(userId: string): Promise<z.output<typeof disconnectReply>> {
@@ -318,7 +322,11 @@ class ClusterPresence implements Presence {
 
   private async heartbeat(renewOnly: boolean): Promise<boolean> {
     const { lease, registry, nodeUsers } = this.keys;
-    const ok = await scripts.heartbeat.run(this.redis, [lease, registry, nodeUsers], [this.token, this.settings.leaseMs, this.instanceId, this.settings.retentionMs, renewOnly ? '1' : '0']);
+    const ok = await scripts.heartbeat.run(
+      this.redis,
+      [lease, registry, nodeUsers],
+      [this.token, this.settings.leaseMs, this.instanceId, this.settings.retentionMs, renewOnly ? '1' : '0'],
+    );
     return ok === 1;
   }
 
@@ -383,7 +391,12 @@ class ClusterPresence implements Presence {
   private async reconcile(): Promise<void> {
     const users = [...this.local.keys()];
     for (let i = 0; i < users.length && this.state === 'running'; i += BATCH) {
-      await Promise.all(users.slice(i, i + BATCH).filter((u) => this.local.has(u)).map((u) => this.connectScript(u)));
+      await Promise.all(
+        users
+          .slice(i, i + BATCH)
+          .filter((u) => this.local.has(u))
+          .map((u) => this.connectScript(u)),
+      );
     }
     await this.removeStrays();
   }
@@ -426,7 +439,8 @@ function checkUserId(userId: string): void {
 }
 
 function checkSocketId(socketId: string): void {
-  if (typeof socketId !== 'string' || !SOCKET_ID.test(socketId)) throw new FlockError('REQUEST_INVALID', 'socket id is not valid', { details: { field: 'socketId' } });
+  if (typeof socketId !== 'string' || !SOCKET_ID.test(socketId))
+    throw new FlockError('REQUEST_INVALID', 'socket id is not valid', { details: { field: 'socketId' } });
 }
 
 function checkSettings(options: Partial<PresenceSettings>): PresenceSettings {

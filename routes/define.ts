@@ -96,6 +96,7 @@ export interface RouteDef<B extends BodySpec = BodySpec> {
 /** Identity function that keeps the route's body type for its handler. */
 export function defineRoute<B extends BodySpec>(route: RouteDef<B>): RouteDef<B> {
   if (!/^(\/(:[a-z][A-Za-z0-9]*|[A-Za-z0-9._~-]+))+\/?$|^\/$/.test(route.path)) throw new Error(`route path ${route.path} is not valid`);
-  if (route.auth.kind === 'signature' && route.body.kind !== 'json' && route.body.kind !== 'raw') throw new Error(`${route.method} ${route.path}: a signature needs a json or raw body`);
+  if (route.auth.kind === 'signature' && route.body.kind !== 'json' && route.body.kind !== 'raw')
+    throw new Error(`${route.method} ${route.path}: a signature needs a json or raw body`);
   return route;
 }

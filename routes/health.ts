@@ -18,7 +18,7 @@ export const healthRoutes = [
   defineRoute({
     method: 'GET',
     path: '/readyz',
-    summary: '200 when every backing service answers and the node is neither starting nor draining; 503 otherwise, with each service\'s status.',
+    summary: "200 when every backing service answers and the node is neither starting nor draining; 503 otherwise, with each service's status.",
     auth: none,
     body: none,
     handler: async (_req, { services }) => {

@@ -39,7 +39,10 @@ export const oauthRoutes = [
         const headers: Headers = [...PRIVATE];
         if (started.binding !== null) {
           const secure = new URL(started.callbackUrl).protocol === 'https:' ? '; Secure' : '';
-          headers.push(['set-cookie', `${bindingCookie(started.state)}=${started.binding}; Path=/; Max-Age=${started.expiresInSeconds}; HttpOnly; SameSite=Lax${secure}`]);
+          headers.push([
+            'set-cookie',
+            `${bindingCookie(started.state)}=${started.binding}; Path=/; Max-Age=${started.expiresInSeconds}; HttpOnly; SameSite=Lax${secure}`,
+          ]);
         }
         return { status: 302, location: started.url, headers };
       } catch (err) {
@@ -52,7 +55,8 @@ export const oauthRoutes = [
   defineRoute({
     method: 'GET',
     path: '/auth/:provider/callback',
-    summary: 'Where the provider sends the browser back: finishes sign-in (or a link) and redirects to returnTo with the result in the URL fragment, or answers JSON.',
+    summary:
+      'Where the provider sends the browser back: finishes sign-in (or a link) and redirects to returnTo with the result in the URL fragment, or answers JSON.',
     auth: { kind: 'none' },
     body: { kind: 'none' },
     rateLimit: START_LIMIT,
@@ -78,11 +82,13 @@ export const oauthRoutes = [
 
       const target = result.returnTo ?? oauth.defaultReturnTo;
       if (result.kind === 'link') {
-        if (wantsJson || target === null) return { status: 200, json: { provider: result.provider, linkCode: result.linkCode, returnTo: result.returnTo }, headers };
+        if (wantsJson || target === null)
+          return { status: 200, json: { provider: result.provider, linkCode: result.linkCode, returnTo: result.returnTo }, headers };
         return redirect(target, { link_code: result.linkCode, provider: result.provider }, headers);
       }
       const { session } = result;
-      if (wantsJson || target === null) return { status: 200, json: { provider: result.provider, resolution: result.resolution, returnTo: result.returnTo, session }, headers };
+      if (wantsJson || target === null)
+        return { status: 200, json: { provider: result.provider, resolution: result.resolution, returnTo: result.returnTo, session }, headers };
       return redirect(
         target,
         {

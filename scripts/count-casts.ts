@@ -7,10 +7,31 @@ import path from 'node:path';
 import ts from 'typescript';
 
 const CAST_BUDGET = 40;
-const PRODUCT = ['kernel', 'models', 'devservices', 'auth', 'events', 'presence', 'social', 'messaging', 'notifications', 'feeds', 'streams', 'actors', 'consumers', 'jobs', 'channels', 'routes', 'server', 'client'];
+const PRODUCT = [
+  'kernel',
+  'models',
+  'devservices',
+  'auth',
+  'events',
+  'presence',
+  'social',
+  'messaging',
+  'notifications',
+  'feeds',
+  'streams',
+  'actors',
+  'consumers',
+  'jobs',
+  'channels',
+  'routes',
+  'server',
+  'client',
+];
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const files = PRODUCT.flatMap((dir) => (fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)) : []))
+const files = PRODUCT.flatMap((dir) =>
+  fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)) : [],
+)
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .sort();
 

@@ -74,7 +74,13 @@ export function buildAsyncApi(channels: readonly ChannelDef[], version: string):
       for (const option of streamEventSchema.options) {
         const type = option.shape.type.value;
         const messageId = `${id}__${type.replace(/[^A-Za-z0-9]/g, '_')}`;
-        messages[messageId] = { name: type, title: `stream:event ${type}`, summary: option.description ?? type, contentType: 'application/json', payload: schemaOf(option, 'output') };
+        messages[messageId] = {
+          name: type,
+          title: `stream:event ${type}`,
+          summary: option.description ?? type,
+          contentType: 'application/json',
+          payload: schemaOf(option, 'output'),
+        };
         channelMessages[type.replace(/[^A-Za-z0-9]/g, '_')] = { $ref: `#/components/messages/${messageId}` };
       }
     } else {

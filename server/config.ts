@@ -58,7 +58,10 @@ export const configVariables = {
     doc: 'Port of the HTTP/Socket.IO listener.',
   }),
   NODE_ID: variable({
-    schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .optional(),
     expects: '1 to 64 characters from A-Z a-z 0-9 . _ -',
     doc: 'Stable name of this node in logs, metrics and actor placement. Default: host name, pid and a random suffix.',
   }),
@@ -75,7 +78,12 @@ export const configVariables = {
     doc: 'Bound on graceful shutdown after SIGTERM/SIGINT; past it the process exits with code 1.',
   }),
   SOCKET_MAX_PAYLOAD_BYTES: variable({
-    schema: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(64 * 1024),
     expects: 'an integer number of bytes from 1024 to 16777216',
     default: '65536',
     doc: 'Largest Socket.IO message accepted (maxHttpBufferSize and uWS maxPayloadLength).',
@@ -91,13 +99,23 @@ export const configVariables = {
     doc: 'HMAC key of access tokens (HS256), the same on every node. Required in production.',
   }),
   ACCESS_TOKEN_TTL_SECONDS: variable({
-    schema: z.coerce.number().int().min(5).max(24 * 3600).default(900),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(5)
+      .max(24 * 3600)
+      .default(900),
     expects: 'an integer number of seconds from 5 to 86400',
     default: '900',
     doc: 'Lifetime of access tokens; sockets are told to refresh when theirs expires.',
   }),
   REFRESH_TOKEN_TTL_SECONDS: variable({
-    schema: z.coerce.number().int().min(300).max(365 * 24 * 3600).default(30 * 24 * 3600),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(300)
+      .max(365 * 24 * 3600)
+      .default(30 * 24 * 3600),
     expects: 'an integer number of seconds from 300 to 31536000',
     default: '2592000',
     doc: 'Lifetime of each refresh token; a session lives while it is refreshed within it.',
@@ -164,7 +182,10 @@ export const configVariables = {
     doc: 'MongoDB to use. Unset: an embedded FerretDB (SQLite) under FLOCK_DATA_DIR.',
   }),
   MONGO_DB: variable({
-    schema: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default('flock'),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/)
+      .default('flock'),
     expects: '1 to 63 characters from A-Z a-z 0-9 _ -',
     default: 'flock',
     doc: 'Database name.',
@@ -182,7 +203,10 @@ export const configVariables = {
     doc: 'Redis for actor placement, routing, the Socket.IO adapter and job notifications. Never embedded.',
   }),
   REDIS_KEY_PREFIX: variable({
-    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,39}$/).default('flock'),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,39}$/)
+      .default('flock'),
     expects: 'up to 40 letters, digits, _, : or -',
     default: 'flock',
     doc: 'Prefix of the Redis keys and channels of actors, personal streams, presence, rate limits, social events and the Socket.IO adapter: separate clusters sharing one Redis use different prefixes.',
@@ -209,7 +233,10 @@ export const configVariables = {
     doc: 'Secret for S3_ACCESS_KEY_ID.',
   }),
   S3_BUCKET: variable({
-    schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('flock-media'),
+    schema: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
+      .default('flock-media'),
     expects: 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)',
     default: 'flock-media',
     doc: 'Bucket for uploaded and derived media. Created at start when missing.',
@@ -226,12 +253,18 @@ export const configVariables = {
     doc: 'Stripe API base. Unset: api.stripe.com when FLOCK_DEV_SERVICES=off, otherwise an embedded stripe-mock.',
   }),
   STRIPE_SECRET_KEY: variable({
-    schema: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/).optional(),
+    schema: z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/)
+      .optional(),
     expects: 'a Stripe secret key (sk_test_..., sk_live_..., rk_...)',
     doc: 'Stripe secret key. Required when STRIPE_API_BASE is unset and dev services are off.',
   }),
   STRIPE_WEBHOOK_SECRET: variable({
-    schema: z.string().regex(/^whsec_[A-Za-z0-9]+$/).optional(),
+    schema: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9]+$/)
+      .optional(),
     expects: 'a Stripe webhook signing secret (whsec_...)',
     doc: 'Verifies Stripe webhook signatures.',
   }),
@@ -249,10 +282,15 @@ export const configVariables = {
     schema: z.coerce.number().int().min(500).max(60_000).default(5_000),
     expects: 'an integer number of milliseconds from 500 to 60000',
     default: '5000',
-    doc: "Node lease for actor placement: a node silent this long is presumed dead and its actors move. Also bounds failover time.",
+    doc: 'Node lease for actor placement: a node silent this long is presumed dead and its actors move. Also bounds failover time.',
   }),
   ACTOR_IDLE_MS: variable({
-    schema: z.coerce.number().int().min(1_000).max(24 * 3600_000).default(300_000),
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .max(24 * 3600_000)
+      .default(300_000),
     expects: 'an integer number of milliseconds from 1000 to 86400000',
     default: '300000',
     doc: 'Actors without messages for this long are passivated (state saved, memory freed).',
@@ -383,7 +421,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   return {
     env: v.NODE_ENV,
-    nodeId: v.NODE_ID ?? `${os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    nodeId:
+      v.NODE_ID ??
+      `${os
+        .hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     host: v.HOST,
     port: v.PORT,
     logLevel: v.LOG_LEVEL,

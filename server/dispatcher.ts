@@ -45,7 +45,13 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
     });
   });
 
-  async function dispatch(socket: FlockSocket, event: string, def: EventDef | undefined, args: unknown[], abuse: { count: number; windowStart: number }): Promise<void> {
+  async function dispatch(
+    socket: FlockSocket,
+    event: string,
+    def: EventDef | undefined,
+    args: unknown[],
+    abuse: { count: number; windowStart: number },
+  ): Promise<void> {
     const last = args[args.length - 1];
     const ack = typeof last === 'function' ? (response: Ack<unknown>) => void Reflect.apply(last, undefined, [response]) : undefined;
     const data = socket.data;
@@ -97,7 +103,14 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
     }
   }
 
-  async function limit(socket: FlockSocket, bucket: string, eventLimit: RateLimit, session: Session | undefined, ip: string, abuse: { count: number; windowStart: number }) {
+  async function limit(
+    socket: FlockSocket,
+    bucket: string,
+    eventLimit: RateLimit,
+    session: Session | undefined,
+    ip: string,
+    abuse: { count: number; windowStart: number },
+  ) {
     const event = bucket;
     const subject = session ? `u:${session.userId}` : `ip:${ip}`;
     const taken = await options.limiter.take([

@@ -154,7 +154,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
 
   await Promise.all([untilReady(pub), untilReady(sub)]);
   const app = createApp();
-  const io = createRealtime({ app, pub, sub, adapterKey: `${prefix}:sio`, maxPayloadBytes: config.socketMaxPayloadBytes, log: log.child({ subsystem: 'realtime' }) });
+  const io = createRealtime({
+    app,
+    pub,
+    sub,
+    adapterKey: `${prefix}:sio`,
+    maxPayloadBytes: config.socketMaxPayloadBytes,
+    log: log.child({ subsystem: 'realtime' }),
+  });
   const streams = createPersonalStream({ redis, prefix });
   delivery = new Delivery(io, streams, config.env !== 'production');
   const live = delivery;
@@ -179,7 +186,12 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
   const reads = new SocialReads(social);
-  const feeds = new HomeFeeds(new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength }), reads, redis, prefix);
+  const feeds = new HomeFeeds(
+    new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength }),
+    reads,
+    redis,
+    prefix,
+  );
   const gatewayServices: GatewayServices = {
     oauth,
     actors,
@@ -198,7 +210,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     toUsers: (userIds, event, payload) => live.toUsers(userIds, event, payload),
   };
   const consumer = (group: string, handle: EventConsumerOptions['handle']) =>
-    new EventConsumer({ redisUrl: services.redisUrl, streamKey: social.events.streamKey, group, nodeId: config.nodeId, log: log.child({ subsystem: group }), handle });
+    new EventConsumer({
+      redisUrl: services.redisUrl,
+      streamKey: social.events.streamKey,
+      group,
+      nodeId: config.nodeId,
+      log: log.child({ subsystem: group }),
+      handle,
+    });
   const consumers = [
     consumer('notifications', notificationHandler(actors, gatewayServices.reads)),
     consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, live)),

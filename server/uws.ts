@@ -132,7 +132,11 @@ function copyRequest(route: RouteDef, res: HttpResponse, req: HttpRequest, param
   const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
   // The body must be read from now on: uWS hands it over only to a handler attached in this callback.
   const body =
-    route.body.kind === 'none' ? undefined : route.body.kind === 'stream' ? streamBody(res, route.body.maxBytes, header, aborted) : bufferBody(res, route.body.maxBytes, header);
+    route.body.kind === 'none'
+      ? undefined
+      : route.body.kind === 'stream'
+        ? streamBody(res, route.body.maxBytes, header, aborted)
+        : bufferBody(res, route.body.maxBytes, header);
   return {
     request: {
       method: route.method,

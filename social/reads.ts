@@ -55,7 +55,13 @@ export class SocialReads {
     const withState = options.viewerState !== false;
     const [liked, reposted] = await Promise.all([
       withState ? this.store.edges.activeIds(cores.map((d) => edgeId('like', d._id, viewerId))) : new Set<string>(),
-      withState ? this.store.byIds<PostDoc>(this.store.posts, cores.map((d) => repostId(viewerId, d._id)), { repostOf: 1, deleted: 1 }) : [],
+      withState
+        ? this.store.byIds<PostDoc>(
+            this.store.posts,
+            cores.map((d) => repostId(viewerId, d._id)),
+            { repostOf: 1, deleted: 1 },
+          )
+        : [],
     ]);
     const repostedIds = new Set(reposted.filter((r) => !r.deleted).map((r) => r.repostOf));
     const core = (d: PostDoc): PostCore => ({
@@ -156,8 +162,15 @@ export class SocialReads {
       const docs = await this.store.posts.find(query).sort({ createdAt: direction, _id: direction }).limit(batchSize).lean<PostDoc[]>();
       const more = docs.length === batchSize;
       const batch = more ? docs.slice(0, -1) : docs;
-      const rel = await this.store.relations(viewerId, batch.map((d) => d.authorId));
-      const views = await this.views(viewerId, batch.filter((d) => keep(d, rel)), rel);
+      const rel = await this.store.relations(
+        viewerId,
+        batch.map((d) => d.authorId),
+      );
+      const views = await this.views(
+        viewerId,
+        batch.filter((d) => keep(d, rel)),
+        rel,
+      );
       out.push(...views);
       const last = batch.at(-1);
       if (!more || !last) return { items: out, nextCursor: null };
@@ -188,7 +201,13 @@ export class SocialReads {
   }
 
   async relationship(viewerId: string, userId: string) {
-    const ids = [edgeId('follow', userId, viewerId), edgeId('follow', viewerId, userId), edgeId('block', viewerId, userId), edgeId('block', userId, viewerId), edgeId('mute', viewerId, userId)];
+    const ids = [
+      edgeId('follow', userId, viewerId),
+      edgeId('follow', viewerId, userId),
+      edgeId('block', viewerId, userId),
+      edgeId('block', userId, viewerId),
+      edgeId('mute', viewerId, userId),
+    ];
     const status = await this.store.edges.statuses(ids);
     return {
       following: status.get(ids[0]!) === 'active',

@@ -70,10 +70,7 @@ export class SocialStore {
     const others = [...new Set(userIds)].filter((id) => id !== viewerId);
     const ids: string[] = [];
     for (const o of others) ids.push(edgeId('block', viewerId, o), edgeId('block', o, viewerId), edgeId('follow', o, viewerId), edgeId('mute', viewerId, o));
-    const [active, profiles] = await Promise.all([
-      this.edges.activeIds(ids),
-      this.byIds(this.profiles, [...others, viewerId]),
-    ]);
+    const [active, profiles] = await Promise.all([this.edges.activeIds(ids), this.byIds(this.profiles, [...others, viewerId])]);
     const rel: Relations = { blocked: new Set(), following: new Set(), muted: new Set(), profiles: new Map(profiles.map((p) => [p._id, p])) };
     for (const o of others) {
       if (active.has(edgeId('block', viewerId, o)) || active.has(edgeId('block', o, viewerId))) rel.blocked.add(o);

@@ -53,7 +53,11 @@ export class Trending {
     const cacheKey = `${this.prefix}:top:${b}:${Math.floor(now / this.settings.cacheMs)}`;
     if ((await this.redis.exists(cacheKey)) === 0) {
       const keys = Array.from({ length: this.settings.buckets }, (_, i) => `${this.prefix}:b:${b - i}`);
-      await this.redis.multi().zunionstore(cacheKey, keys.length, ...keys).pexpire(cacheKey, this.settings.cacheMs * 2).exec();
+      await this.redis
+        .multi()
+        .zunionstore(cacheKey, keys.length, ...keys)
+        .pexpire(cacheKey, this.settings.cacheMs * 2)
+        .exec();
     }
     const flat = await this.redis.zrevrange(cacheKey, 0, limit - 1, 'WITHSCORES');
     const out: { tag: string; count: number }[] = [];

@@ -20,9 +20,21 @@ export const conversationMessageData = z.object({ conversationId: z.string(), me
 export const conversationReceiptData = z.object({ conversationId: z.string(), userId: z.string(), readSeq: z.number().int(), deliveredSeq: z.number().int() });
 
 export const streamEventSchema = z.discriminatedUnion('type', [
-  streamEvent('auth:signedIn', 'Someone signed in to your account with a password (a new session): tell the user if it was not them.', z.object({ sessionId: z.string(), ip: z.string() })),
-  streamEvent('auth:signedOutEverywhere', 'Every session of your account was revoked (log out everywhere).', z.object({ sessions: z.number().int().describe('Sessions revoked') })),
-  streamEvent('users:rolesChanged', 'An admin changed your roles; removed roles revoked your sessions, added ones apply at the next refresh.', z.object({ roles: z.array(z.enum(ACCOUNT_ROLES)), by: z.string().describe('The admin') })),
+  streamEvent(
+    'auth:signedIn',
+    'Someone signed in to your account with a password (a new session): tell the user if it was not them.',
+    z.object({ sessionId: z.string(), ip: z.string() }),
+  ),
+  streamEvent(
+    'auth:signedOutEverywhere',
+    'Every session of your account was revoked (log out everywhere).',
+    z.object({ sessions: z.number().int().describe('Sessions revoked') }),
+  ),
+  streamEvent(
+    'users:rolesChanged',
+    'An admin changed your roles; removed roles revoked your sessions, added ones apply at the next refresh.',
+    z.object({ roles: z.array(z.enum(ACCOUNT_ROLES)), by: z.string().describe('The admin') }),
+  ),
   streamEvent(
     'notifications:changed',
     'A new notification, or a new event folded into an open one ("A and 12 others liked..."): replace yours by notificationId.',
@@ -33,7 +45,11 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     'Notifications taken back (their post was deleted): remove them.',
     z.object({ notificationIds: z.array(z.string()), unread: z.number().int().describe('Your unread notifications now') }),
   ),
-  streamEvent('conversations:message', 'A new message (or system message) in one of your conversations; after a crash one may come twice: drop repeats by (conversationId, seq).', conversationMessageData),
+  streamEvent(
+    'conversations:message',
+    'A new message (or system message) in one of your conversations; after a crash one may come twice: drop repeats by (conversationId, seq).',
+    conversationMessageData,
+  ),
   streamEvent('conversations:messageUpdated', 'A message was edited, or deleted (a tombstone): replace it by (conversationId, seq).', conversationMessageData),
   streamEvent('conversations:receipt', "A member's read or delivery receipt moved forward.", conversationReceiptData),
 ]);

@@ -20,7 +20,9 @@ export const personalEventSchema = z
     id: eventId.describe('Sequence id (a Redis stream id): store the id of the last event applied and send it when resuming.'),
     prev: eventId
       .nullable()
-      .describe('Id of the event before this one in the same stream, null when unknown. A client whose last applied id differs has missed something in flight and should resume from its last id.'),
+      .describe(
+        'Id of the event before this one in the same stream, null when unknown. A client whose last applied id differs has missed something in flight and should resume from its last id.',
+      ),
     type: z.string().regex(EVENT_TYPE).describe('What happened, e.g. "conversations:message" (streams/catalogue.ts).'),
     data: z.unknown().describe('The payload, at most 16 KiB of JSON; its schema depends on type.'),
     at: z.number().int().describe('When the event was appended, in milliseconds since the epoch (Redis server clock).'),
@@ -53,6 +55,4 @@ export function resumeResultOf<E extends z.ZodType>(event: E) {
   ]);
 }
 
-export type ResumeResult =
-  | { kind: 'events'; events: PersonalEvent[]; more: boolean }
-  | { kind: 'resync'; reason: ResyncReason };
+export type ResumeResult = { kind: 'events'; events: PersonalEvent[]; more: boolean } | { kind: 'resync'; reason: ResyncReason };

@@ -124,7 +124,11 @@ export function createPersonalStream(options: PersonalStreamOptions): PersonalSt
           details: { field: 'data', bytes, limit: settings.maxDataBytes },
         });
       }
-      const [id, prev] = await appendScript.run(redis, [streamKey(userId), metaKey(userId)], [type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs]);
+      const [id, prev] = await appendScript.run(
+        redis,
+        [streamKey(userId), metaKey(userId)],
+        [type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs],
+      );
       const stored: unknown = JSON.parse(json);
       return { id, prev: prev === '' ? null : prev, type, data: stored, at: atOf(id) };
     },

@@ -143,10 +143,7 @@ test.serial('a paused owner is fenced: after SIGCONT none of its writes land and
   const final = await c.store.read(key);
   t.is((final!.state as { count: number }).count, 6 + 100 * lateOk);
   t.is(final!.epoch, afterTakeover!.epoch, 'no write with the old epoch');
-  t.true(
-    await eventually(async () => !(await first.active()).includes(`counter/${key}`), 5_000),
-    'the paused node dropped its stale activation',
-  );
+  t.true(await eventually(async () => !(await first.active()).includes(`counter/${key}`), 5_000), 'the paused node dropped its stale activation');
   t.true(first.logs.some((l) => l.msg === 'node lease lost: dropping every activation' || (l.msg === 'actor deactivated' && l.reason === 'lease-lost')));
   t.deepEqual(await ownerOf(c.nodes, `counter/${key}`), [second]);
 });

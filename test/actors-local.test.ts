@@ -45,7 +45,6 @@ test.after.always(async () => {
   await services.cleanup();
 });
 
-
 test.serial('an actor is activated on first message and answers from either node', async (t) => {
   const key = 'c-basic';
   t.deepEqual(await a.ref(Counter, key).ask('increment', { by: 2 }), { count: 2 });
@@ -173,7 +172,20 @@ test.serial('garbage published to a node inbox is dropped and the node keeps wor
   const replyChannel = `${namespace}:actors:inbox:${replyTo}`;
   await sub.subscribe(replyChannel);
   const reply = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
-  await raw.publish(inbox, JSON.stringify({ kind: 'ask', id: 'p1', replyTo, to: { type: 'counter', key: 'junk' }, message: 'increment', input: { by: 'lots' }, deadline: Date.now() + 5_000, chain: [], hops: 0 }));
+  await raw.publish(
+    inbox,
+    JSON.stringify({
+      kind: 'ask',
+      id: 'p1',
+      replyTo,
+      to: { type: 'counter', key: 'junk' },
+      message: 'increment',
+      input: { by: 'lots' },
+      deadline: Date.now() + 5_000,
+      chain: [],
+      hops: 0,
+    }),
+  );
   const parsed = JSON.parse(await reply) as { ok: boolean; error?: { code: string } };
   t.false(parsed.ok);
   t.is(parsed.error?.code, 'ACTOR_MESSAGE_INVALID');
@@ -182,10 +194,19 @@ test.serial('garbage published to a node inbox is dropped and the node keeps wor
 
 test.serial('metrics count activations, turns and asks by outcome', async (t) => {
   await a.ref(Counter, 'metrics').ask('increment', { by: 1 });
-  await a.ref(Counter, 'metrics').ask('increment', { by: 0 }).catch(() => {});
+  await a
+    .ref(Counter, 'metrics')
+    .ask('increment', { by: 0 })
+    .catch(() => {});
   const metrics = await a.registry.getMetricsAsJSON();
   const byName = new Map(metrics.map((m) => [m.name, m]));
-  for (const name of ['flock_actor_activations_total', 'flock_actor_active', 'flock_actor_mailbox_depth', 'flock_actor_turn_seconds', 'flock_actor_asks_total']) {
+  for (const name of [
+    'flock_actor_activations_total',
+    'flock_actor_active',
+    'flock_actor_mailbox_depth',
+    'flock_actor_turn_seconds',
+    'flock_actor_asks_total',
+  ]) {
     t.true(byName.has(name), name);
   }
   const asks = byName.get('flock_actor_asks_total')!.values as { labels: { outcome?: string; type?: string }; value: number }[];

@@ -14,7 +14,10 @@ const generated = buildAsyncApi(channels, API_VERSION);
 test('the generated document is valid AsyncAPI 3 with no errors', async (t) => {
   const { document, diagnostics } = await new Parser().parse(JSON.stringify(generated));
   const errors = diagnostics.filter((d) => Number(d.severity) === 0);
-  t.deepEqual(errors.map((e) => `${e.path.join('.')}: ${e.message}`), []);
+  t.deepEqual(
+    errors.map((e) => `${e.path.join('.')}: ${e.message}`),
+    [],
+  );
   t.truthy(document);
   t.is(document!.version(), '3.0.0');
 });
@@ -31,7 +34,11 @@ test('asyncapi.json in the repository is up to date (run npm run docs:asyncapi)'
 });
 
 test('every event of the personal stream has a message of its own whose payload describes its data', (t) => {
-  const messages = (generated.components as { messages: Record<string, { name: string; payload: { properties?: { type?: { const?: string }; data?: Record<string, unknown> } } }> }).messages;
+  const messages = (
+    generated.components as {
+      messages: Record<string, { name: string; payload: { properties?: { type?: { const?: string }; data?: Record<string, unknown> } } }>;
+    }
+  ).messages;
   for (const option of streamEventSchema.options) {
     const type = option.shape.type.value;
     const message = Object.values(messages).find((m) => m.name === type);

@@ -79,9 +79,15 @@ test('an account is found by username or email in any case, and by id', async (t
 
 for (const [label, clash] of [
   ['the same username', (taken: { username: string; email: string }) => ({ username: taken.username, email: 'other1@example.com', field: 'username' })],
-  ['the username in other case', (taken: { username: string; email: string }) => ({ username: taken.username.toUpperCase(), email: 'other2@example.com', field: 'username' })],
+  [
+    'the username in other case',
+    (taken: { username: string; email: string }) => ({ username: taken.username.toUpperCase(), email: 'other2@example.com', field: 'username' }),
+  ],
   ['the same email', (taken: { username: string; email: string }) => ({ username: 'someone_else1', email: taken.email, field: 'email' })],
-  ['the email in other case', (taken: { username: string; email: string }) => ({ username: 'someone_else2', email: taken.email.toUpperCase(), field: 'email' })],
+  [
+    'the email in other case',
+    (taken: { username: string; email: string }) => ({ username: 'someone_else2', email: taken.email.toUpperCase(), field: 'email' }),
+  ],
 ] as const) {
   test(`registering ${label} → AUTH_IDENTITY_TAKEN naming the field, and nothing changes`, async (t) => {
     const taken = fresh('taken');
@@ -94,7 +100,8 @@ for (const [label, clash] of [
     t.deepEqual(err.details, { field });
     const after = await model.find({}).sort({ _id: 1 }).lean();
     // Other tests register concurrently: compare this test's accounts only.
-    const mine = (docs: typeof before) => docs.filter((d) => d._id === first.id || d.username === second.username.toLowerCase() || d.email === second.email.toLowerCase());
+    const mine = (docs: typeof before) =>
+      docs.filter((d) => d._id === first.id || d.username === second.username.toLowerCase() || d.email === second.email.toLowerCase());
     t.deepEqual(mine(after), mine(before));
   });
 }
@@ -174,8 +181,21 @@ test('concurrent links of one provider identity to two accounts: exactly one win
 });
 
 test('createOAuthAccount uses the suggested name, made valid, and suffixes it when taken', async (t) => {
-  const first = await accounts.createOAuthAccount({ provider: 'google', subject: 'g-jose-1', email: 'Jose.Perez@Example.com', emailVerified: true, suggestedUsername: 'José Pérez' });
-  t.like(first, { username: 'jose_perez', displayUsername: 'Jose_Perez', email: 'jose.perez@example.com', emailVerified: true, hasPassword: false, roles: ['user'] });
+  const first = await accounts.createOAuthAccount({
+    provider: 'google',
+    subject: 'g-jose-1',
+    email: 'Jose.Perez@Example.com',
+    emailVerified: true,
+    suggestedUsername: 'José Pérez',
+  });
+  t.like(first, {
+    username: 'jose_perez',
+    displayUsername: 'Jose_Perez',
+    email: 'jose.perez@example.com',
+    emailVerified: true,
+    hasPassword: false,
+    roles: ['user'],
+  });
   t.deepEqual(first.providers, [{ provider: 'google', subject: 'g-jose-1' }]);
   const second = await accounts.createOAuthAccount({ provider: 'facebook', subject: 'fb-jose-2', emailVerified: false, suggestedUsername: 'José Pérez' });
   t.is(second.username, 'jose_perez2');
@@ -199,11 +219,15 @@ test('createOAuthAccount makes a valid name from anything, and accounts without 
 test('createOAuthAccount refuses a taken email or provider identity with AUTH_IDENTITY_TAKEN naming it', async (t) => {
   const who = fresh('oauthclash');
   await accounts.register({ ...who, password: 'clash password 1' });
-  const emailErr = await errorOf(accounts.createOAuthAccount({ provider: 'google', subject: 'g-clash', email: who.email.toUpperCase(), emailVerified: true, suggestedUsername: 'clasher' }));
+  const emailErr = await errorOf(
+    accounts.createOAuthAccount({ provider: 'google', subject: 'g-clash', email: who.email.toUpperCase(), emailVerified: true, suggestedUsername: 'clasher' }),
+  );
   t.is(emailErr.code, 'AUTH_IDENTITY_TAKEN');
   t.deepEqual(emailErr.details, { field: 'email' });
   await accounts.createOAuthAccount({ provider: 'google', subject: 'g-clash-2', emailVerified: false, suggestedUsername: 'clasher2' });
-  const providerErr = await errorOf(accounts.createOAuthAccount({ provider: 'google', subject: 'g-clash-2', emailVerified: false, suggestedUsername: 'clasher3' }));
+  const providerErr = await errorOf(
+    accounts.createOAuthAccount({ provider: 'google', subject: 'g-clash-2', emailVerified: false, suggestedUsername: 'clasher3' }),
+  );
   t.is(providerErr.code, 'AUTH_IDENTITY_TAKEN');
   t.deepEqual(providerErr.details, { field: 'provider' });
   t.is(await accountModel(connection).countDocuments({ username: 'clasher3' }), 0);
@@ -211,7 +235,14 @@ test('createOAuthAccount refuses a taken email or provider identity with AUTH_ID
 
 test('the schema is strict: unknown fields are refused at write time', async (t) => {
   await t.throwsAsync(
-    accountModel(connection).create({ _id: 'u_strict', username: 'strict_one', displayUsername: 'strict_one', emailVerified: false, createdAt: new Date(), isAdmin: true } as never),
+    accountModel(connection).create({
+      _id: 'u_strict',
+      username: 'strict_one',
+      displayUsername: 'strict_one',
+      emailVerified: false,
+      createdAt: new Date(),
+      isAdmin: true,
+    } as never),
     { name: 'StrictModeError' },
   );
   t.is(await accountModel(connection).countDocuments({ _id: 'u_strict' }), 0);

@@ -119,13 +119,20 @@ test('refresh rotates; reusing a rotated refresh token revokes the family and di
   t.is(await codeOf(attacker.request('auth:refresh', { refreshToken: tokens.refreshToken })), 'AUTH_REFRESH_REUSED');
   t.deepEqual(await Promise.all(revoked), ['io server disconnect', 'io server disconnect'], 'both nodes dropped the session’s sockets');
   const later = await connect(0);
-  t.is(await codeOf(later.request('auth:refresh', { refreshToken: first.tokens.refreshToken })), 'AUTH_REFRESH_INVALID', 'the newest token of the family is dead too');
+  t.is(
+    await codeOf(later.request('auth:refresh', { refreshToken: first.tokens.refreshToken })),
+    'AUTH_REFRESH_INVALID',
+    'the newest token of the family is dead too',
+  );
 });
 
 test('log out everywhere disconnects the user’s other sockets at once, across nodes', async (t) => {
   const { c, tokens, userId } = await registered(0);
   const second = await connect(1);
-  const login2 = await second.request('auth:login', { identifier: userId === '' ? '' : (await c.request('users:me', {})).profile.username, password: PASSWORD });
+  const login2 = await second.request('auth:login', {
+    identifier: userId === '' ? '' : (await c.request('users:me', {})).profile.username,
+    password: PASSWORD,
+  });
   const onOther = await connect(1, login2.tokens.accessToken);
   const gone = [second, onOther].map((s) => new Promise<string>((resolve) => s.socket.once('disconnect', (r) => resolve(r))));
   const res = await c.request('auth:logoutAll', {});
@@ -160,7 +167,10 @@ test('an admin changes roles; removing a role revokes the user’s sessions at o
   const mongo = await MongoClient.connect(requireEnv('MONGO_URL'));
   t.teardown(() => mongo.close());
   // Bootstrap: the first admin is made in the database (there is no one to grant it).
-  await mongo.db(dbName).collection('accounts').updateOne({ _id: admin.userId as never }, { $set: { roles: ['user', 'admin'] } });
+  await mongo
+    .db(dbName)
+    .collection('accounts')
+    .updateOne({ _id: admin.userId as never }, { $set: { roles: ['user', 'admin'] } });
   const adminSession = await admin.c.request('auth:refresh', { refreshToken: admin.tokens.refreshToken });
   t.deepEqual([...adminSession.roles].sort(), ['admin', 'user']);
 

@@ -95,7 +95,10 @@ test('sign-in throttles after 5 failures for that account; another account from 
   const login = loginService({ accountLimit: 5, accountWindowMs: 1_500 });
   const [victim, bystander] = await Promise.all([newAccount('victim'), newAccount('bystander')]);
   for (let i = 0; i < 5; i++) {
-    t.is((await errorOf(login.authenticate({ identifier: victim.username, password: `guess number ${i}`, ip: '198.51.100.20' }))).code, 'AUTH_INVALID_CREDENTIALS');
+    t.is(
+      (await errorOf(login.authenticate({ identifier: victim.username, password: `guess number ${i}`, ip: '198.51.100.20' }))).code,
+      'AUTH_INVALID_CREDENTIALS',
+    );
   }
   const throttled = await errorOf(login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' }));
   t.is(throttled.code, 'AUTH_THROTTLED', 'even the right password, from another IP');
@@ -137,7 +140,13 @@ test('a successful sign-in clears the account failures', async (t) => {
 
 test('an account without a password (OAuth only) cannot sign in with one', async (t) => {
   const login = loginService();
-  const account = await accounts.createOAuthAccount({ provider: 'google', subject: 'g-nopw', email: 'nopw@example.com', emailVerified: true, suggestedUsername: 'nopw' });
+  const account = await accounts.createOAuthAccount({
+    provider: 'google',
+    subject: 'g-nopw',
+    email: 'nopw@example.com',
+    emailVerified: true,
+    suggestedUsername: 'nopw',
+  });
   t.is((await errorOf(login.authenticate({ identifier: account.username, password: '', ip: '198.51.100.27' }))).code, 'AUTH_INVALID_CREDENTIALS');
   t.is((await errorOf(login.authenticate({ identifier: 'nopw@example.com', password: PASSWORD, ip: '198.51.100.27' }))).code, 'AUTH_INVALID_CREDENTIALS');
 });

@@ -98,7 +98,10 @@ test('every key has a TTL of one window and holds at most the limit', async (t) 
     t.true(ttl > 0 && ttl <= (isIp ? 30_000 : 20_000), `${key} ttl ${ttl}`);
     t.is(await raw.zcard(key), isIp ? 4 : 3);
   }
-  t.false(keys.some((k) => k.includes('grace')), 'identifiers are hashed, not stored');
+  t.false(
+    keys.some((k) => k.includes('grace')),
+    'identifiers are hashed, not stored',
+  );
 });
 
 test('IPv6 addresses of one /64 share a counter; an IPv4-mapped address is its IPv4 address', async (t) => {

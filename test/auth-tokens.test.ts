@@ -99,7 +99,15 @@ test('a token a few seconds past expiry is still accepted within the clock toler
 test('forged, tampered and foreign tokens → AUTH_TOKEN_INVALID', async (t) => {
   const account = await newAccount();
   const { accessToken, sessionId } = await tokens.createSession(account.id, ['user']);
-  const claims = { sub: account.id, sid: sessionId, roles: ['admin'], iss: 'flock-test', aud: 'flock-app', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 };
+  const claims = {
+    sub: account.id,
+    sid: sessionId,
+    roles: ['admin'],
+    iss: 'flock-test',
+    aud: 'flock-app',
+    iat: Math.floor(Date.now() / 1000),
+    exp: Math.floor(Date.now() / 1000) + 600,
+  };
   const sign = (alg: string, key: Uint8Array, payload: Record<string, unknown> = claims) => new SignJWT(payload).setProtectedHeader({ alg }).sign(key);
   const [head, body, signature] = accessToken.split('.') as [string, string, string];
   const cases: [string, string][] = [
@@ -122,7 +130,9 @@ test('forged, tampered and foreign tokens → AUTH_TOKEN_INVALID', async (t) => 
 });
 
 test('a secret shorter than 32 bytes is a configuration error', (t) => {
-  const err = t.throws(() => createTokenService({ connection, settings: { secret: randomBytes(31) }, lookupRoles: async () => null }), { instanceOf: FlockError });
+  const err = t.throws(() => createTokenService({ connection, settings: { secret: randomBytes(31) }, lookupRoles: async () => null }), {
+    instanceOf: FlockError,
+  });
   t.is(err?.code, 'CONFIG_INVALID');
 });
 
@@ -214,12 +224,17 @@ test('revokeSession ends one session; only its owner may end it when userId is g
 
 test('revokeAllSessions revokes every family of the user and returns their ids', async (t) => {
   const [user, other] = [await newAccount(), await newAccount()];
-  const sessions = [await tokens.createSession(user.id, ['user']), await tokens.createSession(user.id, ['user']), await tokens.createSession(user.id, ['user'])];
+  const sessions = [
+    await tokens.createSession(user.id, ['user']),
+    await tokens.createSession(user.id, ['user']),
+    await tokens.createSession(user.id, ['user']),
+  ];
   const rotated = await tokens.refresh(sessions[0]!.refreshToken);
   const unrelated = await tokens.createSession(other.id, ['user']);
   const revoked = await tokens.revokeAllSessions(user.id);
   t.deepEqual([...revoked].sort(), sessions.map((s) => s.sessionId).sort());
-  for (const token of [rotated.refreshToken, sessions[1]!.refreshToken, sessions[2]!.refreshToken]) t.is(await codeOf(tokens.refresh(token)), 'AUTH_REFRESH_INVALID');
+  for (const token of [rotated.refreshToken, sessions[1]!.refreshToken, sessions[2]!.refreshToken])
+    t.is(await codeOf(tokens.refresh(token)), 'AUTH_REFRESH_INVALID');
   t.is(await codeOf(tokens.refresh(unrelated.refreshToken)), 'ok');
   t.deepEqual(await tokens.revokeAllSessions(user.id), [], 'nothing left to revoke');
 });

@@ -18,9 +18,17 @@ const rejects: [string, Record<string, string>, RegExp][] = [
   ['a bad duration', { JOBS_PROCESS_EVERY: 'soon' }, /JOBS_PROCESS_EVERY: expected a duration/],
   ['dev services off without MONGO_URL', { FLOCK_DEV_SERVICES: 'off' }, /MONGO_URL: expected .* when FLOCK_DEV_SERVICES=off/],
   ['production without MONGO_URL', { NODE_ENV: 'production', STRIPE_SECRET_KEY: 'sk_live_abc' }, /MONGO_URL/],
-  ['production without JWT_SECRET', { NODE_ENV: 'production', MONGO_URL: 'mongodb://db:27017', STRIPE_SECRET_KEY: 'sk_live_abc' }, /JWT_SECRET: expected at least 32 random bytes/],
+  [
+    'production without JWT_SECRET',
+    { NODE_ENV: 'production', MONGO_URL: 'mongodb://db:27017', STRIPE_SECRET_KEY: 'sk_live_abc' },
+    /JWT_SECRET: expected at least 32 random bytes/,
+  ],
   ['a JWT_SECRET shorter than 32 bytes', { JWT_SECRET: Buffer.alloc(16, 1).toString('base64') }, /JWT_SECRET: expected at least 32 random bytes/],
-  ['an S3 key id without its secret', { S3_ACCESS_KEY_ID: 'AKIA' }, /S3_SECRET_ACCESS_KEY: expected S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY to be set together/],
+  [
+    'an S3 key id without its secret',
+    { S3_ACCESS_KEY_ID: 'AKIA' },
+    /S3_SECRET_ACCESS_KEY: expected S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY to be set together/,
+  ],
 ];
 
 for (const [what, env, message] of rejects) {

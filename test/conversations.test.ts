@@ -71,7 +71,6 @@ async function group(owner: SocialUser, others: SocialUser[], title = 'a group')
   return owner.c.request('conversations:createGroup', { title, memberIds: others.map((u) => u.userId) });
 }
 
-
 async function lastSeq(u: SocialUser, conversationId: string): Promise<number> {
   return (await u.c.request('conversations:get', { conversationId })).lastSeq;
 }
@@ -160,7 +159,10 @@ test('resending a clientMessageId after the socket died returns the stored messa
   dying.socket.disconnect();
   t.not(await codeOf(lost), 'ok', 'no ack reaches a dead socket');
   const retried = await again.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' });
-  t.like(await again.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' }), { duplicate: true, message: { seq: retried.message.seq } });
+  t.like(await again.request('conversations:send', { conversationId, clientMessageId: inFlight, text: 'in flight' }), {
+    duplicate: true,
+    message: { seq: retried.message.seq },
+  });
 
   // Two sockets of the same user racing with one key: one message.
   const other = await cluster.connect(0, await tokenOf(a));
@@ -175,12 +177,15 @@ test('resending a clientMessageId after the socket died returns the stored messa
   t.is(fromB.message.senderId, b.userId);
 
   const history = await fullHistory(b, conversationId);
-  t.deepEqual(history.map((m) => [m.seq, m.senderId, m.text]), [
-    [1, a.userId, 'are you there?'],
-    [2, a.userId, 'in flight'],
-    [3, a.userId, 'once'],
-    [4, b.userId, 'yes'],
-  ]);
+  t.deepEqual(
+    history.map((m) => [m.seq, m.senderId, m.text]),
+    [
+      [1, a.userId, 'are you there?'],
+      [2, a.userId, 'in flight'],
+      [3, a.userId, 'once'],
+      [4, b.userId, 'yes'],
+    ],
+  );
   t.true(await eventually(async () => b.got.of(conversationId).length === 4));
   await sleep(300);
   t.deepEqual(seqs(b.got.messages.filter((m) => m.conversationId === conversationId)), [1, 2, 3, 4], 'a resend delivers nothing again');
@@ -214,7 +219,15 @@ test('an owner that crashed after storing a message, or before delivering one: r
   const created = message(1, { kind: 'system', system: { action: 'created', by: a.userId, userIds: [b.userId], title: 'crashed', role: null } });
   const recorded = message(2, { clientMessageId: 'c-recorded', text: 'recorded, not delivered' });
   const ghost = message(3, { clientMessageId: 'c-ghost-1', text: 'stored, never recorded' });
-  const member = (userId: string, role: 'owner' | 'member', readSeq: number) => ({ userId, role, folder: 'inbox' as const, joinedAt: now, joinedSeq: 1, readSeq, deliveredSeq: readSeq });
+  const member = (userId: string, role: 'owner' | 'member', readSeq: number) => ({
+    userId,
+    role,
+    folder: 'inbox' as const,
+    joinedAt: now,
+    joinedSeq: 1,
+    readSeq,
+    deliveredSeq: readSeq,
+  });
   const doc: ConversationDoc = {
     _id: conversationId,
     kind: 'group',
@@ -249,15 +262,24 @@ test('an owner that crashed after storing a message, or before delivering one: r
   // The next message takes number 3, replacing what the crashed send left there; its save replaces the done delivery of 2 by its own.
   t.like(await send(a, conversationId, 'the real third'), { duplicate: false, message: { seq: 3, text: 'the real third' } });
   const stored = await cluster.withDb((db) => db.collection<ConversationDoc>('conversations').findOne({ _id: conversationId }));
-  const listed = (stored?.pending ?? []).map((p) => z.object({ event: z.object({ data: z.object({ message: z.object({ seq: z.number() }) }) }) }).parse(JSON.parse(String(p))).event.data.message.seq);
+  const listed = (stored?.pending ?? []).map(
+    (p) => z.object({ event: z.object({ data: z.object({ message: z.object({ seq: z.number() }) }) }) }).parse(JSON.parse(String(p))).event.data.message.seq,
+  );
   t.deepEqual(listed, [3], 'the delivery of 2 is no longer listed once the next change is saved');
-  t.like(await send(a, conversationId, 'stored, never recorded', 'c-ghost-1'), { duplicate: false, message: { seq: 4 } }, 'the unrecorded key was never acknowledged');
-  t.deepEqual((await fullHistory(b, conversationId)).map((m) => [m.seq, m.text]), [
-    [1, ''],
-    [2, 'recorded, not delivered'],
-    [3, 'the real third'],
-    [4, 'stored, never recorded'],
-  ]);
+  t.like(
+    await send(a, conversationId, 'stored, never recorded', 'c-ghost-1'),
+    { duplicate: false, message: { seq: 4 } },
+    'the unrecorded key was never acknowledged',
+  );
+  t.deepEqual(
+    (await fullHistory(b, conversationId)).map((m) => [m.seq, m.text]),
+    [
+      [1, ''],
+      [2, 'recorded, not delivered'],
+      [3, 'the real third'],
+      [4, 'stored, never recorded'],
+    ],
+  );
   t.true(await eventually(async () => b.got.of(conversationId).length === 3));
   t.is(b.got.messages.filter((m) => m.conversationId === conversationId).length, 3, 'each delivered once');
 });
@@ -288,7 +310,11 @@ test('unread counts and receipts are exact under concurrent senders; markRead ne
   t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 5 }), { readSeq: 10, deliveredSeq: 10 }, 'never back');
   t.deepEqual(await reader.c.request('conversations:markDelivered', { conversationId: a, seq: 20 }), { readSeq: 10, deliveredSeq: 20 });
   t.deepEqual(await reader.c.request('conversations:markDelivered', { conversationId: a, seq: 3 }), { readSeq: 10, deliveredSeq: 20 });
-  t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 9_999 }), { readSeq: lastA, deliveredSeq: lastA }, 'clamped to the last message');
+  t.deepEqual(
+    await reader.c.request('conversations:markRead', { conversationId: a, seq: 9_999 }),
+    { readSeq: lastA, deliveredSeq: lastA },
+    'clamped to the last message',
+  );
   t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 6, conversations: 1, requests: 1 });
 
   // Concurrent receipts in any order end at the highest.
@@ -297,16 +323,31 @@ test('unread counts and receipts are exact under concurrent senders; markRead ne
   t.like(await reader.c.request('conversations:get', { conversationId: b }), { unread: 0 });
   t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 1 });
   const seenBy = (await s2.c.request('conversations:get', { conversationId: a })).members;
-  t.like(seenBy.find((m) => m.userId === reader.userId), { readSeq: lastA, deliveredSeq: lastA }, 'other members see the receipt');
+  t.like(
+    seenBy.find((m) => m.userId === reader.userId),
+    { readSeq: lastA, deliveredSeq: lastA },
+    'other members see the receipt',
+  );
 
   // Receipts reach the other members live, in order, ending at the last one.
   for (const s of [s1, s2, s3]) {
     t.true(await eventually(async () => s.got.receipts.some((r) => r.conversationId === a && r.userId === reader.userId && r.readSeq === lastA)));
     const mine = s.got.receipts.filter((r) => r.conversationId === a && r.userId === reader.userId);
-    t.deepEqual(mine.map((r) => [r.readSeq, r.deliveredSeq]), [[10, 10], [10, 20], [lastA, lastA]], 'one event per change, none for no-ops');
+    t.deepEqual(
+      mine.map((r) => [r.readSeq, r.deliveredSeq]),
+      [
+        [10, 10],
+        [10, 20],
+        [lastA, lastA],
+      ],
+      'one event per change, none for no-ops',
+    );
   }
   t.true(await eventually(async () => s1.got.receipts.some((r) => r.conversationId === b && r.readSeq === 6)));
-  t.false(s2.got.receipts.some((r) => r.conversationId === b), 'receipts go to the members only');
+  t.false(
+    s2.got.receipts.some((r) => r.conversationId === b),
+    'receipts go to the members only',
+  );
 });
 
 // ---- rules ----
@@ -349,13 +390,20 @@ test('a block, either way, refuses opening, reopening or continuing a 1:1 and ad
   await x.c.request('graph:block', { userId: y.userId });
   t.is(await codeOf(y.c.request('conversations:openDirect', { userId: x.userId })), 'GRAPH_BLOCKED', 'the blocked one');
   t.is(await codeOf(x.c.request('conversations:openDirect', { userId: y.userId })), 'GRAPH_BLOCKED', 'the blocker');
-  t.is(await codeOf(x.c.request('conversations:get', { conversationId: directConversationId(x.userId, y.userId) })), 'CONVERSATION_NOT_FOUND', 'nothing was made');
+  t.is(
+    await codeOf(x.c.request('conversations:get', { conversationId: directConversationId(x.userId, y.userId) })),
+    'CONVERSATION_NOT_FOUND',
+    'nothing was made',
+  );
 
   const d = (await p.c.request('conversations:openDirect', { userId: q.userId })).conversationId;
   await send(p, d, 'before the block');
   await send(q, d, 'reply');
   await q.c.request('graph:block', { userId: p.userId });
-  for (const [from, to] of [[p, q], [q, p]] as const) {
+  for (const [from, to] of [
+    [p, q],
+    [q, p],
+  ] as const) {
     t.is(await codeOf(send(from, d, 'after the block')), 'GRAPH_BLOCKED');
     t.is(await codeOf(from.c.request('conversations:openDirect', { userId: to.userId })), 'GRAPH_BLOCKED', 'reopening is opening');
     t.is(await codeOf(from.c.request('conversations:typing', { conversationId: d })), 'GRAPH_BLOCKED');
@@ -405,7 +453,7 @@ test('a removed member gets the removal and then nothing, reads up to it, and ca
   t.deepEqual(refused, Array(5).fill('CONVERSATION_NOT_FOUND'));
   t.false((await listed(gone, 'inbox')).includes(g));
   t.deepEqual(seqs(await fullHistory(stays, g)), range(1, 6));
-  t.is((await fullHistory(stays, g))[2]!.text, 'two', 'the removed member\'s message stays');
+  t.is((await fullHistory(stays, g))[2]!.text, 'two', "the removed member's message stays");
 
   // Added back, they read from the new join on.
   t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: g, userIds: [gone.userId] }), { added: [gone.userId] });
@@ -433,7 +481,11 @@ test('only the owner and admins manage a group, only the owner sets roles, and a
   t.deepEqual(await admin.c.request('conversations:removeMember', { conversationId: g, userId: m2.userId }), { changed: true });
   t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: owner.userId })), 'CONVERSATION_FORBIDDEN');
   await owner.c.request('conversations:setRole', { conversationId: g, userId: m1.userId, role: 'admin' });
-  t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: m1.userId })), 'CONVERSATION_FORBIDDEN', 'only the owner removes admins');
+  t.is(
+    await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: m1.userId })),
+    'CONVERSATION_FORBIDDEN',
+    'only the owner removes admins',
+  );
   t.is(await codeOf(owner.c.request('conversations:setRole', { conversationId: g, userId: owner.userId, role: 'member' })), 'CONVERSATION_FORBIDDEN');
   t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: admin.userId })), 'REQUEST_INVALID', 'leaving is leave');
 
@@ -523,13 +575,20 @@ test('message requests: a 1:1 from someone you do not follow waits in requests; 
   await send(stranger, s, 'hi, we have not met');
   t.false((await listed(r, 'inbox')).includes(s));
   const requests = await r.c.request('conversations:list', { folder: 'requests' });
-  t.deepEqual(requests.items.map((c) => c.conversationId), [s]);
+  t.deepEqual(
+    requests.items.map((c) => c.conversationId),
+    [s],
+  );
   t.like(requests.items[0], { folder: 'requests', unread: 1, lastMessage: { seq: 1, text: 'hi, we have not met' } });
 
   const f = (await friend.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
   await send(friend, f, 'it is me');
   const inbox = await r.c.request('conversations:list', { folder: 'inbox' });
-  t.deepEqual(inbox.items.map((c) => c.conversationId), [f], 'someone you follow lands in the inbox');
+  t.deepEqual(
+    inbox.items.map((c) => c.conversationId),
+    [f],
+    'someone you follow lands in the inbox',
+  );
   t.deepEqual(await r.c.request('conversations:unread', {}), { unread: 1, conversations: 1, requests: 1 });
 
   t.deepEqual(await r.c.request('conversations:accept', { conversationId: s }), { changed: true });
@@ -545,7 +604,10 @@ test('message requests: a 1:1 from someone you do not follow waits in requests; 
   t.deepEqual(await listed(r, 'requests'), []);
   t.deepEqual(await listed(r, 'inbox'), [s2, f, s], 'latest activity first');
   const firstPage = await r.c.request('conversations:list', { limit: 2 });
-  t.deepEqual(firstPage.items.map((c) => c.conversationId), [s2, f]);
+  t.deepEqual(
+    firstPage.items.map((c) => c.conversationId),
+    [s2, f],
+  );
   const secondPage = await r.c.request('conversations:list', { limit: 2, cursor: firstPage.nextCursor! });
   t.deepEqual(secondPage, { items: [(await r.c.request('conversations:list', {})).items[2]!], nextCursor: null }, 'pages continue after the last one');
 
@@ -586,7 +648,10 @@ test('the conversation list pages by latest activity, past conversations of the 
     requests.unshift(conversationId);
   }
   // The five newer requests come first in the user's conversations: the inbox page has to read past them.
-  t.deepEqual((await r.c.request('conversations:list', { folder: 'inbox', limit: 1 })).items.map((c) => c.conversationId), [f]);
+  t.deepEqual(
+    (await r.c.request('conversations:list', { folder: 'inbox', limit: 1 })).items.map((c) => c.conversationId),
+    [f],
+  );
   const pages: string[][] = [];
   let cursor: string | undefined;
   do {
@@ -595,7 +660,10 @@ test('the conversation list pages by latest activity, past conversations of the 
     cursor = page.nextCursor ?? undefined;
   } while (cursor && pages.length < 10);
   t.deepEqual(pages.flat(), requests, 'newest first, each once');
-  t.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+  t.deepEqual(
+    pages.map((p) => p.length),
+    [2, 2, 1],
+  );
 });
 
 test(`a group holds at most CONVERSATION_MAX_MEMBERS (${MAX_MEMBERS}) members: CONVERSATION_FULL changes nothing`, async (t) => {
@@ -654,21 +722,30 @@ test('bad input gets typed errors and changes nothing', async (t) => {
     ['openDirect with yourself', a.c.request('conversations:openDirect', { userId: a.userId }), 'GRAPH_SELF'],
     ['group with an unknown user', a.c.request('conversations:createGroup', { title: 't', memberIds: [b.userId, unknown] }), 'USER_NOT_FOUND'],
     // 50 ids are allowed per request: they must fit the request size limit (they are unknown here, hence USER_NOT_FOUND).
-    ['group with 50 member ids', a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }), 'USER_NOT_FOUND'],
-    ['group with 51 member ids', a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 51).map((i) => `u_${String(i).padStart(16, 'Z')}`) }), 'REQUEST_INVALID'],
+    [
+      'group with 50 member ids',
+      a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }),
+      'USER_NOT_FOUND',
+    ],
+    [
+      'group with 51 member ids',
+      a.c.request('conversations:createGroup', { title: 't', memberIds: range(1, 51).map((i) => `u_${String(i).padStart(16, 'Z')}`) }),
+      'REQUEST_INVALID',
+    ],
     ['group without a title', a.c.request('conversations:createGroup', { title: '  ', memberIds: [b.userId] }), 'REQUEST_INVALID'],
     ['group title over 100', a.c.request('conversations:createGroup', { title: 't'.repeat(101), memberIds: [b.userId] }), 'REQUEST_INVALID'],
     ['adding an unknown user', a.c.request('conversations:addMembers', { conversationId: g, userIds: [unknown] }), 'USER_NOT_FOUND'],
-    ['adding 50 member ids', a.c.request('conversations:addMembers', { conversationId: g, userIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }), 'USER_NOT_FOUND'],
+    [
+      'adding 50 member ids',
+      a.c.request('conversations:addMembers', { conversationId: g, userIds: range(1, 50).map((i) => `u_${String(i).padStart(64, 'Z')}`) }),
+      'USER_NOT_FOUND',
+    ],
     ['adding nobody', a.c.request('conversations:addMembers', { conversationId: g, userIds: [] }), 'REQUEST_INVALID'],
     ['rename to blank', a.c.request('conversations:rename', { conversationId: g, title: '' }), 'REQUEST_INVALID'],
     ['an unknown role', a.c.request('conversations:setRole', { conversationId: g, userId: b.userId, role: 'owner' } as never), 'REQUEST_INVALID'],
   ];
   const outcomes = await Promise.all(cases.map(([, attempt]) => codeOf(attempt)));
-  t.deepEqual(
-    Object.fromEntries(cases.map(([what], i) => [what, outcomes[i]])),
-    Object.fromEntries(cases.map(([what, , code]) => [what, code])),
-  );
+  t.deepEqual(Object.fromEntries(cases.map(([what], i) => [what, outcomes[i]])), Object.fromEntries(cases.map(([what, , code]) => [what, code])));
 
   t.is(await lastSeq(a, g), before.lastSeq, 'no sequence number was taken');
   t.deepEqual(await fullHistory(b, g), before.history);
@@ -693,7 +770,10 @@ test('typing reaches the other members only, is never stored, and is rate-limite
   const codes = await Promise.all(Array.from({ length: 6 }, () => codeOf(c.c.request('conversations:typing', { conversationId: g }))));
   const accepted = codes.filter((code) => code === 'ok').length;
   t.true(accepted >= 3 && accepted < 6, codes.join(','));
-  t.true(codes.every((code) => code === 'ok' || code === 'REQUEST_RATE_LIMITED'), codes.join(','));
+  t.true(
+    codes.every((code) => code === 'ok' || code === 'REQUEST_RATE_LIMITED'),
+    codes.join(','),
+  );
   t.true(await eventually(async () => b.got.typing.filter((x) => x.userId === c.userId).length === accepted));
   await sleep(300);
   t.is(b.got.typing.filter((x) => x.userId === c.userId).length, accepted, 'the refused ones were not sent');
@@ -724,7 +804,7 @@ test('history pages before and after with hasMore, and a member added later read
   t.deepEqual(await page({}), [range(1, 21), false]);
   // Walking back from the end with before= visits every message once.
   const back: number[] = [];
-  for (let before: number | undefined, more = true; more; ) {
+  for (let before: number | undefined, more = true; more;) {
     const [s, hasMore] = await page({ ...(before !== undefined && { before }), limit: 4 });
     back.unshift(...s);
     more = hasMore;
@@ -740,10 +820,17 @@ test('history pages before and after with hasMore, and a member added later read
   t.deepEqual(await page({ before: 10, limit: 5 }, late), [[], false]);
   t.deepEqual(await page({ after: 0, limit: 2 }, late), [[22, 23], true]);
   t.deepEqual(await page({ after: 5, limit: 50 }, late), [[22, 23, 24], false]);
-  t.like((await late.c.request('conversations:history', { conversationId: g })).messages[0], { kind: 'system', system: { action: 'added', userIds: [late.userId] } });
+  t.like((await late.c.request('conversations:history', { conversationId: g })).messages[0], {
+    kind: 'system',
+    system: { action: 'added', userIds: [late.userId] },
+  });
   t.like(await late.c.request('conversations:get', { conversationId: g }), { lastSeq: 24, unread: 3 });
   t.like(await send(late, g, 'my first'), { message: { seq: 25 } });
-  t.is(await codeOf(late.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), text: 'x', replyTo: 5 })), 'CONVERSATION_MESSAGE_NOT_FOUND', 'no replies to the past');
+  t.is(
+    await codeOf(late.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), text: 'x', replyTo: 5 })),
+    'CONVERSATION_MESSAGE_NOT_FOUND',
+    'no replies to the past',
+  );
   t.is(await codeOf(late.c.request('conversations:edit', { conversationId: g, seq: 2, text: 'x' })), 'CONVERSATION_MESSAGE_NOT_FOUND');
   t.true(await eventually(async () => late.got.of(g).length === 4));
   t.deepEqual(seqs(late.got.of(g)), [22, 23, 24, 25], 'live from the join on, too');

@@ -18,7 +18,10 @@ test('embedded FerretDB keeps documents in its data directory across a restart',
   const first = await startEmbeddedMongo({ dataDir, cacheDir, onBuild: (m) => builds.push(m) });
   t.regex(first.description, /^embedded FerretDB v1\.24\.\d+ \(SQLite in /);
   const c1 = await MongoClient.connect(first.url);
-  await c1.db('persist').collection('things').insertOne({ _id: 'x' as never, n: 42 });
+  await c1
+    .db('persist')
+    .collection('things')
+    .insertOne({ _id: 'x' as never, n: 42 });
   await c1.close();
   await first.stop();
 
@@ -26,7 +29,15 @@ test('embedded FerretDB keeps documents in its data directory across a restart',
   t.teardown(() => second.stop());
   const c2 = await MongoClient.connect(second.url);
   t.teardown(() => c2.close());
-  t.is((await c2.db('persist').collection('things').findOne({ _id: 'x' as never }))?.n, 42);
+  t.is(
+    (
+      await c2
+        .db('persist')
+        .collection('things')
+        .findOne({ _id: 'x' as never })
+    )?.n,
+    42,
+  );
   t.deepEqual(builds, [], 'the binary built for the suite was reused, not rebuilt');
 });
 

@@ -75,7 +75,10 @@ function runtimeStage(dockerfile: string): string[] {
 /** Arguments of the last `NAME ...` instruction (the one Docker uses), if any. */
 function lastInstruction(stage: string[], name: string): string | undefined {
   const pattern = new RegExp(`^${name}\\s+(.*)$`, 'i');
-  return stage.map((line) => pattern.exec(line)?.[1]).filter((args) => args !== undefined).at(-1);
+  return stage
+    .map((line) => pattern.exec(line)?.[1])
+    .filter((args) => args !== undefined)
+    .at(-1);
 }
 
 test('docker-compose.yml parses as YAML with a services map', (t) => {
@@ -120,15 +123,12 @@ test('every variable the flock nodes set is read by server/config.ts or allow-li
   const known = new Set<string>(Object.keys(configVariables));
   for (const name of FLOCK_NODES) {
     for (const variable of environmentOf(service(compose, name)).keys()) {
-      t.true(
-        known.has(variable) || NOT_YET_IN_CONFIG.has(variable),
-        `${name} sets ${variable}, which configVariables in server/config.ts does not declare`,
-      );
+      t.true(known.has(variable) || NOT_YET_IN_CONFIG.has(variable), `${name} sets ${variable}, which configVariables in server/config.ts does not declare`);
     }
   }
 });
 
-test('every value the flock nodes set for a config.ts variable passes that variable\'s schema', (t) => {
+test("every value the flock nodes set for a config.ts variable passes that variable's schema", (t) => {
   const compose = loadCompose();
   for (const name of FLOCK_NODES) {
     for (const [variable, value] of environmentOf(service(compose, name))) {

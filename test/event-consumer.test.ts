@@ -31,7 +31,12 @@ function streamKey(): string {
   return key;
 }
 
-const event = (id: string): DomainEventOf<'posts:deleted'> => ({ id, type: 'posts:deleted', at: Date.now(), data: { postId: id, authorId: 'a', removedBy: null } });
+const event = (id: string): DomainEventOf<'posts:deleted'> => ({
+  id,
+  type: 'posts:deleted',
+  at: Date.now(),
+  data: { postId: id, authorId: 'a', removedBy: null },
+});
 const publish = (key: string, e: DomainEvent | string) => redis.xadd(key, '*', 'event', typeof e === 'string' ? e : JSON.stringify(e));
 const pendingCount = async (key: string) => ((await redis.xpending(key, 'g')) as [number])[0];
 

@@ -58,7 +58,12 @@ for (const [name, followerCount] of [
     const second = await author!.c.request('posts:create', { text: 'two' });
     t.true(await eventually(async () => live.every((l) => l.posts.length >= 2), 30_000), `live: ${live.map((l) => l.posts.length).join(',')}`);
     await new Promise((r) => setTimeout(r, 300));
-    for (const l of live) t.deepEqual(l.posts.map((p) => p.postId), [first.postId, second.postId], 'exactly once, in order');
+    for (const l of live)
+      t.deepEqual(
+        l.posts.map((p) => p.postId),
+        [first.postId, second.postId],
+        'exactly once, in order',
+      );
     t.true(followers.some((f) => f.node === 0) && followers.some((f) => f.node === 1));
     for (const f of [followers[0]!, followers[1]!, followers.at(-1)!]) t.deepEqual((await home(f)).slice(0, 2), [second.postId, first.postId]);
     t.deepEqual((await home(author!)).slice(0, 2), [second.postId, first.postId], 'authors see their own posts');
@@ -138,21 +143,33 @@ test('follow backfills; unfollow, block and mute remove; deletion removes everyw
   const muted = await author!.c.request('posts:create', { text: 'while muted' });
   await new Promise((r) => setTimeout(r, 500));
   t.false((await home(reader!)).includes(muted.postId));
-  t.false(live.posts.some((p) => p.postId === muted.postId), 'no live post from a muted author');
+  t.false(
+    live.posts.some((p) => p.postId === muted.postId),
+    'no live post from a muted author',
+  );
   await reader!.c.request('graph:unmute', { userId: author!.userId });
   t.true((await home(reader!)).includes(muted.postId));
 
   await reader!.c.request('graph:unfollow', { userId: author!.userId });
-  t.false((await home(reader!)).some((id) => [early.postId, muted.postId].includes(id)), 'unfollow removes at once');
+  t.false(
+    (await home(reader!)).some((id) => [early.postId, muted.postId].includes(id)),
+    'unfollow removes at once',
+  );
   const afterUnfollow = await author!.c.request('posts:create', { text: 'after unfollow' });
   await reader!.c.request('graph:follow', { userId: other!.userId });
   await new Promise((r) => setTimeout(r, 500));
-  t.false(live.posts.some((p) => p.postId === afterUnfollow.postId), 'live stops after unfollow');
+  t.false(
+    live.posts.some((p) => p.postId === afterUnfollow.postId),
+    'live stops after unfollow',
+  );
 
   await reader!.c.request('graph:follow', { userId: author!.userId });
   t.true(await eventually(async () => (await home(reader!)).includes(afterUnfollow.postId)));
   await author!.c.request('graph:block', { userId: reader!.userId });
-  t.false((await home(reader!)).some((id) => id === afterUnfollow.postId), 'block removes');
+  t.false(
+    (await home(reader!)).some((id) => id === afterUnfollow.postId),
+    'block removes',
+  );
 });
 
 test('for you ranks engaged posts first; bad input gets typed errors', async (t) => {

@@ -39,7 +39,10 @@ test.before(async () => {
   await coll.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: `filler-${i}`, epoch: 1, version: 1 })));
 });
 test.after.always(async () => {
-  await clients[0]?.db(dbName).dropDatabase().catch(() => {});
+  await clients[0]
+    ?.db(dbName)
+    .dropDatabase()
+    .catch(() => {});
   await Promise.all(clients.map((c) => c.close()));
 });
 
@@ -101,9 +104,7 @@ test('a fenced upsert of a missing document inserts it with its $setOnInsert fie
 
 test('a fenced upsert over a document with a higher epoch fails with a duplicate key and changes nothing', async (t) => {
   await coll.insertOne({ _id: 'ahead', epoch: 9, state: 'current' });
-  const err = await t.throwsAsync(
-    coll.updateOne({ _id: 'ahead', epoch: { $lte: 5 } }, { $set: { epoch: 5, state: 'stale' } }, { upsert: true }),
-  );
+  const err = await t.throwsAsync(coll.updateOne({ _id: 'ahead', epoch: { $lte: 5 } }, { $set: { epoch: 5, state: 'stale' } }, { upsert: true }));
   t.true(isDuplicateKey(err), String(err));
   t.deepEqual(await coll.findOne({ _id: 'ahead' }), { _id: 'ahead', epoch: 9, state: 'current' });
 });
@@ -139,22 +140,14 @@ test('findOneAndUpdate with a fence and upsert returns the right document', asyn
   );
   t.deepEqual(before, { _id: 'fam', epoch: 1, n: 1, born: true });
 
-  const after = await coll.findOneAndUpdate(
-    { _id: 'fam', epoch: { $lte: 2 } },
-    { $inc: { n: 1 } },
-    { upsert: true, returnDocument: 'after' },
-  );
+  const after = await coll.findOneAndUpdate({ _id: 'fam', epoch: { $lte: 2 } }, { $inc: { n: 1 } }, { upsert: true, returnDocument: 'after' });
   t.deepEqual(after, { _id: 'fam', epoch: 2, n: 3, born: true });
 
   const err = await t.throwsAsync(coll.findOneAndUpdate({ _id: 'fam', epoch: { $lte: 1 } }, { $set: { n: -1 } }, { upsert: true }));
   t.true(isDuplicateKey(err), String(err));
   t.is((await coll.findOne({ _id: 'fam' }))?.n, 3);
 
-  const newBefore = await coll.findOneAndUpdate(
-    { _id: 'fam-2', epoch: { $lte: 1 } },
-    { $set: { epoch: 1 } },
-    { upsert: true, returnDocument: 'before' },
-  );
+  const newBefore = await coll.findOneAndUpdate({ _id: 'fam-2', epoch: { $lte: 1 } }, { $set: { epoch: 1 } }, { upsert: true, returnDocument: 'before' });
   t.is(newBefore, null);
   t.deepEqual(await coll.findOne({ _id: 'fam-2' }), { _id: 'fam-2', epoch: 1 });
 });
@@ -173,8 +166,7 @@ test('an upsert still copies the equality fields of its filter into the new docu
   t.deepEqual(doc, { _id: 'eq-4', owner: 'o', n: 2 });
 });
 
-const racers = <T>(fn: (c: Collection<Doc>, i: number) => Promise<T>) =>
-  Promise.all(colls.flatMap((c, i) => [fn(c, 2 * i), fn(c, 2 * i + 1)]));
+const racers = <T>(fn: (c: Collection<Doc>, i: number) => Promise<T>) => Promise.all(colls.flatMap((c, i) => [fn(c, 2 * i), fn(c, 2 * i + 1)]));
 
 test('of 8 concurrent compare-and-set updates, exactly one lands', async (t) => {
   for (let round = 0; round < 10; round++) {

@@ -35,7 +35,6 @@ async function client(i: number, ip: string): Promise<FlockClient> {
   return c;
 }
 
-
 test('a public request is acked with typed data on either node', async (t) => {
   for (const i of [0, 1]) {
     const c = await client(i, '10.0.0.1');

@@ -19,9 +19,7 @@ let nodes: NodeProcess[] = [];
 test.before(async () => {
   client = await MongoClient.connect(requireEnv('MONGO_URL'));
   db = client.db(dbName);
-  nodes = await Promise.all(
-    ['a', 'b'].map((n) => startNodeProcess({ dbName, env: { NODE_ID: `jobs-${n}`, JOBS_PROCESS_EVERY: '1 second' } })),
-  );
+  nodes = await Promise.all(['a', 'b'].map((n) => startNodeProcess({ dbName, env: { NODE_ID: `jobs-${n}`, JOBS_PROCESS_EVERY: '1 second' } })));
   // Schedules only (never started), like an API node handing work to workers.
   scheduler = createJobRunner({
     db,
@@ -62,7 +60,11 @@ test.serial('a housekeeping job scheduled now runs exactly once across two nodes
   t.is((await logsFor(jobId, 'fail')).length, 0);
   t.is(await db.collection(JOBS_COLLECTION).countDocuments({ name: 'old-finished' }), 0);
   t.is(await db.collection(JOBS_COLLECTION).countDocuments({ name: 'recent-finished' }), 1);
-  t.deepEqual((await db.collection('refresh_tokens').find().toArray()).map((d) => d._id), ['live'], 'expired refresh tokens purged');
+  t.deepEqual(
+    (await db.collection('refresh_tokens').find().toArray()).map((d) => d._id),
+    ['live'],
+    'expired refresh tokens purged',
+  );
 });
 
 test.serial('the recurring housekeeping job exists once however many nodes start', async (t) => {

@@ -22,7 +22,10 @@ test.before(async () => {
   colls = clients.map((c) => c.db(dbName).collection<Doc>('docs'));
 });
 test.after.always(async () => {
-  await clients[0]?.db(dbName).dropDatabase().catch(() => {});
+  await clients[0]
+    ?.db(dbName)
+    .dropDatabase()
+    .catch(() => {});
   await Promise.all(clients.map((c) => c.close()));
 });
 

@@ -51,6 +51,9 @@ test('sanitizeFilter neutralises operator injection in filters', async (t) => {
   // Sanitised into an equality match on an object: refused by the cast, never run as $ne.
   const outcome = await ActorState.find({ type: 'inj', key: hostile as string })
     .lean()
-    .then((docs) => docs.length, (err: Error) => err.name);
+    .then(
+      (docs) => docs.length,
+      (err: Error) => err.name,
+    );
   t.true(outcome === 0 || outcome === 'CastError', String(outcome));
 });

@@ -52,7 +52,11 @@ test('likes group into one notification while it is unread; reading closes the g
   for (const l of likers.slice(1, 3)) await l.c.request('posts:like', { postId: post.postId });
   items = await inboxWhen(author!, (i) => i[0]?.actorCount === 3);
   t.is(items.length, 1, 'one grouped notification');
-  t.deepEqual(items[0]!.actors.map((a) => a.userId), [likers[2]!.userId, likers[1]!.userId, likers[0]!.userId], 'latest actors first');
+  t.deepEqual(
+    items[0]!.actors.map((a) => a.userId),
+    [likers[2]!.userId, likers[1]!.userId, likers[0]!.userId],
+    'latest actors first',
+  );
   t.is((await author!.c.request('notifications:unread', {})).unread, 1, 'a group counts once');
   t.true(await eventually(async () => live.some((e) => e.data.notification.actorCount === 3 && e.data.unread === 1)), 'pushed live with the count');
 
@@ -113,7 +117,10 @@ test('replies, quotes, reposts, mentions, follows and follow requests notify the
     if (!page.nextCursor) break;
     cursor = page.nextCursor;
   }
-  t.deepEqual(paged, items.map((n) => n.notificationId));
+  t.deepEqual(
+    paged,
+    items.map((n) => n.notificationId),
+  );
   const cItems = await inboxWhen(c!, (i) => i.some((n) => n.kind === 'mention'));
   t.is(cItems.find((n) => n.kind === 'mention')!.postId, mention.postId);
 });
@@ -135,7 +142,10 @@ test('deleting a post takes back the notifications about it: out of the inbox an
 
   await author!.c.request('posts:delete', { postId: doomed.postId });
   const items = await inboxWhen(author!, (i) => i.length === 1);
-  t.deepEqual(items.map((n) => [n.kind, n.subjectId]), [['like', kept.postId]]);
+  t.deepEqual(
+    items.map((n) => [n.kind, n.subjectId]),
+    [['like', kept.postId]],
+  );
   t.is((await author!.c.request('notifications:unread', {})).unread, 1);
   t.true(await eventually(async () => retracted.some((r) => r.notificationIds.length === 2 && r.unread === 1)), 'told live');
   t.deepEqual(await inboxWhen(mentioned!, (i) => i.length === 0), []);

@@ -215,7 +215,7 @@ test('redirect flow: a callback without the binding of the browser that started 
   t.regex(await messageOf(oauth.callback('google', await authorize(other.url), { binding: started.binding! })), /another browser/);
 });
 
-test("redirect flow: a state is only good for the provider that issued it", async (t) => {
+test('redirect flow: a state is only good for the provider that issued it', async (t) => {
   const { oauth } = await rig(t);
   const started = await oauth.start('google');
   const query = await authorize(started.url);
@@ -225,7 +225,9 @@ test("redirect flow: a state is only good for the provider that issued it", asyn
 test('redirect flow: an error from the provider ends the flow with AUTH_OAUTH_FAILED', async (t) => {
   const { oauth } = await rig(t);
   const started = await oauth.start('google');
-  const err = await t.throwsAsync(oauth.callback('google', { error: 'access_denied', state: started.state }, { binding: started.binding! }), { instanceOf: FlockError });
+  const err = await t.throwsAsync(oauth.callback('google', { error: 'access_denied', state: started.state }, { binding: started.binding! }), {
+    instanceOf: FlockError,
+  });
   t.is(err?.code, 'AUTH_OAUTH_FAILED');
   t.regex(err?.message ?? '', /cancelled/);
   t.is(await redis.exists(`${prefix}:oauth:state:${started.state}`), 0);
@@ -371,8 +373,15 @@ test('app token: Google ID tokens for another audience, from another issuer or k
 test('app token: a Google ID token with an unverified email of an existing account → AUTH_OAUTH_UNVERIFIED_EMAIL', async (t) => {
   const { mock, oauth } = await rig(t);
   const existing = await register();
-  t.is(await codeOf(oauth.signInWithToken('google', { idToken: await idToken(mock, googleProfile({ email: existing.email, email_verified: false })) })), 'AUTH_OAUTH_UNVERIFIED_EMAIL');
-  t.is(await codeOf(oauth.signInWithToken('google', { idToken: await idToken(mock, googleProfile({ email: existing.email })) })), 'AUTH_IDENTITY_TAKEN', 'Flock never verified it');
+  t.is(
+    await codeOf(oauth.signInWithToken('google', { idToken: await idToken(mock, googleProfile({ email: existing.email, email_verified: false })) })),
+    'AUTH_OAUTH_UNVERIFIED_EMAIL',
+  );
+  t.is(
+    await codeOf(oauth.signInWithToken('google', { idToken: await idToken(mock, googleProfile({ email: existing.email })) })),
+    'AUTH_IDENTITY_TAKEN',
+    'Flock never verified it',
+  );
   await accounts.markEmailVerified(existing.id);
   const linked = await oauth.signInWithToken('google', { idToken: await idToken(mock, googleProfile({ email: existing.email })) });
   t.is(linked.resolution, 'linked');

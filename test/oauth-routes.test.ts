@@ -75,7 +75,13 @@ test.before(async () => {
     },
   });
   serveRoutes(app, oauthRoutes, {
-    services: { nodeId: 'oauth-routes-test', readiness: { report: async () => ({ ready: true, lifecycle: 'ready', services: {} }) }, metrics: async () => ({ contentType: 'text/plain', body: '' }), asyncApi: {}, oauth },
+    services: {
+      nodeId: 'oauth-routes-test',
+      readiness: { report: async () => ({ ready: true, lifecycle: 'ready', services: {} }) },
+      metrics: async () => ({ contentType: 'text/plain', body: '' }),
+      asyncApi: {},
+      oauth,
+    },
     authenticate: (token) => tokens.verifyAccessToken(token),
     limiter: new RateLimiter(redis, prefix),
     trustProxy: false,
@@ -85,7 +91,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-  (app as TemplatedApp & { close?: () => void } | undefined)?.close?.();
+  (app as (TemplatedApp & { close?: () => void }) | undefined)?.close?.();
   await mock?.stop().catch(() => {});
   await services.cleanup();
 });
@@ -159,7 +165,13 @@ test('callback without the binding cookie (a callback URL from someone else) is 
 });
 
 test('open redirect: /start refuses a returnTo outside the allow-list, without redirecting anywhere', async (t) => {
-  for (const returnTo of ['https://evil.example/', 'https://app.example.com.evil.example/', 'https://app.example.com@evil.example/', '//evil.example/', 'javascript:alert(1)']) {
+  for (const returnTo of [
+    'https://evil.example/',
+    'https://app.example.com.evil.example/',
+    'https://app.example.com@evil.example/',
+    '//evil.example/',
+    'javascript:alert(1)',
+  ]) {
     const response = await get(`${base}/auth/google/start?returnTo=${encodeURIComponent(returnTo)}`);
     t.is(response.status, 400, returnTo);
     t.is(response.headers.get('location'), null, returnTo);

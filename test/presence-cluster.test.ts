@@ -104,7 +104,7 @@ test('a node whose heartbeat stops has its users go offline after the lease, see
   t.true(Date.now() - stoppedAt >= leaseMs / 3, 'not before the lease could lapse');
   const seen = await statusOf(c, only);
   t.false(seen.online);
-  t.true(seen.lastSeen !== null && seen.lastSeen <= Date.now() && seen.lastSeen >= stoppedAt - leaseMs, 'lastSeen is the dead node\'s last heartbeat');
+  t.true(seen.lastSeen !== null && seen.lastSeen <= Date.now() && seen.lastSeen >= stoppedAt - leaseMs, "lastSeen is the dead node's last heartbeat");
 
   t.true(await eventually(async () => onB.length >= 1 && onC.length >= 1, 5_000), 'a sweep published the transition');
   await sleep(600); // both b and c sweep every leaseMs/3: give the second a chance to duplicate
@@ -119,7 +119,11 @@ test('a node whose heartbeat stops has its users go offline after the lease, see
   t.true((await statusOf(c, both)).online, 'a user with a socket on a live node stays online');
   t.deepEqual(bothOnB, []);
   t.true(
-    await eventually(async () => (await raw.exists(`${prefix}:presence:node:${a.instanceId}:users`)) === 0 && (await raw.zscore(`${prefix}:presence:nodes`, a.instanceId)) === null, 3_000),
+    await eventually(
+      async () =>
+        (await raw.exists(`${prefix}:presence:node:${a.instanceId}:users`)) === 0 && (await raw.zscore(`${prefix}:presence:nodes`, a.instanceId)) === null,
+      3_000,
+    ),
     'the dead node left no bookkeeping behind',
   );
   await b.disconnected(both, 's4');
@@ -154,7 +158,7 @@ test('reconciliation rebuilds what Redis lost and removes what it should not hav
   t.true(await eventually(async () => onB.length === 1, 2_000));
   await raw.del(`${prefix}:presence:user:${u}`, `${prefix}:presence:node:${a.instanceId}:users`); // data loss
   t.false((await statusOf(b, u)).online, 'lost');
-  t.true(await eventually(async () => (await statusOf(b, u)).online, 3_000), 'rebuilt from the node\'s sockets');
+  t.true(await eventually(async () => (await statusOf(b, u)).online, 3_000), "rebuilt from the node's sockets");
   t.true(await eventually(async () => onB.length === 2 && onB[1]!.online, 2_000), 'announced online again');
 
   // A user on a's books with no socket on a (a write that failed after the fact).
@@ -202,7 +206,12 @@ test('every key has a TTL, and a clean stop leaves the cluster at once', async (
   const a = await startNode('a');
   const u = user();
   await a.connected(u, 's1');
-  for (const key of [`${prefix}:presence:node:${a.instanceId}`, `${prefix}:presence:node:${a.instanceId}:users`, `${prefix}:presence:nodes`, `${prefix}:presence:user:${u}`]) {
+  for (const key of [
+    `${prefix}:presence:node:${a.instanceId}`,
+    `${prefix}:presence:node:${a.instanceId}:users`,
+    `${prefix}:presence:nodes`,
+    `${prefix}:presence:user:${u}`,
+  ]) {
     t.true((await raw.pttl(key)) > 0, key);
   }
   t.true((await raw.pttl(`${prefix}:presence:node:${a.instanceId}`)) <= leaseMs);

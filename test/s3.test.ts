@@ -10,9 +10,7 @@ const settings = {
   region: requireEnv('S3_REGION'),
   bucket: requireEnv('S3_BUCKET'),
   forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true',
-  credentials: process.env.S3_ACCESS_KEY_ID
-    ? { accessKeyId: requireEnv('S3_ACCESS_KEY_ID'), secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY') }
-    : undefined,
+  credentials: process.env.S3_ACCESS_KEY_ID ? { accessKeyId: requireEnv('S3_ACCESS_KEY_ID'), secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY') } : undefined,
 };
 const s3 = createS3Client(settings);
 

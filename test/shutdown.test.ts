@@ -32,7 +32,10 @@ test('SIGTERM drains 20 connected sockets and exits 0 within the bound', async (
   t.is(exit.code, 0);
   t.true(exit.at - sentAt < SHUTDOWN_TIMEOUT_MS, `exited after ${Math.round(exit.at - sentAt)} ms`);
   // A transport close (not "io server disconnect") makes stock clients reconnect by themselves.
-  t.true(reasons.every((r) => r === 'transport close'), reasons.join(','));
+  t.true(
+    reasons.every((r) => r === 'transport close'),
+    reasons.join(','),
+  );
   t.true(node.logs.some((l) => l.msg === 'draining' && l.sockets === 20));
   t.true(node.logs.some((l) => l.msg === 'shutdown complete'));
 });

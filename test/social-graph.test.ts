@@ -18,7 +18,9 @@ test('follow and unfollow are idempotent and the counts are exact under concurre
   t.is((await star.c.request('users:get', { userId: star.userId })).followers, 40);
   t.is((await fans[3]!.c.request('users:get', { userId: fans[3]!.userId })).following, 1);
 
-  await Promise.all(fans.slice(0, 15).flatMap((f) => [f.c.request('graph:unfollow', { userId: star.userId }), f.c.request('graph:unfollow', { userId: star.userId })]));
+  await Promise.all(
+    fans.slice(0, 15).flatMap((f) => [f.c.request('graph:unfollow', { userId: star.userId }), f.c.request('graph:unfollow', { userId: star.userId })]),
+  );
   const profile = await fans[20]!.c.request('users:get', { userId: star.userId });
   t.is(profile.followers, 25);
 
@@ -32,10 +34,19 @@ test('follow and unfollow are idempotent and the counts are exact under concurre
   } while (cursor);
   t.is(seen.length, 25);
   t.is(new Set(seen).size, 25, 'no duplicates across pages');
-  t.deepEqual([...seen].sort(), fans.slice(15).map((f) => f.userId).sort());
+  t.deepEqual(
+    [...seen].sort(),
+    fans
+      .slice(15)
+      .map((f) => f.userId)
+      .sort(),
+  );
 
   const following = await star.c.request('graph:following', { userId: fans[20]!.userId, limit: 10 });
-  t.deepEqual(following.items.map((u) => u.userId), [star.userId]);
+  t.deepEqual(
+    following.items.map((u) => u.userId),
+    [star.userId],
+  );
 });
 
 test('a private account turns follows into requests that can be approved, rejected or withdrawn', async (t) => {
@@ -56,7 +67,10 @@ test('a private account turns follows into requests that can be approved, reject
   t.is(await codeOf(priv!.c.request('graph:approve', { userId: b!.userId })), 'GRAPH_REQUEST_NOT_FOUND');
   t.is((await priv!.c.request('graph:requests', {})).items.length, 0);
   t.is((await a!.c.request('users:get', { userId: priv!.userId })).followers, 1);
-  t.deepEqual((await a!.c.request('graph:followers', { userId: priv!.userId })).items.map((u) => u.userId), [a!.userId]);
+  t.deepEqual(
+    (await a!.c.request('graph:followers', { userId: priv!.userId })).items.map((u) => u.userId),
+    [a!.userId],
+  );
   t.like(await a!.c.request('graph:relationship', { userId: priv!.userId }), { following: true, requested: false });
   t.like(await b!.c.request('graph:relationship', { userId: priv!.userId }), { following: false, requested: false });
 });
@@ -90,7 +104,10 @@ test('block ends follows both ways, refuses new ones, and hides each side from t
   const tagPage = await x!.c.request('posts:hashtag', { tag: 'blocktest' });
   t.false(tagPage.items.some((p) => p.author.userId === y!.userId));
   t.true((await z!.c.request('posts:hashtag', { tag: 'blocktest' })).items.some((p) => p.postId === yPost.postId));
-  t.deepEqual((await x!.c.request('graph:blocks', {})).items.map((u) => u.userId), [y!.userId]);
+  t.deepEqual(
+    (await x!.c.request('graph:blocks', {})).items.map((u) => u.userId),
+    [y!.userId],
+  );
   t.like((await z!.c.request('presence:watch', { userIds: [y!.userId] })).statuses[0], { online: true });
   t.like((await x!.c.request('presence:watch', { userIds: [y!.userId] })).statuses[0], { online: false, lastSeen: null }, 'presence hides across a block');
   t.like((await y!.c.request('presence:watch', { userIds: [x!.userId] })).statuses[0], { online: false, lastSeen: null });
@@ -113,7 +130,10 @@ test('mute hides the muted from hashtag pages, is listed only to the muter, and 
   t.deepEqual(await m!.c.request('graph:mute', { userId: loud!.userId }), { changed: false });
   t.is((await m!.c.request('posts:hashtag', { tag })).items.length, 0);
   t.is((await m!.c.request('posts:get', { postId: p.postId })).postId, p.postId, 'a direct read still works');
-  t.deepEqual((await m!.c.request('graph:mutes', {})).items.map((u) => u.userId), [loud!.userId]);
+  t.deepEqual(
+    (await m!.c.request('graph:mutes', {})).items.map((u) => u.userId),
+    [loud!.userId],
+  );
   t.like(await loud!.c.request('graph:relationship', { userId: m!.userId }), { muting: false, blockedBy: false });
   t.like(await m!.c.request('graph:relationship', { userId: loud!.userId }), { muting: true });
   await m!.c.request('graph:unmute', { userId: loud!.userId });

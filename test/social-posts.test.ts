@@ -51,12 +51,21 @@ test('posts, replies and quotes carry author, counts, parsed hashtags and mentio
   t.is(q.original?.postId, root.postId);
 
   const thread = await c!.c.request('posts:thread', { postId: r11.postId });
-  t.deepEqual(thread.ancestors.map((p) => p.postId), [root.postId, r1.postId]);
+  t.deepEqual(
+    thread.ancestors.map((p) => p.postId),
+    [root.postId, r1.postId],
+  );
   const rootThread = await b!.c.request('posts:thread', { postId: root.postId, limit: 1 });
   t.is(rootThread.post.counts.replies, 2);
   t.is(rootThread.post.counts.quotes, 1);
-  const replies = await allPages((cursor) => b!.c.request('posts:thread', { postId: root.postId, limit: 1, ...(cursor && { cursor }) }).then((th) => th.replies));
-  t.deepEqual(replies.map((p) => p.postId), [r1.postId, r2.postId], 'direct replies, oldest first');
+  const replies = await allPages((cursor) =>
+    b!.c.request('posts:thread', { postId: root.postId, limit: 1, ...(cursor && { cursor }) }).then((th) => th.replies),
+  );
+  t.deepEqual(
+    replies.map((p) => p.postId),
+    [r1.postId, r2.postId],
+    'direct replies, oldest first',
+  );
 
   const events = await recentEvents(200);
   const created = events.find((e) => e.type === 'posts:created' && e.data.postId === root.postId);
@@ -85,10 +94,12 @@ test('200 concurrent likes from different users on both nodes count exactly 200,
   const likersListed = await allPages((cursor) => author.c.request('posts:likers', { postId: p.postId, limit: 50, ...(cursor && { cursor }) }));
   t.is(new Set(likersListed.map((u) => u.userId)).size, 200);
 
-  await Promise.all(likers.map(async (l) => {
-    await l.c.request('posts:like', { postId: p2.postId }, SLOW);
-    await l.c.request('posts:unlike', { postId: p2.postId }, SLOW);
-  }));
+  await Promise.all(
+    likers.map(async (l) => {
+      await l.c.request('posts:like', { postId: p2.postId }, SLOW);
+      await l.c.request('posts:unlike', { postId: p2.postId }, SLOW);
+    }),
+  );
   t.is((await author.c.request('posts:get', { postId: p2.postId })).counts.likes, 0);
   t.false((await likers[7]!.c.request('posts:get', { postId: p2.postId })).viewer.liked);
 });
@@ -145,7 +156,10 @@ test('reposts are one per user and post, counted, undoable, and resolve reposts 
   let view = await r1!.c.request('posts:get', { postId: p.postId });
   t.is(view.counts.reposts, 2);
   t.true(view.viewer.reposted);
-  t.deepEqual((await author!.c.request('posts:byUser', { userId: r1!.userId })).items.map((x) => x.postId), [rp.postId]);
+  t.deepEqual(
+    (await author!.c.request('posts:byUser', { userId: r1!.userId })).items.map((x) => x.postId),
+    [rp.postId],
+  );
 
   t.deepEqual(await r1!.c.request('posts:undoRepost', { postId: p.postId }), { changed: true });
   t.deepEqual(await r1!.c.request('posts:undoRepost', { postId: p.postId }), { changed: false });
@@ -169,7 +183,10 @@ test('edits keep history; only authors edit or delete; deletion empties every li
   t.is(edited.edits, 1);
   t.truthy(edited.editedAt);
   const history = await other!.c.request('posts:history', { postId: p.postId });
-  t.deepEqual(history.edits.map((e) => e.text), [`first #${tag}`]);
+  t.deepEqual(
+    history.edits.map((e) => e.text),
+    [`first #${tag}`],
+  );
 
   t.is(await codeOf(other!.c.request('posts:edit', { postId: p.postId, text: 'hijack' })), 'POST_FORBIDDEN');
   t.is(await codeOf(other!.c.request('posts:delete', { postId: p.postId })), 'POST_FORBIDDEN');
@@ -231,13 +248,19 @@ test('trending counts each author once per tag and window, and profile pages pag
   await Promise.all(authors.map((u) => u.c.request('posts:create', { text: `#${tag} number one` })));
   await authors[0]!.c.request('posts:create', { text: `#${tag} again, same author` });
   const top = await authors[1]!.c.request('posts:trending', { limit: 50 });
-  t.deepEqual(top.tags.find((x) => x.tag === tag), { tag, count: 6 });
+  t.deepEqual(
+    top.tags.find((x) => x.tag === tag),
+    { tag, count: 6 },
+  );
 
   const writer = authors[2]!;
   const ids: string[] = [];
   for (let i = 0; i < 23; i++) ids.push((await writer.c.request('posts:create', { text: `post ${i}` })).postId);
   const listed = await allPages((cursor) => authors[3]!.c.request('posts:byUser', { userId: writer.userId, limit: 5, ...(cursor && { cursor }) }));
-  t.deepEqual(listed.map((p) => p.postId).filter((id) => ids.includes(id)), [...ids].reverse());
+  t.deepEqual(
+    listed.map((p) => p.postId).filter((id) => ids.includes(id)),
+    [...ids].reverse(),
+  );
 });
 
 /** How the effects of a change are stored: as JSON of the effect (now), or as the bookkeeping objects of 0.1 (read for one release). */
@@ -253,7 +276,8 @@ const stored = {
 };
 
 for (const format of ['current', 'legacy'] as const) {
-  test(`an owner that crashed after writing a post but before its effects (${format} format): the next activation finishes them`, (t) => crashedEffects(t, stored[format]));
+  test(`an owner that crashed after writing a post but before its effects (${format} format): the next activation finishes them`, (t) =>
+    crashedEffects(t, stored[format]));
 }
 
 async function crashedEffects(t: ExecutionContext, effects: (typeof stored)[keyof typeof stored]): Promise<void> {
@@ -262,13 +286,50 @@ async function crashedEffects(t: ExecutionContext, effects: (typeof stored)[keyo
   // What a PostActor leaves when it dies between its document write and the
   // effects recorded in `pending`: a like counted but its edge not written,
   // and a reply whose parent was never told.
-  const base = { text: 'crashed', mediaIds: [], visibility: 'public', rootId: null, quoteOf: null, repostOf: null, hashtags: [], mentions: [], replies: 0, reposts: 0, quotes: 0, edits: [], editedAt: null, deleted: false, deletedAt: null, removal: null, epoch: 0 };
+  const base = {
+    text: 'crashed',
+    mediaIds: [],
+    visibility: 'public',
+    rootId: null,
+    quoteOf: null,
+    repostOf: null,
+    hashtags: [],
+    mentions: [],
+    replies: 0,
+    reposts: 0,
+    quotes: 0,
+    edits: [],
+    editedAt: null,
+    deleted: false,
+    deletedAt: null,
+    removal: null,
+    epoch: 0,
+  };
   const likedId = newPostId();
   const replyId = newPostId();
   await cluster.withDb(async (db) => {
     await db.collection('posts').insertMany([
-      { _id: likedId, ...base, kind: 'post', authorId: author!.userId, parentId: null, likes: 1, createdAt: new Date(), pending: [effects.like(liker!.userId)] },
-      { _id: replyId, ...base, kind: 'reply', authorId: other!.userId, parentId: parent.postId, rootId: parent.postId, likes: 0, createdAt: new Date(), pending: [effects.link(parent.postId)] },
+      {
+        _id: likedId,
+        ...base,
+        kind: 'post',
+        authorId: author!.userId,
+        parentId: null,
+        likes: 1,
+        createdAt: new Date(),
+        pending: [effects.like(liker!.userId)],
+      },
+      {
+        _id: replyId,
+        ...base,
+        kind: 'reply',
+        authorId: other!.userId,
+        parentId: parent.postId,
+        rootId: parent.postId,
+        likes: 0,
+        createdAt: new Date(),
+        pending: [effects.link(parent.postId)],
+      },
     ] as never[]);
   });
   t.false((await liker!.c.request('posts:get', { postId: likedId })).viewer.liked, 'reads do not activate the actor');
@@ -282,7 +343,10 @@ async function crashedEffects(t: ExecutionContext, effects: (typeof stored)[keyo
   t.is(liked.counts.likes, 2);
   t.deepEqual(await liker!.c.request('posts:like', { postId: likedId }), { liked: true, likes: 2 }, 'the redone like is not counted twice');
   t.is((await author!.c.request('posts:get', { postId: parent.postId })).counts.replies, 1);
-  t.deepEqual((await author!.c.request('posts:thread', { postId: parent.postId })).replies.items.map((p) => p.postId), [replyId]);
+  t.deepEqual(
+    (await author!.c.request('posts:thread', { postId: parent.postId })).replies.items.map((p) => p.postId),
+    [replyId],
+  );
 }
 
 // ---- helpers ----

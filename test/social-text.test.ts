@@ -35,7 +35,12 @@ test('cursors round-trip, and anything else is REQUEST_CURSOR_INVALID', async (t
   const c = { t: 1700000000000, id: 'p_x' };
   t.deepEqual(decodeCursor(encodeCursor(c)), c);
   t.is(decodeCursor(undefined), undefined);
-  for (const bad of ['!!', 'bm90LWpzb24', Buffer.from('{"t":-1,"id":"x"}').toString('base64url'), Buffer.from('{"t":1,"id":"x","extra":1}').toString('base64url')]) {
+  for (const bad of [
+    '!!',
+    'bm90LWpzb24',
+    Buffer.from('{"t":-1,"id":"x"}').toString('base64url'),
+    Buffer.from('{"t":1,"id":"x","extra":1}').toString('base64url'),
+  ]) {
     t.is(await codeOf(Promise.resolve().then(() => decodeCursor(bad))), 'REQUEST_CURSOR_INVALID', bad);
   }
 });

@@ -17,7 +17,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.after.always(cleanup);
 
-
 const eventsOf = (result: ResumeResult): PersonalEvent[] => {
   if (result.kind !== 'events') throw new Error(`expected events, got resync (${result.reason})`);
   return result.events;

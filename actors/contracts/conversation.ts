@@ -25,7 +25,10 @@ export const ConversationActor = defineActorInterface({
     /** Creates the 1:1 conversation of userId and otherId (key = directConversationId). Idempotent. */
     openDirect: { input: z.object({ userId: userIdInput, otherId: userIdInput }), output: changed },
     createGroup: { input: z.object({ userId: userIdInput, title: groupTitle, memberIds: z.array(userIdInput).max(ADD_MAX) }), output: changed },
-    addMembers: { input: z.object({ userId: userIdInput, memberIds: z.array(userIdInput).min(1).max(ADD_MAX) }), output: z.object({ added: z.array(z.string()) }) },
+    addMembers: {
+      input: z.object({ userId: userIdInput, memberIds: z.array(userIdInput).min(1).max(ADD_MAX) }),
+      output: z.object({ added: z.array(z.string()) }),
+    },
     removeMember: { input: z.object({ userId: userIdInput, memberId: userIdInput }), output: changed },
     leave: { input: z.object({ userId: userIdInput }), output: changed },
     rename: { input: z.object({ userId: userIdInput, title: groupTitle }), output: changed },

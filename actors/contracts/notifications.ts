@@ -11,7 +11,6 @@ import { defineActorInterface } from '../define.ts';
 /** Notifications marked read in one request. */
 export const MARK_MAX = 100;
 
-
 const notifyInput = z.object({
   eventId: z.string().min(1).max(300),
   kind: notificationKind,
@@ -34,6 +33,9 @@ export const NotificationsActor = defineActorInterface({
     markAllRead: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
     unread: { input: z.object({}), output: z.object({ unread: z.number().int() }) },
     preferences: { input: z.object({}), output: z.object({ mutedKinds: z.array(notificationKind) }) },
-    setPreferences: { input: z.object({ mutedKinds: z.array(notificationKind).max(NOTIFICATION_KINDS.length) }), output: z.object({ mutedKinds: z.array(notificationKind) }) },
+    setPreferences: {
+      input: z.object({ mutedKinds: z.array(notificationKind).max(NOTIFICATION_KINDS.length) }),
+      output: z.object({ mutedKinds: z.array(notificationKind) }),
+    },
   },
 });

@@ -11,7 +11,16 @@ import { Strategy as FacebookStrategy } from 'passport-facebook';
 import { z } from 'zod';
 import type { FacebookSettings } from './settings.ts';
 import { loadProfile, useBearerHeader } from './passport-glue.ts';
-import { fetchProviderJson, keepTokens, normalizeEmail, oauthFailed, profileJson, type ProviderAdapter, type ProviderContext, type ProviderIdentity } from './provider.ts';
+import {
+  fetchProviderJson,
+  keepTokens,
+  normalizeEmail,
+  oauthFailed,
+  profileJson,
+  type ProviderAdapter,
+  type ProviderContext,
+  type ProviderIdentity,
+} from './provider.ts';
 
 export const FACEBOOK_DEFAULTS = {
   graphApiVersion: 'v22.0',

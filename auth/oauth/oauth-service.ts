@@ -191,7 +191,9 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
       if (outcome.kind !== 'success') throw failure(outcome.kind === 'error' ? outcome.error : undefined, 'the provider did not accept the authorization code');
 
       const user = strategyUserSchema.parse(outcome.user);
-      const intent = flowResultSchema.parse(typeof outcome.info === 'object' && outcome.info !== null && 'state' in outcome.info ? outcome.info.state : undefined);
+      const intent = flowResultSchema.parse(
+        typeof outcome.info === 'object' && outcome.info !== null && 'state' in outcome.info ? outcome.info.state : undefined,
+      );
       const identity = adapter.identity(user.profile);
 
       if (intent.linkUserId !== null) {
@@ -218,7 +220,8 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
       const raw = await deps.redis.getdel(linkKey(input.linkCode));
       const record = raw === null ? undefined : linkRecord.safeParse(safeJson(raw)).data;
       if (!record) throw new FlockError('AUTH_OAUTH_FAILED', 'unknown, expired or already used link code');
-      if (record.userId !== id || record.provider !== adapter.provider) throw new FlockError('AUTH_OAUTH_FAILED', 'this link code was issued for another account or provider');
+      if (record.userId !== id || record.provider !== adapter.provider)
+        throw new FlockError('AUTH_OAUTH_FAILED', 'this link code was issued for another account or provider');
       return linkIdentity(deps.accounts, id, { provider: record.provider, subject: record.subject, email: null, emailVerified: false, suggestedUsername: '' });
     },
   };

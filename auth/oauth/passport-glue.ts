@@ -85,7 +85,11 @@ export function authenticate(strategy: Strategy, req: GlueRequest, options: Reco
 }
 
 /** The strategy's userProfile(accessToken, done) as a promise, bounded by timeoutMs. */
-export function loadProfile(strategy: { userProfile(accessToken: string, done: (err?: unknown, profile?: unknown) => void): void }, accessToken: string, timeoutMs: number): Promise<unknown> {
+export function loadProfile(
+  strategy: { userProfile(accessToken: string, done: (err?: unknown, profile?: unknown) => void): void },
+  accessToken: string,
+  timeoutMs: number,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the provider did not answer within ${timeoutMs} ms`)), timeoutMs);
     try {

@@ -73,7 +73,11 @@ async function resolveOnce(accounts: AccountDirectory, identity: ProviderIdentit
  * identity the account already has; AUTH_IDENTITY_TAKEN when it belongs to
  * another account or the account has another identity of that provider.
  */
-export async function linkIdentity(accounts: Pick<AccountService, 'findByProvider' | 'linkProvider'>, userId: string, identity: ProviderIdentity): Promise<Account> {
+export async function linkIdentity(
+  accounts: Pick<AccountService, 'findByProvider' | 'linkProvider'>,
+  userId: string,
+  identity: ProviderIdentity,
+): Promise<Account> {
   const owner = await accounts.findByProvider(identity.provider, identity.subject);
   if (owner && owner.id !== userId) {
     throw new FlockError('AUTH_IDENTITY_TAKEN', `this ${identity.provider} identity is linked to another account`, { details: { field: 'provider' } });

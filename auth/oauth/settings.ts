@@ -41,7 +41,10 @@ export const facebookSettingsSchema = z
   .object({
     ...providerBase,
     /** Graph API version of the default URLs, e.g. "v22.0". */
-    graphApiVersion: z.string().regex(/^v\d+\.\d+$/).optional(),
+    graphApiVersion: z
+      .string()
+      .regex(/^v\d+\.\d+$/)
+      .optional(),
     /** Tells which app an access token was issued to (Graph API debug_token). */
     debugTokenUrl: httpUrl.optional(),
   })

@@ -24,7 +24,10 @@ export const flowIntentSchema = z
   .object({
     returnTo: z.string().nullable(),
     linkUserId: userIdInput.nullable(),
-    bindingHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+    bindingHash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
   })
   .strict();
 export type FlowIntent = z.output<typeof flowIntentSchema>;

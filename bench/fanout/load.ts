@@ -31,7 +31,18 @@ const EVENT = 'feeds:post';
 export type LoadRequest =
   | { id: number; op: 'connect'; group: string; urls: string[]; from: number; count: number; auth: { secret: string; userPrefix: string } | null }
   | { id: number; op: 'join'; group: string; room: string }
-  | { id: number; op: 'request'; group: string; event: string; payload: unknown; from: number; count: number; concurrency: number; maxMs: number; expectItems?: number }
+  | {
+      id: number;
+      op: 'request';
+      group: string;
+      event: string;
+      payload: unknown;
+      from: number;
+      count: number;
+      concurrency: number;
+      maxMs: number;
+      expectItems?: number;
+    }
   | { id: number; op: 'clock' }
   | { id: number; op: 'deliveries'; group: string; keys: string[] }
   | { id: number; op: 'disconnect' };
@@ -197,7 +208,8 @@ function ackError(ack: unknown): string | undefined {
 
 async function request(m: Extract<LoadRequest, { op: 'request' } | { op: 'join' }>): Promise<Omit<RequestReply, 'id'>> {
   const { sockets } = group(m.group);
-  const r = m.op === 'join' ? { event: 'join', payload: { room: m.room }, from: 0, count: sockets.length, concurrency: CONNECT_CONCURRENCY, maxMs: 120_000 } : m;
+  const r =
+    m.op === 'join' ? { event: 'join', payload: { room: m.room }, from: 0, count: sockets.length, concurrency: CONNECT_CONCURRENCY, maxMs: 120_000 } : m;
   const expectItems = m.op === 'request' ? m.expectItems : undefined;
   const errors: Record<string, number> = {};
   const samplesMs: number[] = [];
@@ -220,7 +232,8 @@ async function request(m: Extract<LoadRequest, { op: 'request' } | { op: 'join' 
         const code = ackError(ack);
         const items = field(field(ack, 'data'), 'items');
         if (code) fail(code, String(field(field(ack, 'error'), 'message')));
-        else if (expectItems !== undefined && (!Array.isArray(items) || items.length !== expectItems)) fail('SHORT_PAGE', `${Array.isArray(items) ? items.length : 'no'} items`);
+        else if (expectItems !== undefined && (!Array.isArray(items) || items.length !== expectItems))
+          fail('SHORT_PAGE', `${Array.isArray(items) ? items.length : 'no'} items`);
         else ok++;
       } catch (err) {
         fail('ACK_TIMEOUT', err instanceof Error ? err.message : String(err));

@@ -178,11 +178,7 @@ type Request =
 process.on('message', (m: Request) => {
   const reply = (body: Record<string, unknown>) => process.send!({ id: m.id, ...body } satisfies Reply);
   const work =
-    m.op === 'connect'
-      ? connect(m.url, m.from, m.count)
-      : m.op === 'run'
-        ? run(m.event, m.count, m.ratePerSec, m.maxMs)
-        : Promise.resolve(disconnect());
+    m.op === 'connect' ? connect(m.url, m.from, m.count) : m.op === 'run' ? run(m.event, m.count, m.ratePerSec, m.maxMs) : Promise.resolve(disconnect());
   work.then(
     (body) => reply({ ...body }),
     (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),

@@ -39,7 +39,8 @@ io.attachApp(app);
 type Ack = (reply: { ok: boolean }) => void;
 const isAck = (ack: unknown): ack is Ack => typeof ack === 'function';
 /** A field of a request off the wire (anything at all), without trusting its shape. */
-const field = (request: unknown, name: string): unknown => (typeof request === 'object' && request !== null ? (request as Record<string, unknown>)[name] : undefined);
+const field = (request: unknown, name: string): unknown =>
+  typeof request === 'object' && request !== null ? (request as Record<string, unknown>)[name] : undefined;
 const nameIn = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value : undefined);
 
 io.on('connection', (socket) => {

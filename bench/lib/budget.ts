@@ -60,7 +60,8 @@ export class RateBudget {
       const now = performance.now();
       const missing = n - this.tokens(b, event, now);
       if (missing <= 0) return now - started;
-      if (now - started > maxWaitMs) throw new Error(`${event}: ${subject} would need more than ${maxWaitMs} ms of refill before it can send ${n} requests without REQUEST_RATE_LIMITED`);
+      if (now - started > maxWaitMs)
+        throw new Error(`${event}: ${subject} would need more than ${maxWaitMs} ms of refill before it can send ${n} requests without REQUEST_RATE_LIMITED`);
       await sleep(Math.max(10, Math.ceil((missing / perSecond) * 1000)));
     }
   }

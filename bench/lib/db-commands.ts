@@ -89,7 +89,10 @@ function shapeOf(name: string, command: Record<string, unknown>): string {
 function fields(filter: unknown): string {
   if (filter === null || typeof filter !== 'object') return '{}';
   const out = Object.entries(filter as Record<string, unknown>).map(([key, value]) => {
-    const ops = value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date) ? Object.keys(value).filter((k) => k.startsWith('$')) : [];
+    const ops =
+      value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)
+        ? Object.keys(value).filter((k) => k.startsWith('$'))
+        : [];
     return ops.length > 0 ? `${key}:${ops.join('|')}` : key;
   });
   return `{${out.join(',')}}`;

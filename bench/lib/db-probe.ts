@@ -12,7 +12,7 @@ export type DbProbeReply = { id: number; stats: DbStats };
 const tally = new CommandTally();
 
 const connect = mongoose.connect.bind(mongoose);
-mongoose.connect = ((uri: string, options?: mongoose.ConnectOptions) => connect(uri, { ...options, monitorCommands: true }));
+mongoose.connect = (uri: string, options?: mongoose.ConnectOptions) => connect(uri, { ...options, monitorCommands: true });
 mongoose.connection.once('open', () => tally.attach(mongoose.connection.getClient()));
 
 process.on('message', (m: DbProbeRequest) => {

@@ -44,7 +44,14 @@ export function serverStats(): ServerStats {
   return {
     rssAnon: procStatusKb(status, 'RssAnon'),
     rssFile: procStatusKb(status, 'RssFile'),
-    rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system };
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    heapTotal: mem.heapTotal,
+    external: mem.external,
+    arrayBuffers: mem.arrayBuffers,
+    cpuUser: cpu.user,
+    cpuSystem: cpu.system,
+  };
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -83,7 +83,11 @@ export class Floor {
   async thread(postId: string, limit: number): Promise<{ post: PostDoc | null; replies: PostDoc[] }> {
     const [post, replies] = await Promise.all([
       this.posts.findOne({ _id: postId }),
-      this.posts.find({ parentId: postId, deleted: false }).sort({ createdAt: 1, _id: 1 }).limit(limit + 1).toArray(),
+      this.posts
+        .find({ parentId: postId, deleted: false })
+        .sort({ createdAt: 1, _id: 1 })
+        .limit(limit + 1)
+        .toArray(),
     ]);
     return { post, replies: replies.slice(0, limit) };
   }

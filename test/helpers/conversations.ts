@@ -5,7 +5,7 @@ import type { SocialUser } from './social.ts';
 /** Every message the user may read, oldest first, paging forward. */
 export async function fullHistory(u: SocialUser, conversationId: string): Promise<MessageView[]> {
   const out: MessageView[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await u.c.request('conversations:history', { conversationId, after, limit: 50 });
     out.push(...page.messages);
     if (!page.hasMore || page.messages.length === 0) return out;

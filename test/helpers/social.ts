@@ -45,7 +45,9 @@ export class SocialCluster {
   async stop(): Promise<void> {
     this.clients.forEach((c) => c.close());
     // Set FLOCK_TEST_LOGS=file to keep what the nodes logged at warn and above.
-    if (process.env.FLOCK_TEST_LOGS) for (const n of this.nodes) for (const e of n.logs) if (["warn", "error", "fatal"].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
+    if (process.env.FLOCK_TEST_LOGS)
+      for (const n of this.nodes)
+        for (const e of n.logs) if (['warn', 'error', 'fatal'].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
     await Promise.all(this.nodes.map((n) => n.stop()));
     assertEventsValid();
   }
@@ -98,7 +100,16 @@ export class SocialCluster {
       await client
         .db(this.dbName)
         .collection('accounts')
-        .insertMany(made.map((m) => ({ _id: m.userId, username: m.username, displayUsername: m.username, emailVerified: false, roles: ['user'], createdAt: new Date() })) as never[]);
+        .insertMany(
+          made.map((m) => ({
+            _id: m.userId,
+            username: m.username,
+            displayUsername: m.username,
+            emailVerified: false,
+            roles: ['user'],
+            createdAt: new Date(),
+          })) as never[],
+        );
     } finally {
       await client.close();
     }
