@@ -8,7 +8,7 @@ import { UserActor } from '../actors/contracts/user.ts';
 import type { IssuedSession } from '../auth/tokens.ts';
 import { emailInput, usernameInput } from '../auth/accounts.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { defineChannel, defineEvent, ROLES, type EventContext, type Session } from './define.ts';
+import { defineChannel, defineEvent, ROLES, type EventContext, type Session, SIGNED_IN } from './define.ts';
 
 const tokens = z.object({
   accessToken: z.string(),
@@ -99,7 +99,7 @@ export const authChannel = defineChannel({
     startLink: defineEvent({
       summary:
         'Starts a browser flow that links a provider to the signed-in account; open the returned URL. The callback returns a link code for auth:linkProvider.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 1024,
       request: z.object({ provider: z.enum(['google', 'facebook', 'twitter']), returnTo: z.string().max(512).optional() }).strict(),
@@ -113,7 +113,7 @@ export const authChannel = defineChannel({
     }),
     linkProvider: defineEvent({
       summary: 'Links a provider identity to the signed-in account, with the link code a flow started by auth:startLink returned, or with an SDK token.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 8192,
       request: z
@@ -147,7 +147,7 @@ export const authChannel = defineChannel({
     }),
     logout: defineEvent({
       summary: 'Revokes this session on every node; this socket stays connected, signed out.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 1 },
       maxBytes: 64,
       request: z.object({}).strict(),
@@ -161,7 +161,7 @@ export const authChannel = defineChannel({
     }),
     logoutAll: defineEvent({
       summary: 'Revokes every session of the user on every node ("log out everywhere"); other sockets are disconnected at once.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 1 },
       maxBytes: 64,
       request: z.object({}).strict(),

@@ -13,13 +13,13 @@ import { FlockError } from '../kernel/errors.ts';
 import { directConversationId, newGroupId } from '../messaging/ids.ts';
 import { conversationView, messageView, toConversationView, toMessageView } from '../messaging/views.ts';
 import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
-import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { defineChannel, defineEvent, type AuthedEventContext, writes, reads, SIGNED_IN } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';
 import { conversationIdInput } from '../kernel/ids.ts';
 import { idempotencyKeyInput } from '../kernel/ids.ts';
 
-const write = { access: { roles: ROLES }, rateLimit: { capacity: 30, perSecond: 5 }, maxBytes: 1024 } as const;
-const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;
+const write = writes(1024);
+const read = reads(512);
 const changed = z.object({ changed: z.boolean() });
 const inConversation = z.object({ conversationId: conversationIdInput }).strict();
 const receipts = z.object({ readSeq: z.number().int(), deliveredSeq: z.number().int() });
@@ -40,6 +40,18 @@ async function viewOf(ctx: AuthedEventContext, conversationId: string) {
 async function requireUsers(ctx: AuthedEventContext, ids: string[]): Promise<void> {
   const found = await Promise.all([...new Set(ids)].map((id) => ctx.services.accounts.findById(id)));
   if (found.some((a) => !a)) throw new FlockError('USER_NOT_FOUND', 'every member must be an existing user');
+}
+
+/** A read or delivery receipt of the signed-in member, up to a sequence number. */
+function receipt(field: 'readSeq' | 'deliveredSeq', summary: string) {
+  return defineEvent({
+    ...write,
+    rateLimit: { capacity: 30, perSecond: 10 },
+    summary,
+    request: z.object({ conversationId: conversationIdInput, seq: z.number().int().min(0) }).strict(),
+    ack: receipts,
+    handler: async (ctx, { conversationId, seq }) => actor(ctx, conversationId).ask('receipt', { userId: ctx.session.userId, [field]: seq }),
+  });
 }
 
 export const conversationsChannel = defineChannel({
@@ -177,24 +189,10 @@ export const conversationsChannel = defineChannel({
         return { messages: messages.map(toMessageView), hasMore };
       },
     }),
-    markRead: defineEvent({
-      ...write,
-      rateLimit: { capacity: 30, perSecond: 10 },
-      summary: 'Read receipt: you have read up to this sequence number (never moves back). Members get it as conversations:receipt.',
-      request: z.object({ conversationId: conversationIdInput, seq: z.number().int().min(0) }).strict(),
-      ack: receipts,
-      handler: async (ctx, { conversationId, seq }) => actor(ctx, conversationId).ask('receipt', { userId: ctx.session.userId, readSeq: seq }),
-    }),
-    markDelivered: defineEvent({
-      ...write,
-      rateLimit: { capacity: 30, perSecond: 10 },
-      summary: 'Delivery receipt: your device has received up to this sequence number (never moves back).',
-      request: z.object({ conversationId: conversationIdInput, seq: z.number().int().min(0) }).strict(),
-      ack: receipts,
-      handler: async (ctx, { conversationId, seq }) => actor(ctx, conversationId).ask('receipt', { userId: ctx.session.userId, deliveredSeq: seq }),
-    }),
+    markRead: receipt('readSeq', 'Read receipt: you have read up to this sequence number (never moves back). Members get it as conversations:receipt.'),
+    markDelivered: receipt('deliveredSeq', 'Delivery receipt: your device has received up to this sequence number (never moves back).'),
     typing: defineEvent({
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 3, perSecond: 1 },
       maxBytes: 256,
       summary:

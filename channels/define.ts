@@ -79,6 +79,21 @@ export function defineChannel<N extends string, E extends Record<string, EventDe
 
 export const DEFAULT_MAX_BYTES = DEFAULT_REQUEST_BYTES;
 
+/** Any signed-in user. */
+export const SIGNED_IN = { roles: ROLES } as const;
+const READ_RATE: RateLimit = { capacity: 60, perSecond: 20 };
+const WRITE_RATE: RateLimit = { capacity: 30, perSecond: 5 };
+
+/** Access and limits of a lookup by a signed-in user; spread into a declaration, then override what differs. */
+export function reads(maxBytes: number) {
+  return { access: SIGNED_IN, rateLimit: READ_RATE, maxBytes };
+}
+
+/** Access and limits of a change by a signed-in user; spread into a declaration, then override what differs. */
+export function writes(maxBytes: number) {
+  return { access: SIGNED_IN, rateLimit: WRITE_RATE, maxBytes };
+}
+
 /** The acknowledgement every request gets. */
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
 

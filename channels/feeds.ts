@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { cursorInput, decodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { postView } from '../social/views.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { defineChannel, defineEvent, reads, SIGNED_IN } from './define.ts';
 
-const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;
+const read = reads(512);
 
 export const feedsChannel = defineChannel({
   name: 'feeds',
@@ -43,7 +43,7 @@ export const feedsChannel = defineChannel({
       handler: async (ctx, { limit }) => ({ items: await ctx.services.feeds.forYou(ctx.session.userId, limit) }),
     }),
     watch: defineEvent({
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 64,
       summary: 'Live home timeline on this socket: new posts as feeds:post, deletions as feeds:deleted, until unwatch or disconnect.',
@@ -59,7 +59,7 @@ export const feedsChannel = defineChannel({
       },
     }),
     unwatch: defineEvent({
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 64,
       summary: 'Stops the live home timeline on this socket.',

@@ -7,7 +7,7 @@ import { isFlockError } from '../kernel/errors.ts';
 import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { summary } from '../social/reads.ts';
 import { userSummary } from '../social/views.ts';
-import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { defineChannel, defineEvent, type AuthedEventContext, writes, reads } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';
 
 const target = z.object({ userId: userIdInput }).strict();
@@ -19,8 +19,8 @@ const listOf = z.object({ userId: userIdInput, cursor: cursorInput.optional(), l
 const ownList = z.object({ cursor: cursorInput.optional(), limit: pageLimit }).strict();
 const userPage = pageOf(userSummary);
 
-const write = { access: { roles: ROLES }, rateLimit: { capacity: 30, perSecond: 5 }, maxBytes: 256 } as const;
-const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 1024 } as const;
+const write = writes(256);
+const read = reads(1024);
 
 const user = (ctx: AuthedEventContext, userId: string) => ctx.services.actors.ref(UserActor, userId);
 
@@ -33,6 +33,20 @@ async function listPage(ctx: AuthedEventContext, options: Parameters<AuthedEvent
     ),
     nextCursor: page.nextCursor,
   };
+}
+
+/** A user's followers (`owner`: the followee's edges) or follows (`member`), for viewers the profile lets in. */
+function followList(by: 'owner' | 'member', summary: string) {
+  return defineEvent({
+    ...read,
+    summary,
+    request: listOf,
+    ack: userPage,
+    handler: async (ctx, { userId, cursor, limit }) => {
+      await ctx.services.reads.requireProfileAccess(ctx.session.userId, userId);
+      return listPage(ctx, { kind: 'follow', by, id: userId, status: 'active', ...(cursor && { cursor }), limit });
+    },
+  });
 }
 
 export const graphChannel = defineChannel({
@@ -122,26 +136,8 @@ export const graphChannel = defineChannel({
         return result;
       },
     }),
-    followers: defineEvent({
-      ...read,
-      summary: "A user's followers, newest first. Private accounts show them to approved followers only.",
-      request: listOf,
-      ack: userPage,
-      handler: async (ctx, { userId, cursor, limit }) => {
-        await ctx.services.reads.requireProfileAccess(ctx.session.userId, userId);
-        return listPage(ctx, { kind: 'follow', by: 'owner', id: userId, status: 'active', ...(cursor && { cursor }), limit });
-      },
-    }),
-    following: defineEvent({
-      ...read,
-      summary: 'The accounts a user follows, newest first. Private accounts show them to approved followers only.',
-      request: listOf,
-      ack: userPage,
-      handler: async (ctx, { userId, cursor, limit }) => {
-        await ctx.services.reads.requireProfileAccess(ctx.session.userId, userId);
-        return listPage(ctx, { kind: 'follow', by: 'member', id: userId, status: 'active', ...(cursor && { cursor }), limit });
-      },
-    }),
+    followers: followList('owner', "A user's followers, newest first. Private accounts show them to approved followers only."),
+    following: followList('member', 'The accounts a user follows, newest first. Private accounts show them to approved followers only.'),
     requests: defineEvent({
       ...read,
       summary: 'Pending requests to follow you, newest first.',

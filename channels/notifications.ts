@@ -8,10 +8,10 @@ import { MARK_MAX, NotificationsActor } from '../actors/contracts/notifications.
 import { notificationKind } from '../notifications/kinds.ts';
 import { notificationView, shownActors, toNotificationView } from '../notifications/views.ts';
 import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
-import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { defineChannel, defineEvent, type AuthedEventContext, writes, reads } from './define.ts';
 
-const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 512 } as const;
-const write = { access: { roles: ROLES }, rateLimit: { capacity: 30, perSecond: 5 }, maxBytes: 8 * 1024 } as const;
+const read = reads(512);
+const write = writes(8 * 1024);
 const unread = z.object({ unread: z.number().int().describe('Unread notifications (a group counts once)') });
 const preferences = z.object({ mutedKinds: z.array(notificationKind).describe('Kinds you get no notifications of') });
 

@@ -12,7 +12,7 @@ import { cursorInput, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { keyedPostId, newPostId, repostId } from '../social/ids.ts';
 import { hashtagInput, MAX_MEDIA_PER_POST, parseHashtags, parseMentions, postText } from '../social/text.ts';
 import { postView, userSummary } from '../social/views.ts';
-import { defineChannel, defineEvent, ROLES, type AuthedEventContext } from './define.ts';
+import { defineChannel, defineEvent, type AuthedEventContext, writes, reads } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';
 import { postIdInput } from '../kernel/ids.ts';
 import { idempotencyKeyInput, mediaIdInput } from '../kernel/ids.ts';
@@ -21,8 +21,8 @@ const byPost = z.object({ postId: postIdInput }).strict();
 const postPage = pageOf(postView);
 const likeState = z.object({ liked: z.boolean(), likes: z.number().int() });
 
-const write = { access: { roles: ROLES }, rateLimit: { capacity: 30, perSecond: 5 }, maxBytes: 1024 } as const;
-const read = { access: { roles: ROLES }, rateLimit: { capacity: 60, perSecond: 20 }, maxBytes: 1024 } as const;
+const write = writes(1024);
+const read = reads(1024);
 
 const createRequest = z
   .object({

@@ -5,7 +5,7 @@
 // socket watches takes effect at its next watch.
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
-import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { defineChannel, defineEvent, SIGNED_IN } from './define.ts';
 import { ACTOR_KEY } from '../kernel/ids.ts';
 
 const MAX_WATCHED = 200;
@@ -18,7 +18,7 @@ export const presenceChannel = defineChannel({
   events: {
     watch: defineEvent({
       summary: `Subscribes this socket to presence:update for these users (at most ${MAX_WATCHED} per socket) and returns their current status. Users blocked either way read as offline.`,
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 10, perSecond: 2 },
       maxBytes: 8 * 1024,
       request: z.object({ userIds }).strict(),
@@ -37,7 +37,7 @@ export const presenceChannel = defineChannel({
     }),
     unwatch: defineEvent({
       summary: 'Stops presence:update for these users on this socket.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 10, perSecond: 2 },
       maxBytes: 8 * 1024,
       request: z.object({ userIds }).strict(),

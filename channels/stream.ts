@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { readStreamEvent, streamResumeSchema } from '../streams/catalogue.ts';
 import { EVENT_ID } from '../streams/envelope.ts';
-import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { defineChannel, defineEvent, SIGNED_IN } from './define.ts';
 
 export const streamChannel = defineChannel({
   name: 'stream',
@@ -16,7 +16,7 @@ export const streamChannel = defineChannel({
       summary:
         'Returns the events after lastId (all retained events when omitted), oldest first, at most `limit`; page on while `more`. ' +
         'A resync answer means events were trimmed: reload state, then resume from `head`.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 20, perSecond: 5 },
       maxBytes: 256,
       request: z.object({ lastId: z.string().regex(EVENT_ID).optional(), limit: z.number().int().min(1).max(500).default(200) }).strict(),

@@ -1,6 +1,6 @@
 // system: connectivity checks any client may use before signing in.
 import { z } from 'zod';
-import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { defineChannel, defineEvent, ROLES, SIGNED_IN } from './define.ts';
 
 export const systemChannel = defineChannel({
   name: 'system',
@@ -17,7 +17,7 @@ export const systemChannel = defineChannel({
     }),
     whoami: defineEvent({
       summary: 'The session of this socket (user, roles, token expiry), with an optional echo; a cheap signed-in round trip.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 20, perSecond: 5 },
       maxBytes: 1024,
       request: z.object({ echo: z.string().max(256).optional() }).strict(),

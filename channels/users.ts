@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { profileUpdate, publicProfile, UserActor } from '../actors/contracts/user.ts';
 import { FlockError } from '../kernel/errors.ts';
-import { defineChannel, defineEvent, ROLES } from './define.ts';
+import { defineChannel, defineEvent, ROLES, SIGNED_IN } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';
 
 const roles = z.array(z.enum(ROLES)).min(1).max(ROLES.length);
@@ -13,7 +13,7 @@ export const usersChannel = defineChannel({
   events: {
     me: defineEvent({
       summary: 'The signed-in user: profile, email and roles.',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 20, perSecond: 5 },
       maxBytes: 64,
       request: z.object({}).strict(),
@@ -31,7 +31,7 @@ export const usersChannel = defineChannel({
     }),
     get: defineEvent({
       summary: "Another user's public profile (GRAPH_BLOCKED when either of you blocked the other).",
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 60, perSecond: 20 },
       maxBytes: 256,
       request: z.object({ userId: userIdInput }).strict(),
@@ -43,7 +43,7 @@ export const usersChannel = defineChannel({
     }),
     updateProfile: defineEvent({
       summary: 'Updates the signed-in user’s display name, bio, avatar or privacy (private: follows need approval and posts reach followers only).',
-      access: { roles: ROLES },
+      access: SIGNED_IN,
       rateLimit: { capacity: 10, perSecond: 1 },
       maxBytes: 2048,
       request: profileUpdate,

@@ -10,17 +10,7 @@
 import { Strategy as FacebookStrategy } from 'passport-facebook';
 import { z } from 'zod';
 import type { FacebookSettings } from './settings.ts';
-import { loadProfile, useBearerHeader } from './passport-glue.ts';
-import {
-  fetchProviderJson,
-  keepTokens,
-  normalizeEmail,
-  oauthFailed,
-  profileJson,
-  type ProviderAdapter,
-  type ProviderContext,
-  type ProviderIdentity,
-} from './provider.ts';
+import * as provider from './provider.ts';
 
 export const FACEBOOK_DEFAULTS = {
   graphApiVersion: 'v22.0',
@@ -41,60 +31,48 @@ const debugToken = z.object({
   }),
 });
 
-export function facebookProvider(settings: FacebookSettings, ctx: ProviderContext): ProviderAdapter {
+export function facebookProvider(settings: FacebookSettings, ctx: provider.ProviderContext): provider.ProviderAdapter {
   const graph = `https://graph.facebook.com/${settings.graphApiVersion ?? FACEBOOK_DEFAULTS.graphApiVersion}`;
   const appIds = settings.audiences ?? [settings.clientId];
   const strategy = new FacebookStrategy(
     {
-      clientID: settings.clientId,
-      clientSecret: settings.clientSecret,
-      callbackURL: settings.callbackUrl,
+      ...provider.commonStrategyOptions(settings, ctx),
       authorizationURL: settings.authorizationUrl ?? `https://www.facebook.com/${settings.graphApiVersion ?? FACEBOOK_DEFAULTS.graphApiVersion}/dialog/oauth`,
       tokenURL: settings.tokenUrl ?? `${graph}/oauth/access_token`,
       profileURL: settings.userInfoUrl ?? `${graph}/me`,
       profileFields: ['id', 'displayName', 'emails'],
       enableProof: true,
       scope: settings.scope ?? [...FACEBOOK_DEFAULTS.scope],
-      store: ctx.store,
-      state: true,
-      pkce: true,
     },
-    keepTokens,
+    provider.keepTokens,
   );
-  useBearerHeader(strategy);
 
-  return {
-    provider: 'facebook',
+  return provider.providerAdapter('facebook', {
+    name: 'Facebook',
     strategy,
-    callbackUrl: settings.callbackUrl,
-    startOptions: {},
-    identity: (profile) => facebookIdentity(profileJson(profile)),
-
-    async verifyToken(token) {
-      if (!('accessToken' in token)) throw oauthFailed('Facebook sign-in takes an access token');
+    settings,
+    identity: facebookIdentity,
+    async accessToken(accessToken) {
       const url = new URL(settings.debugTokenUrl ?? `${graph}/debug_token`);
-      url.searchParams.set('input_token', token.accessToken);
+      url.searchParams.set('input_token', accessToken);
       url.searchParams.set('access_token', `${settings.clientId}|${settings.clientSecret}`);
-      const checked = debugToken.safeParse(await fetchProviderJson(url, ctx.timeoutMs, 'Facebook debug_token'));
-      if (!checked.success) throw oauthFailed('Facebook debug_token answered something unexpected');
+      const checked = debugToken.safeParse(await provider.fetchProviderJson(url, ctx.timeoutMs, 'Facebook debug_token'));
+      if (!checked.success) throw provider.oauthFailed('Facebook debug_token answered something unexpected');
       const { app_id: appId, is_valid: valid, user_id: userId } = checked.data.data;
-      if (!valid) throw oauthFailed('the Facebook access token is not valid');
-      if (!appIds.includes(appId)) throw oauthFailed('the Facebook access token was issued to another app');
-      const profile = await loadProfile(strategy, token.accessToken, ctx.timeoutMs).catch((err: unknown) => {
-        throw oauthFailed('the Facebook profile could not be loaded', err);
-      });
-      const identity = facebookIdentity(profileJson(profile));
-      if (identity.subject !== userId) throw oauthFailed('the Facebook access token belongs to another user');
+      if (!valid) throw provider.oauthFailed('the Facebook access token is not valid');
+      if (!appIds.includes(appId)) throw provider.oauthFailed('the Facebook access token was issued to another app');
+      const identity = await provider.profileIdentity(strategy, accessToken, ctx, 'Facebook', facebookIdentity);
+      if (identity.subject !== userId) throw provider.oauthFailed('the Facebook access token belongs to another user');
       return identity;
     },
-  };
+  });
 }
 
-function facebookIdentity(raw: unknown): ProviderIdentity {
+function facebookIdentity(raw: unknown): provider.ProviderIdentity {
   const profile = facebookProfile.safeParse(raw);
-  if (!profile.success) throw oauthFailed('the Facebook profile has no user id');
+  if (!profile.success) throw provider.oauthFailed('the Facebook profile has no user id');
   const { id, name, email } = profile.data;
-  const address = normalizeEmail(email);
+  const address = provider.normalizeEmail(email);
   return {
     provider: 'facebook',
     subject: id,

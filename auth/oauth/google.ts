@@ -7,18 +7,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Strategy as GoogleStrategy } from 'passport-google-oauth20';
 import { z } from 'zod';
 import type { GoogleSettings } from './settings.ts';
-import { loadProfile, useBearerHeader } from './passport-glue.ts';
-import {
-  booleanish,
-  fetchProviderJson,
-  keepTokens,
-  normalizeEmail,
-  oauthFailed,
-  profileJson,
-  type ProviderAdapter,
-  type ProviderContext,
-  type ProviderIdentity,
-} from './provider.ts';
+import * as provider from './provider.ts';
 
 export const GOOGLE_DEFAULTS = {
   jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs',
@@ -31,7 +20,7 @@ export const GOOGLE_DEFAULTS = {
 const googleClaims = z.object({
   sub: z.string().min(1).max(255),
   email: z.unknown().optional(),
-  email_verified: booleanish.optional(),
+  email_verified: provider.booleanish.optional(),
   name: z.string().max(256).optional(),
 });
 
@@ -41,72 +30,60 @@ const tokenInfo = z.object({
   azp: z.string().optional(),
 });
 
-export function googleProvider(settings: GoogleSettings, ctx: ProviderContext): ProviderAdapter {
+export function googleProvider(settings: GoogleSettings, ctx: provider.ProviderContext): provider.ProviderAdapter {
   const audiences = settings.audiences ?? [settings.clientId];
   const strategy = new GoogleStrategy(
     {
-      clientID: settings.clientId,
-      clientSecret: settings.clientSecret,
-      callbackURL: settings.callbackUrl,
+      ...provider.commonStrategyOptions(settings, ctx),
       authorizationURL: settings.authorizationUrl,
       tokenURL: settings.tokenUrl,
       userProfileURL: settings.userInfoUrl,
       scope: settings.scope ?? [...GOOGLE_DEFAULTS.scope],
-      store: ctx.store,
-      state: true,
-      pkce: true,
     },
-    keepTokens,
+    provider.keepTokens,
   );
-  useBearerHeader(strategy);
   // Fetched on first use and cached by jose, refetched when an unknown key id shows up.
   const keys = createRemoteJWKSet(new URL(settings.jwksUrl ?? GOOGLE_DEFAULTS.jwksUrl), { timeoutDuration: ctx.timeoutMs });
 
-  return {
-    provider: 'google',
+  return provider.providerAdapter('google', {
+    name: 'Google',
     strategy,
-    callbackUrl: settings.callbackUrl,
-    startOptions: {},
-    identity: (profile) => googleIdentity(profileJson(profile)),
-
-    async verifyToken(token) {
-      if ('idToken' in token) {
-        let payload: unknown;
-        try {
-          ({ payload } = await jwtVerify(token.idToken, keys, {
-            issuer: settings.issuers ?? [...GOOGLE_DEFAULTS.issuers],
-            audience: audiences,
-            algorithms: ['RS256'],
-            requiredClaims: ['sub', 'exp', 'iat'],
-            clockTolerance: 5,
-          }));
-        } catch (err) {
-          throw oauthFailed('the Google ID token is not valid for this app', err);
-        }
-        return googleIdentity(payload);
+    settings,
+    identity: googleIdentity,
+    async idToken(idToken) {
+      let payload: unknown;
+      try {
+        ({ payload } = await jwtVerify(idToken, keys, {
+          issuer: settings.issuers ?? [...GOOGLE_DEFAULTS.issuers],
+          audience: audiences,
+          algorithms: ['RS256'],
+          requiredClaims: ['sub', 'exp', 'iat'],
+          clockTolerance: 5,
+        }));
+      } catch (err) {
+        throw provider.oauthFailed('the Google ID token is not valid for this app', err);
       }
-
+      return googleIdentity(payload);
+    },
+    async accessToken(accessToken) {
       const infoUrl = new URL(settings.tokenInfoUrl ?? GOOGLE_DEFAULTS.tokenInfoUrl);
-      infoUrl.searchParams.set('access_token', token.accessToken);
-      const info = tokenInfo.safeParse(await fetchProviderJson(infoUrl, ctx.timeoutMs, 'Google tokeninfo'));
-      if (!info.success) throw oauthFailed('Google tokeninfo answered something unexpected');
+      infoUrl.searchParams.set('access_token', accessToken);
+      const info = tokenInfo.safeParse(await provider.fetchProviderJson(infoUrl, ctx.timeoutMs, 'Google tokeninfo'));
+      if (!info.success) throw provider.oauthFailed('Google tokeninfo answered something unexpected');
       const issuedTo = [info.data.aud, info.data.azp];
-      if (!issuedTo.some((id) => id !== undefined && audiences.includes(id))) throw oauthFailed('the Google access token was issued to another app');
-      const profile = await loadProfile(strategy, token.accessToken, ctx.timeoutMs).catch((err: unknown) => {
-        throw oauthFailed('the Google profile could not be loaded', err);
-      });
-      const identity = googleIdentity(profileJson(profile));
-      if (identity.subject !== info.data.sub) throw oauthFailed('Google tokeninfo and userinfo disagree about the user');
+      if (!issuedTo.some((id) => id !== undefined && audiences.includes(id))) throw provider.oauthFailed('the Google access token was issued to another app');
+      const identity = await provider.profileIdentity(strategy, accessToken, ctx, 'Google', googleIdentity);
+      if (identity.subject !== info.data.sub) throw provider.oauthFailed('Google tokeninfo and userinfo disagree about the user');
       return identity;
     },
-  };
+  });
 }
 
-function googleIdentity(raw: unknown): ProviderIdentity {
+function googleIdentity(raw: unknown): provider.ProviderIdentity {
   const claims = googleClaims.safeParse(raw);
-  if (!claims.success) throw oauthFailed('the Google profile has no user id');
+  if (!claims.success) throw provider.oauthFailed('the Google profile has no user id');
   const { sub, email, email_verified: verified, name } = claims.data;
-  const address = normalizeEmail(email);
+  const address = provider.normalizeEmail(email);
   return {
     provider: 'google',
     subject: sub,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { OAuthProvider } from '../../models/account.ts';
 import { emailInput } from '../accounts.ts';
 import { FlockError } from '../../kernel/errors.ts';
+import { loadProfile, useBearerHeader } from './passport-glue.ts';
 
 /** Who the provider says the user is. */
 export interface ProviderIdentity {
@@ -96,3 +97,71 @@ export function keepTokens(accessToken: string, _refreshToken: string, profile: 
 }
 
 export const strategyUserSchema = z.object({ accessToken: z.string().min(1), profile: z.unknown() });
+
+/** What every provider's settings have (auth/oauth/settings.ts). */
+export interface ClientSettings {
+  clientId: string;
+  clientSecret: string;
+  callbackUrl: string;
+}
+
+/** The strategy options every provider sets the same way: our client and callback, the Redis state store, state and PKCE on. */
+export function commonStrategyOptions(settings: ClientSettings, ctx: ProviderContext) {
+  return {
+    clientID: settings.clientId,
+    clientSecret: settings.clientSecret,
+    callbackURL: settings.callbackUrl,
+    store: ctx.store,
+    state: true,
+    pkce: true,
+  } as const;
+}
+
+/** Reads a provider profile (`_json` of what its strategy loads) as an identity; AUTH_OAUTH_FAILED if it has none. */
+export type IdentityOf = (json: unknown) => ProviderIdentity;
+
+/**
+ * A provider's adapter from its parts: the strategy (made to send the access
+ * token in a header), how its profile maps to an identity, and the checks of
+ * the app tokens it takes (an access token, and for some an ID token).
+ */
+export function providerAdapter(
+  provider: OAuthProvider,
+  parts: {
+    /** The provider's name in messages ("Google", "X"). */
+    name: string;
+    strategy: OAuth2Strategy;
+    settings: ClientSettings;
+    identity: IdentityOf;
+    accessToken(token: string): Promise<ProviderIdentity>;
+    idToken?(token: string): Promise<ProviderIdentity>;
+  },
+): ProviderAdapter {
+  useBearerHeader(parts.strategy);
+  return {
+    provider,
+    strategy: parts.strategy,
+    callbackUrl: parts.settings.callbackUrl,
+    startOptions: {},
+    identity: (profile) => parts.identity(profileJson(profile)),
+    verifyToken(token) {
+      if ('accessToken' in token) return parts.accessToken(token.accessToken);
+      if (parts.idToken) return parts.idToken(token.idToken);
+      return Promise.reject(oauthFailed(`${parts.name} sign-in takes an access token`));
+    },
+  };
+}
+
+/** The identity the provider's profile endpoint gives for an access token; AUTH_OAUTH_FAILED when it cannot be loaded. */
+export async function profileIdentity(
+  strategy: OAuth2Strategy,
+  accessToken: string,
+  ctx: ProviderContext,
+  name: string,
+  identity: IdentityOf,
+): Promise<ProviderIdentity> {
+  const profile = await loadProfile(strategy, accessToken, ctx.timeoutMs).catch((err: unknown) => {
+    throw oauthFailed(`the ${name} profile could not be loaded`, err);
+  });
+  return identity(profileJson(profile));
+}

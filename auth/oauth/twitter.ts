@@ -10,8 +10,7 @@
 import { Strategy as TwitterStrategy } from '@superfaceai/passport-twitter-oauth2';
 import { z } from 'zod';
 import type { TwitterSettings } from './settings.ts';
-import { loadProfile, useBearerHeader } from './passport-glue.ts';
-import { keepTokens, normalizeEmail, oauthFailed, profileJson, type ProviderAdapter, type ProviderContext, type ProviderIdentity } from './provider.ts';
+import * as provider from './provider.ts';
 
 export const TWITTER_DEFAULTS = {
   /** The strategy always adds users.read. */
@@ -25,50 +24,38 @@ const twitterUser = z.object({
   confirmed_email: z.unknown().optional(),
 });
 
-export function twitterProvider(settings: TwitterSettings, ctx: ProviderContext): ProviderAdapter {
+export function twitterProvider(settings: TwitterSettings, ctx: provider.ProviderContext): provider.ProviderAdapter {
   const strategy = new TwitterStrategy(
     {
+      ...provider.commonStrategyOptions(settings, ctx),
       clientType: settings.clientType ?? 'confidential',
-      clientID: settings.clientId,
-      clientSecret: settings.clientSecret,
-      callbackURL: settings.callbackUrl,
       authorizationURL: settings.authorizationUrl,
       tokenURL: settings.tokenUrl,
       userProfileURL: settings.userInfoUrl,
       scope: (settings.scope ?? [...TWITTER_DEFAULTS.scope]).filter((s) => s !== 'users.read'),
-      store: ctx.store,
-      state: true,
-      pkce: true,
     },
-    keepTokens,
+    provider.keepTokens,
   );
-  useBearerHeader(strategy);
 
-  return {
-    provider: 'twitter',
+  return provider.providerAdapter('twitter', {
+    name: 'X',
     strategy,
-    callbackUrl: settings.callbackUrl,
-    startOptions: {},
-    identity: (profile) => twitterIdentity(profileJson(profile)),
-
-    async verifyToken(token) {
-      if (!('accessToken' in token)) throw oauthFailed('X sign-in takes an access token');
+    settings,
+    identity: twitterIdentity,
+    async accessToken(accessToken) {
       if (settings.acceptUncheckedAccessTokens !== true) {
-        throw oauthFailed('X access tokens cannot be checked for the app they were issued to; sign in through the redirect flow');
+        throw provider.oauthFailed('X access tokens cannot be checked for the app they were issued to; sign in through the redirect flow');
       }
-      const profile = await loadProfile(strategy, token.accessToken, ctx.timeoutMs).catch((err: unknown) => {
-        throw oauthFailed('the X profile could not be loaded', err);
-      });
-      return twitterIdentity(profileJson(profile));
+      return provider.profileIdentity(strategy, accessToken, ctx, 'X', twitterIdentity);
     },
-  };
+  });
 }
 
-function twitterIdentity(raw: unknown): ProviderIdentity {
+function twitterIdentity(raw: unknown): provider.ProviderIdentity {
   const user = twitterUser.safeParse(raw);
-  if (!user.success) throw oauthFailed('the X profile has no user id');
+  if (!user.success) throw provider.oauthFailed('the X profile has no user id');
   const { id, username, name, confirmed_email: confirmed } = user.data;
-  const address = normalizeEmail(confirmed);
+  const address = provider.normalizeEmail(confirmed);
   return {
     provider: 'twitter',
     subject: id,
