@@ -66,9 +66,9 @@ export class ActorStateStore implements StateStore {
     return result.modifiedCount === 1;
   }
 
-  async read(key: string): Promise<{ epoch: number; version: number; state: unknown } | null> {
+  async read(key: string): Promise<{ epoch: number; version: number; state: unknown; pending: string[] } | null> {
     const doc = await this.model.findById(actorDocId(this.type, key)).lean();
-    return doc ? { epoch: doc.epoch, version: doc.version, state: doc.state } : null;
+    return doc ? { epoch: doc.epoch, version: doc.version, state: doc.state, pending: doc.pending } : null;
   }
 }
 

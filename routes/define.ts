@@ -27,6 +27,8 @@ export type BodySpec =
 export interface BodyStream extends AsyncIterable<Buffer> {
   /** Content-Length, when the client sent one. */
   readonly declaredLength: number | null;
+  /** Bytes read from the socket that the handler has not taken yet (bounded: the socket pauses past a high-water mark). */
+  readonly buffered: number;
 }
 
 export type BodyOf<B extends BodySpec> = B extends { kind: 'json'; schema: infer S extends z.ZodType }
@@ -47,7 +49,7 @@ export type BodyOf<B extends BodySpec> = B extends { kind: 'json'; schema: infer
 export type RouteAuth =
   | { kind: 'none' }
   | { kind: 'accessToken'; roles: readonly Role[] }
-  | { kind: 'signature'; verify(request: { body: Buffer; header(name: string): string }, services: RouteServices): Promise<void> };
+  | { kind: 'signature'; verify(request: { body: Buffer; readonly header: (name: string) => string }, services: RouteServices): Promise<void> };
 
 export interface RouteRequest<B extends BodySpec = BodySpec> {
   method: HttpMethod;
@@ -57,7 +59,7 @@ export interface RouteRequest<B extends BodySpec = BodySpec> {
   params: Readonly<Record<string, string>>;
   query: URLSearchParams;
   /** A header's value ('' when absent); names are case-insensitive. */
-  header(name: string): string;
+  readonly header: (name: string) => string;
   cookies: ReadonlyMap<string, string>;
   /** The client's address (server/client-ip.ts). */
   ip: string;

@@ -290,6 +290,9 @@ function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) 
   });
   return {
     declaredLength: declared,
+    get buffered() {
+      return queued;
+    },
     async *[Symbol.asyncIterator]() {
       for (;;) {
         const next = queue.shift();

@@ -3,9 +3,10 @@
 import test from 'ava';
 import type { Connection } from 'mongoose';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { ActorRuntime } from '../actors/runtime.ts';
-import { CachedCounter, Counter, fixtureActorTypes, Relay, Slow, Alarm } from '../testkit/actors.ts';
+import { CachedCounter, Counter, fixtureActorTypes, Ledger, ledgerEffects, ledgerFailures, Relay, Slow, Alarm } from '../testkit/actors.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv } from './helpers/env.ts';
 import { testServices } from './helpers/services.ts';
@@ -143,8 +144,10 @@ test.serial('timers fire while active and reminders are delivered durably', asyn
   t.true(await eventually(async () => (await a.ref(Alarm, key).ask('status', {})).ticks >= 3, 3_000), 'timer ticks');
   await b.ref(Alarm, key).ask('arm', { inMs: 300 });
   t.true(await eventually(async () => (await b.ref(Alarm, key).ask('status', {})).rings === 1, 5_000), 'reminder rang');
-  await new Promise((r) => setTimeout(r, 600));
-  t.is((await b.ref(Alarm, key).ask('status', {})).rings, 1, 'a one-off reminder rings once');
+  // Barrier: a second reminder set after the first rang, due later; a repeat of the first would ring before it.
+  await b.ref(Alarm, key).ask('arm', { inMs: 300, name: 'marker' });
+  t.true(await eventually(async () => (await b.ref(Alarm, key).ask('status', {})).rang.includes('marker'), 5_000), 'second reminder rang');
+  t.deepEqual((await b.ref(Alarm, key).ask('status', {})).rang, ['wake', 'marker'], 'a one-off reminder rings once');
 });
 
 test.serial('the state store refuses a write from a stale epoch, even if it read the latest version', async (t) => {
@@ -212,4 +215,70 @@ test.serial('metrics count activations, turns and asks by outcome', async (t) =>
   const asks = byName.get('flock_actor_asks_total')!.values as { labels: { outcome?: string; type?: string }; value: number }[];
   t.true(asks.some((v) => v.labels.outcome === 'ok' && v.labels.type === 'counter' && v.value > 0));
   t.true(asks.some((v) => v.labels.outcome === 'invalid' && v.value > 0));
+});
+
+// ---- effects ----
+
+const runsOf = (key: string) => ledgerEffects.filter((e) => e.startsWith(`${key}:`)).map((e) => e.slice(key.length + 1));
+const listed = async (key: string) => ((await states('ledger').read(key))?.pending ?? []).map((p) => z.object({ note: z.string() }).parse(JSON.parse(p)).note);
+
+test.serial('effects run after the state is saved and before the reply, and stay listed until the next save', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  t.deepEqual(await a.ref(Ledger, key).ask('record', { note: 'n1' }), { entries: 1 });
+  t.deepEqual(runsOf(key), ['n1'], 'done before the reply');
+  t.like((await states('ledger').read(key))?.state, { entries: 1 });
+  t.deepEqual(await listed(key), ['n1'], 'saved with the state that made it');
+  t.deepEqual(await b.ref(Ledger, key).ask('record', { note: 'n2' }), { entries: 2 });
+  t.deepEqual(await listed(key), ['n2'], 'the next save replaces the list');
+  t.deepEqual(runsOf(key), ['n1', 'n2'], 'each done once');
+});
+
+test.serial('a failed effect answers ACTOR_UNAVAILABLE, the state stays saved, and the effect is redone before the next turn', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  ledgerFailures.set(`${key}-f`, 1);
+  t.is(await codeOf(a.ref(Ledger, key).ask('record', { note: `${key}-f` })), 'ACTOR_UNAVAILABLE');
+  t.like((await states('ledger').read(key))?.state, { entries: 1 }, 'the state was saved first');
+  t.deepEqual(await a.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+  t.deepEqual(runsOf(key), [`${key}-f`, `${key}-f`], 'failed once, redone before the next turn');
+  t.deepEqual(await a.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+  t.is(runsOf(key).length, 2, 'not redone again once it succeeded');
+});
+
+test.serial('an effect that can never succeed compensates: its state is saved with nothing left to do, and the sender gets its error', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  t.is(await codeOf(b.ref(Ledger, key).ask('record', { note: 'c1', compensate: true })), 'POST_NOT_FOUND');
+  t.deepEqual(await b.ref(Ledger, key).ask('get', {}), { entries: 0, voided: 1 });
+  t.deepEqual(await listed(key), [], 'nothing left to do');
+  t.deepEqual(runsOf(key), ['c1'], 'not redone');
+});
+
+test.serial('a graceful stop records the effects as done, so the next activation does not redo them', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  await a.ref(Ledger, key).ask('record', { note: 'g1' });
+  const host = a.activeAddresses().includes(`ledger/${key}`) ? 'a' : 'b';
+  if (host === 'a') await a.stop();
+  else await b.stop();
+  t.deepEqual(await listed(key), [], 'the final write cleared the list');
+  const other = host === 'a' ? b : a;
+  t.deepEqual(await other.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+  t.deepEqual(runsOf(key), ['g1']);
+  if (host === 'a') a = await start('a');
+  else b = await start('b');
+});
+
+test.serial('a crash leaves the effects listed with the state, and the next activation redoes them before its first turn', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  // What a node leaves when it dies after saving a turn and before (or while) running its effects.
+  await connection.collection('actor_states').insertOne({
+    _id: `ledger/${key}`,
+    type: 'ledger',
+    key,
+    epoch: 0,
+    version: 1,
+    state: { entries: 1, voided: 0 },
+    pending: [JSON.stringify({ kind: 'append', note: 'crashed', compensate: false })],
+    updatedAt: new Date(),
+  } as never);
+  t.deepEqual(await a.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+  t.deepEqual(runsOf(key), ['crashed']);
 });

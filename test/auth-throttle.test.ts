@@ -49,12 +49,20 @@ test('a lock lifts once the failures leave the sliding window', async (t) => {
 });
 
 test('the window slides: the lock lifts when the oldest counted failure ages out, not all of them', async (t) => {
-  const th = throttle({ accountLimit: 2, accountWindowMs: 600 });
+  // Bounds come from measured times, so a slow machine moves them instead of failing the test.
+  const windowMs = 2_000;
+  const th = throttle({ accountLimit: 2, accountWindowMs: windowMs });
   await th.recordFailure('dave', '203.0.113.3');
-  await sleep(300);
+  const firstRecorded = performance.now();
+  await sleep(500);
+  const secondStarted = performance.now();
   await th.recordFailure('dave', '203.0.113.3');
+  const checkStarted = performance.now();
   const wait = await retryAfter(th.check('dave', '203.0.113.3'));
-  t.true(typeof wait === 'number' && wait <= 320 && wait > 150, `wait ${wait} is until the first failure leaves the window`);
+  const checkEnded = performance.now();
+  const untilFirstLeaves = firstRecorded + windowMs - checkStarted; // at most this
+  const untilSecondLeaves = secondStarted + windowMs - checkEnded; // at least this
+  t.true(typeof wait === 'number' && wait <= untilFirstLeaves + 25 && wait < untilSecondLeaves, `wait ${wait} is until the first failure leaves the window`);
   await sleep((wait as number) + 50);
   t.is(await retryAfter(th.check('dave', '203.0.113.3')), 'open');
   await th.recordFailure('dave', '203.0.113.3');

@@ -16,7 +16,7 @@ import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { assertEventsValid } from './helpers/clients.ts';
 import { fullHistory } from './helpers/conversations.ts';
-import { SocialCluster, type SocialUser } from './helpers/social.ts';
+import { SocialCluster, streamedMessages, type SocialUser } from './helpers/social.ts';
 
 /** Small, so the limit test reaches it; every other group here stays within it. */
 const MAX_MEMBERS = 6;
@@ -61,7 +61,6 @@ async function members<N extends number>(n: N, name: string): Promise<Tuple<N, M
 const cmid = () => `c-${randomBytes(9).toString('base64url')}`;
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const seqs = (messages: MessageView[]) => messages.map((m) => m.seq);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function send(u: SocialUser, conversationId: string, text: string, clientMessageId = cmid()) {
   return u.c.request('conversations:send', { conversationId, clientMessageId, text });
@@ -186,9 +185,10 @@ test('resending a clientMessageId after the socket died returns the stored messa
       [4, b.userId, 'yes'],
     ],
   );
+  // A send is acknowledged once its deliveries are in the members' streams, so the streams are final here.
+  t.deepEqual(await streamedMessages(b, conversationId), [1, 2, 3, 4], 'a resend delivers nothing again');
   t.true(await eventually(async () => b.got.of(conversationId).length === 4));
-  await sleep(300);
-  t.deepEqual(seqs(b.got.messages.filter((m) => m.conversationId === conversationId)), [1, 2, 3, 4], 'a resend delivers nothing again');
+  t.deepEqual(seqs(b.got.messages.filter((m) => m.conversationId === conversationId)), [1, 2, 3, 4], 'live, each once');
 });
 
 test('an owner that crashed after storing a message, or before delivering one: reads never show the first, the next activation delivers the second', async (t) => {
@@ -433,8 +433,8 @@ test('a removed member gets the removal and then nothing, reads up to it, and ca
   await send(owner, g, 'still after');
 
   t.true(await eventually(async () => stays.got.of(g).length === 6 && gone.got.of(g).length >= 4));
-  await sleep(300);
-  t.deepEqual(seqs(gone.got.of(g)), [1, 2, 3, 4], 'nothing after the removal arrives');
+  t.deepEqual(await streamedMessages(gone, g), [1, 2, 3, 4], 'nothing after the removal is delivered');
+  t.deepEqual(seqs(gone.got.of(g)), [1, 2, 3, 4], 'nor arrives live');
   t.like(gone.got.of(g)[3], { kind: 'system', system: { action: 'removed', by: owner.userId, userIds: [gone.userId] } });
 
   const readable = await fullHistory(gone, g);
@@ -622,7 +622,10 @@ test('message requests: a 1:1 from someone you do not follow waits in requests; 
   t.false(after.duplicate);
   await pest.c.request('conversations:typing', { conversationId: p });
   t.true(await eventually(async () => pest.got.of(p).length === 2), 'the sender is not told');
-  await sleep(500);
+  t.deepEqual(await streamedMessages(r, p), [1], 'nothing delivered after declining');
+  // A later typing indicator to r, from a conversation r kept: had pest's reached r, it would have come first.
+  await stranger2.c.request('conversations:typing', { conversationId: s2 });
+  t.true(await eventually(async () => r.got.typing.some((x) => x.conversationId === s2)));
   t.deepEqual(seqs(r.got.of(p)), [1], 'nothing live after declining');
   t.false(r.got.typing.some((x) => x.conversationId === p));
   t.like(await pest.c.request('conversations:get', { conversationId: p }), { lastSeq: 2 });
@@ -763,8 +766,14 @@ test('typing reaches the other members only, is never stored, and is rate-limite
     t.true(await eventually(async () => m.got.typing.length === 1));
     t.like(m.got.typing[0], { conversationId: g, userId: a.userId });
   }
-  await sleep(300);
-  t.deepEqual(a.got.typing, [], 'not echoed to the typist');
+  // b types next: an echo of a's own indicator (delivered on a's node as it was sent) would have reached a first.
+  await b.c.request('conversations:typing', { conversationId: g });
+  t.true(await eventually(async () => a.got.typing.length === 1));
+  t.deepEqual(
+    a.got.typing.map((x) => x.userId),
+    [b.userId],
+    'not echoed to the typist',
+  );
 
   // A burst of 3 is allowed (then 1 per second): of 6 sent at once, some are refused, and only the accepted ones reach the others.
   const codes = await Promise.all(Array.from({ length: 6 }, () => codeOf(c.c.request('conversations:typing', { conversationId: g }))));
@@ -775,7 +784,9 @@ test('typing reaches the other members only, is never stored, and is rate-limite
     codes.join(','),
   );
   t.true(await eventually(async () => b.got.typing.filter((x) => x.userId === c.userId).length === accepted));
-  await sleep(300);
+  // a types next, from c's node: a refused indicator of c's would have reached b before a's.
+  await a.c.request('conversations:typing', { conversationId: g });
+  t.true(await eventually(async () => b.got.typing.some((x) => x.userId === a.userId)));
   t.is(b.got.typing.filter((x) => x.userId === c.userId).length, accepted, 'the refused ones were not sent');
 
   t.is(await lastSeq(a, g), 1, 'typing takes no sequence number');

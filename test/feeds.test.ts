@@ -40,6 +40,16 @@ async function home(u: SocialUser, limit = 50): Promise<string[]> {
   throw new Error('too many pages');
 }
 
+/** Resolves once the feed consumer has handled a post (it marks a post when it sends it live, then sends it). */
+async function handledLive(postId: string): Promise<boolean> {
+  const redis = new Redis(requireEnv('REDIS_URL'));
+  try {
+    return await eventually(async () => (await redis.exists(`${cluster.redisPrefix}:feed:live:${postId}`)) === 1, 30_000);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function followAll(followers: SocialUser[], author: SocialUser): Promise<void> {
   await Promise.all(followers.map((f) => f.c.request('graph:follow', { userId: author.userId }, SLOW)));
 }
@@ -57,16 +67,18 @@ for (const [name, followerCount] of [
     const first = await author!.c.request('posts:create', { text: 'one' });
     const second = await author!.c.request('posts:create', { text: 'two' });
     t.true(await eventually(async () => live.every((l) => l.posts.length >= 2), 30_000), `live: ${live.map((l) => l.posts.length).join(',')}`);
-    await new Promise((r) => setTimeout(r, 300));
+    // A third post closes the check: a repeat of the first two would have been sent before it.
+    const third = await author!.c.request('posts:create', { text: 'three' });
+    t.true(await eventually(async () => live.every((l) => l.posts.some((p) => p.postId === third.postId)), 30_000));
     for (const l of live)
       t.deepEqual(
         l.posts.map((p) => p.postId),
-        [first.postId, second.postId],
+        [first.postId, second.postId, third.postId],
         'exactly once, in order',
       );
     t.true(followers.some((f) => f.node === 0) && followers.some((f) => f.node === 1));
-    for (const f of [followers[0]!, followers[1]!, followers.at(-1)!]) t.deepEqual((await home(f)).slice(0, 2), [second.postId, first.postId]);
-    t.deepEqual((await home(author!)).slice(0, 2), [second.postId, first.postId], 'authors see their own posts');
+    for (const f of [followers[0]!, followers[1]!, followers.at(-1)!]) t.deepEqual((await home(f)).slice(0, 3), [third.postId, second.postId, first.postId]);
+    t.deepEqual((await home(author!)).slice(0, 3), [third.postId, second.postId, first.postId], 'authors see their own posts');
     // Which path carried it: the followers' stored feeds hold the post only below the threshold.
     const redis = new Redis(requireEnv('REDIS_URL'));
     try {
@@ -141,8 +153,11 @@ test('follow backfills; unfollow, block and mute remove; deletion removes everyw
 
   await reader!.c.request('graph:mute', { userId: author!.userId });
   const muted = await author!.c.request('posts:create', { text: 'while muted' });
-  await new Promise((r) => setTimeout(r, 500));
   t.false((await home(reader!)).includes(muted.postId));
+  // Once the post went live to whoever watches, a later post of someone the reader watches arrives: the muted one would have come first.
+  t.true(await handledLive(muted.postId));
+  const marker = await other!.c.request('posts:create', { text: 'a later post' });
+  t.true(await eventually(async () => live.posts.some((p) => p.postId === marker.postId)));
   t.false(
     live.posts.some((p) => p.postId === muted.postId),
     'no live post from a muted author',
@@ -156,8 +171,9 @@ test('follow backfills; unfollow, block and mute remove; deletion removes everyw
     'unfollow removes at once',
   );
   const afterUnfollow = await author!.c.request('posts:create', { text: 'after unfollow' });
-  await reader!.c.request('graph:follow', { userId: other!.userId });
-  await new Promise((r) => setTimeout(r, 500));
+  t.true(await handledLive(afterUnfollow.postId));
+  const laterMarker = await other!.c.request('posts:create', { text: 'another later post' });
+  t.true(await eventually(async () => live.posts.some((p) => p.postId === laterMarker.postId)));
   t.false(
     live.posts.some((p) => p.postId === afterUnfollow.postId),
     'live stops after unfollow',

@@ -40,6 +40,19 @@ test.after.always(async () => {
 
 const logsFor = (jobId: string, event: string) => db.collection(JOB_LOG_COLLECTION).find({ jobId, event }).toArray();
 
+/** Barrier: both nodes have polled and run jobs scheduled after this point, so a second run of anything earlier would show by now. */
+const bothNodesRanLaterJobs = async () => {
+  const ranOn = new Set<string>();
+  for (let round = 0; round < 20 && ranOn.size < 2; round++) {
+    const markers = await Promise.all([1, 2, 3, 4].map(() => scheduler.now('housekeeping', {})));
+    for (const marker of markers) {
+      if (!(await eventually(async () => (await logsFor(marker, 'success')).length > 0, 20_000))) throw new Error('a marker job never ran');
+      for (const start of await logsFor(marker, 'start')) ranOn.add(String(start.agendaName));
+    }
+  }
+  if (ranOn.size < 2) throw new Error(`only ${[...ranOn].join()} ran marker jobs`);
+};
+
 test.serial('a housekeeping job scheduled now runs exactly once across two nodes and deletes old finished jobs and expired refresh tokens', async (t) => {
   const longAgo = new Date(Date.now() - 30 * 24 * 3600_000);
   await db.collection(JOBS_COLLECTION).insertMany([
@@ -52,7 +65,7 @@ test.serial('a housekeeping job scheduled now runs exactly once across two nodes
   ]);
   const jobId = await scheduler.now('housekeeping', {});
   t.true(await eventually(async () => (await logsFor(jobId, 'success')).length > 0, 20_000), 'the job succeeded');
-  await new Promise((r) => setTimeout(r, 2_500)); // several poll cycles on both nodes: a second run would show
+  await bothNodesRanLaterJobs();
 
   const starts = await logsFor(jobId, 'start');
   t.is(starts.length, 1, 'one run');

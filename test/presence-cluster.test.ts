@@ -19,7 +19,14 @@ const startNode = async (nodeId: string, options: Partial<PresenceOptions> = {})
   return presence;
 };
 const user = () => `u-${randomBytes(4).toString('hex')}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until a node has recorded `count` more heartbeats in the registry (each one is a tick of its timers). */
+const heartbeats = async (node: Presence, count: number) => {
+  for (let i = 0; i < count; i++) {
+    const before = await raw.zscore(`${prefix}:presence:nodes`, node.instanceId);
+    if (!(await eventually(async () => (await raw.zscore(`${prefix}:presence:nodes`, node.instanceId)) !== before, 3_000)))
+      throw new Error(`node ${node.instanceId} stopped heartbeating`);
+  }
+};
 const statusOf = async (node: Presence, userId: string) => (await node.status([userId])).get(userId)!;
 
 /** Every change for one user that reaches a node, in arrival order. */
@@ -71,11 +78,14 @@ test('transitions are published once, to every node, even when both nodes race',
   const disconnects = await Promise.all([a.disconnected(u, 'x1'), b.disconnected(u, 'x2'), a.disconnected(u, 'x3')]);
   t.is(disconnects.filter((r) => r.becameOffline).length, 1, 'one disconnect made the user offline');
   t.true(await eventually(async () => onA.length >= 2 && onB.length >= 2 && onC.length >= 2, 3_000));
-  await sleep(300); // nothing else arrives
+  // One more transition, published after the race on the same channel: a duplicate would have come before it.
+  await c.connected(u, 'x4');
+  t.true(await eventually(async () => onA.length >= 3 && onB.length >= 3 && onC.length >= 3, 3_000));
   const lastSeen = disconnects.find((r) => r.becameOffline)!.lastSeen;
   const expected = [
     { userId: u, online: true, lastSeen: null },
     { userId: u, online: false, lastSeen },
+    { userId: u, online: true, lastSeen },
   ];
   t.deepEqual(onA, expected);
   t.deepEqual(onB, expected);
@@ -107,14 +117,18 @@ test('a node whose heartbeat stops has its users go offline after the lease, see
   t.true(seen.lastSeen !== null && seen.lastSeen <= Date.now() && seen.lastSeen >= stoppedAt - leaseMs, "lastSeen is the dead node's last heartbeat");
 
   t.true(await eventually(async () => onB.length >= 1 && onC.length >= 1, 5_000), 'a sweep published the transition');
-  await sleep(600); // both b and c sweep every leaseMs/3: give the second a chance to duplicate
+  t.deepEqual(await statusOf(c, only), { online: false, lastSeen: onB[0]!.lastSeen }, 'the published lastSeen is the stored one');
+  // The dead node leaves the registry when the last of its users is swept; then one more transition closes the check.
+  t.true(await eventually(async () => (await raw.zscore(`${prefix}:presence:nodes`, a.instanceId)) === null, 5_000), 'swept');
+  await c.connected(only, 's5');
+  t.true(await eventually(async () => onB.length >= 2 && onC.length >= 2, 3_000));
   t.deepEqual(
     onB.map((ch) => ch.online),
-    [false],
+    [false, true],
     'published once although two nodes sweep',
   );
   t.deepEqual(onC, onB);
-  t.deepEqual(await statusOf(c, only), { online: false, lastSeen: onB[0]!.lastSeen }, 'the published lastSeen is the stored one');
+  await c.disconnected(only, 's5');
 
   t.true((await statusOf(c, both)).online, 'a user with a socket on a live node stays online');
   t.deepEqual(bothOnB, []);
@@ -141,7 +155,9 @@ test('a node presumed dead comes back: it registers again and its users are onli
   await raw.multi().del(`${prefix}:presence:node:${a.instanceId}`).zadd(`${prefix}:presence:nodes`, 0, a.instanceId).exec();
   t.true(await eventually(async () => (await raw.exists(`${prefix}:presence:node:${a.instanceId}`)) === 1, 3_000), 'lease taken again');
   t.true(await eventually(async () => (await statusOf(b, u)).online, 3_000), 'online again');
-  await sleep(500);
+  // Barrier: both nodes run their timers (heartbeat, then sweep) twice more; a wrong sweep would have happened by then.
+  await heartbeats(b, 2);
+  await heartbeats(a, 2);
   t.true((await statusOf(b, u)).online, 'and it stays online');
   if (onB.length > 0) t.true(onB.at(-1)!.online, 'if a sweep announced it offline meanwhile, it was announced online after');
   t.true(onB.length % 2 === 0, 'offline and online come in pairs');

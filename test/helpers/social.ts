@@ -2,12 +2,15 @@
 // sockets (each with its own client address, so per-IP limits stay apart).
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { type FlockClient } from '../../client/flock-client.ts';
+import type { FlockClient, StreamEvent } from '../../client/flock-client.ts';
 import { SignJWT } from 'jose';
 import { MongoClient, type Db } from 'mongodb';
 import { requireEnv, uniqueDbName } from './env.ts';
 import { startNodeProcess, type NodeProcess } from './node-process.ts';
 import { assertEventsValid, checkedClient } from './clients.ts';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { eventually } from './node-process.ts';
 
 export interface SocialUser {
   c: FlockClient;
@@ -50,6 +53,29 @@ export class SocialCluster {
         for (const e of n.logs) if (['warn', 'error', 'fatal'].includes(String(e.level))) appendFileSync(process.env.FLOCK_TEST_LOGS, `${JSON.stringify(e)}\n`);
     await Promise.all(this.nodes.map((n) => n.stop()));
     assertEventsValid();
+  }
+
+  /**
+   * Resolves once a consumer group has handled every domain event appended so
+   * far (read past the newest, none pending): the barrier after which a test
+   * may check that an event led to nothing.
+   */
+  async eventsSettled(group: 'notifications' | 'feeds', timeoutMs = 60_000): Promise<void> {
+    const redis = new Redis(requireEnv('REDIS_URL'));
+    const stream = `${this.redisPrefix}:social:events`;
+    try {
+      const [newest] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+      if (!newest) return;
+      const settled = await eventually(async () => {
+        const groups = z.array(z.array(z.union([z.string(), z.number(), z.null()]))).parse(await redis.xinfo('GROUPS', stream));
+        const info = groups.map((g) => new Map(g.flatMap((v, i) => (i % 2 === 0 ? [[String(v), g[i + 1]]] : [])))).find((g) => g.get('name') === group);
+        const delivered = String(info?.get('last-delivered-id') ?? '0-0');
+        return info?.get('pending') === 0 && compareIds(delivered, newest[0]) >= 0;
+      }, timeoutMs);
+      if (!settled) throw new Error(`the ${group} consumers did not handle every event within ${timeoutMs} ms`);
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Runs `fn` against the cluster's database with a client of its own. */
@@ -141,4 +167,34 @@ export class SocialCluster {
   users(n: number, name = 'u'): Promise<SocialUser[]> {
     return Promise.all(Array.from({ length: n }, (_, i) => this.user(i % 2, name)));
   }
+}
+
+/**
+ * Everything the user's personal stream holds, oldest first (stream:resume
+ * from the start, every page). What was delivered is what was appended, so a
+ * test that must show something was NOT delivered reads the stream once the
+ * action that would have delivered it has been acknowledged, instead of
+ * waiting to see whether it arrives live.
+ */
+export async function streamOf(u: SocialUser): Promise<StreamEvent[]> {
+  const out: StreamEvent[] = [];
+  let lastId: string | undefined;
+  for (;;) {
+    const page = await u.c.request('stream:resume', { limit: 500, ...(lastId && { lastId }) });
+    if (page.kind === 'resync') throw new Error(`the stream of ${u.userId} was trimmed (${page.reason})`);
+    out.push(...page.events);
+    lastId = page.events.at(-1)?.id ?? lastId;
+    if (!page.more) return out;
+  }
+}
+
+/** The conversation messages (new and updated) of one conversation in the user's stream, by seq, in stream order. */
+export async function streamedMessages(u: SocialUser, conversationId: string): Promise<number[]> {
+  return (await streamOf(u)).flatMap((e) => (e.type === 'conversations:message' && e.data.conversationId === conversationId ? [e.data.message.seq] : []));
+}
+
+function compareIds(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }
