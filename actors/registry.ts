@@ -3,8 +3,9 @@
 // through their interfaces (actors/contracts/).
 import { conversationActor } from './conversation.ts';
 import type { ActorType } from './define.ts';
+import { feedShardActor } from './feed-shard.ts';
 import { notificationsActor } from './notifications.ts';
 import { postActor } from './post.ts';
 import { userActor } from './user.ts';
 
-export const actorTypes: readonly ActorType[] = [userActor, postActor, conversationActor, notificationsActor];
+export const actorTypes: readonly ActorType[] = [userActor, postActor, conversationActor, notificationsActor, feedShardActor];

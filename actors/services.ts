@@ -2,6 +2,7 @@
 // domain documents they own (ctx.services). The node supplies them when it
 // starts the runtime; runtimes started without them (tests of the runtime
 // itself) refuse any handler that reaches for them (actors/context.ts).
+import type { FeedStore } from '../feeds/store.ts';
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
 import type { StreamDelivery } from '../streams/catalogue.ts';
@@ -11,6 +12,9 @@ export interface ActorServices {
   social: SocialStore;
   messaging: MessagingStore;
   notifications: NotificationStore;
+  /** The stored home feeds (written only by the feed shards) and how many shards own them. */
+  feeds: FeedStore;
+  feedShards: number;
   /** Whether the user has a socket open on any node (presence). */
   isOnline(userId: string): Promise<boolean>;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */

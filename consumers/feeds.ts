@@ -3,8 +3,10 @@
 // the stored feeds of the author's followers (below the fan-out threshold; at
 // or above it the author joins the celebrity set and is merged at read time),
 // backfill on follow, clean-up on unfollow and block, and the live events to
-// the followers watching their home timeline. Every step is idempotent: a
-// redelivered event changes nothing twice.
+// the followers watching their home timeline. The stored feeds are written by
+// their FeedShard actors (actors/feed-shard.ts), never here: a post's fan-out
+// is one message per shard per FEED_SHARD_BATCH followers (feeds/shards.ts).
+// Every step is idempotent: a redelivered event changes nothing twice.
 import mongoose from 'mongoose';
 import type { PostDoc } from '../models/post.ts';
 import type { Redis } from '../kernel/redis.ts';
@@ -13,15 +15,34 @@ import type { DomainEvent } from '../events/domain.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { HomeFeeds } from '../feeds/home.ts';
 import type { FeedLive } from '../feeds/live.ts';
+import type { FeedEntry } from '../feeds/store.ts';
+import { FEED_SHARD_BATCH, feedShardOf, ShardBatcher } from '../feeds/shards.ts';
+import type { ActorSystem } from '../actors/ref.ts';
+import { FeedShardActor } from '../actors/contracts/feed-shard.ts';
 
-/** Followers written per pipeline. */
-const FANOUT_BATCH = 500;
+export interface FeedHandlerDeps {
+  feeds: HomeFeeds;
+  reads: SocialReads;
+  redis: Redis;
+  live: FeedLive;
+  actors: ActorSystem;
+  /** FEED_SHARDS: the same on every node. */
+  shards: number;
+}
 /** How long a post's live emit is remembered (a redelivered event does not emit it again). */
 const LIVE_ONCE_SECONDS = 24 * 3600;
 
-export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, live: FeedLive): (event: DomainEvent) => Promise<void> {
+export function feedHandler({ feeds, reads, redis, live, actors, shards }: FeedHandlerDeps): (event: DomainEvent) => Promise<void> {
   const social = reads.store;
   const store = feeds.store;
+  const shardOf = (userId: string) => actors.ref(FeedShardActor, String(feedShardOf(userId, shards)));
+
+  /** Adds entries to the feeds of users, through the shards that own them. */
+  function fanOut(entries: FeedEntry[]): ShardBatcher {
+    return new ShardBatcher(shards, async (shard, userIds) => {
+      await actors.ref(FeedShardActor, String(shard)).ask('add', { userIds, entries });
+    });
+  }
 
   /** Removes an author's recent posts from a user's stored feed. */
   async function forget(userId: string, authorId: string): Promise<void> {
@@ -30,10 +51,7 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
       .sort({ createdAt: -1 })
       .limit(store.settings.maxLength)
       .lean<{ _id: string }[]>();
-    await store.remove(
-      userId,
-      posts.map((p) => p._id),
-    );
+    if (posts.length > 0) await shardOf(userId).ask('remove', { userId, postIds: posts.map((p) => p._id) });
   }
 
   return async (event) => {
@@ -51,12 +69,14 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
         }
         const entry = { postId: doc._id, at: doc.createdAt.getTime() };
         const profile = await social.profiles.findById(d.authorId, { followers: 1 }).lean<{ followers: number }>();
-        await store.add([d.authorId], [entry]);
+        const batcher = fanOut([entry]);
         if ((profile?.followers ?? 0) >= store.settings.fanoutThreshold) {
           await redis.sadd(feeds.celebritiesKey(), d.authorId);
         } else {
-          await social.edges.forEach({ kind: 'follow', by: 'owner', id: d.authorId, status: 'active', batch: FANOUT_BATCH }, (ids) => store.add(ids, [entry]));
+          await social.edges.forEach({ kind: 'follow', by: 'owner', id: d.authorId, status: 'active', batch: FEED_SHARD_BATCH }, (ids) => batcher.add(ids));
         }
+        await batcher.add([d.authorId]);
+        await batcher.end();
         return;
       }
       case 'posts:deleted': {
@@ -73,11 +93,12 @@ export function feedHandler(feeds: HomeFeeds, reads: SocialReads, redis: Redis, 
           .limit(store.settings.backfill)
           .lean<{ _id: string; createdAt: Date }[]>();
         // Only into a feed that exists: a missing one is rebuilt from the follows at read time anyway.
-        if (await store.exists(d.followerId))
-          await store.add(
-            [d.followerId],
-            recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })),
-          );
+        if (recent.length > 0)
+          await shardOf(d.followerId).ask('add', {
+            userIds: [d.followerId],
+            entries: recent.map((p) => ({ postId: p._id, at: p.createdAt.getTime() })),
+            onlyExisting: true,
+          });
         if ((await social.edges.status('mute', d.followerId, d.followeeId)) !== 'active') live.watchAuthor(d.followerId, d.followeeId, true);
         return;
       }

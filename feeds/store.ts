@@ -64,9 +64,9 @@ export class FeedStore {
     }
   }
 
-  /** Removes posts from a user's feed (an unfollow, a block). */
-  async remove(userId: string, postIds: readonly string[]): Promise<void> {
-    if (postIds.length > 0) await this.redis.zrem(this.key(userId), ...postIds);
+  /** Removes posts from a user's feed (an unfollow, a block); returns how many it held. */
+  async remove(userId: string, postIds: readonly string[]): Promise<number> {
+    return postIds.length > 0 ? this.redis.zrem(this.key(userId), ...postIds) : 0;
   }
 
   /** Whether the user has a stored feed at all (false after Redis lost it or the TTL ran out). */

@@ -203,6 +203,12 @@ export const errorCatalogue = {
     message: 'This idempotency key already named a different post',
     fix: 'Use a new idempotency key for each new post.',
   },
+  // Home feeds
+  FEED_WRONG_SHARD: {
+    status: 500,
+    message: 'A feed shard was asked to write feeds it does not own',
+    fix: 'Set the same FEED_SHARDS on every node; route feed writes with feedShardOf (feeds/shards.ts).',
+  },
   // Conversations and messages
   CONVERSATION_NOT_FOUND: {
     status: 404,
@@ -305,6 +311,7 @@ export const ERROR_SUBSYSTEMS = [
   'USER',
   'GRAPH',
   'POST',
+  'FEED',
   'CONVERSATION',
   'ACTOR',
   'JOB',

@@ -325,6 +325,12 @@ export const configVariables = {
     default: '800',
     doc: 'Entries kept per stored home feed (Redis); older pages come from the merge path.',
   }),
+  FEED_SHARDS: variable({
+    schema: z.coerce.number().int().min(1).max(4_096).default(64),
+    expects: 'an integer from 1 to 4096',
+    default: '64',
+    doc: 'FeedShard actors that own the stored home feeds (a post fans out in one batched message per shard); the same on every node.',
+  }),
   CONVERSATION_MAX_MEMBERS: variable({
     schema: z.coerce.number().int().min(2).max(10_000).default(256),
     expects: 'an integer from 2 to 10000',
@@ -386,7 +392,7 @@ export interface Config {
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
   social: { maxFollowing: number };
   messaging: { maxMembers: number };
-  feeds: { fanoutThreshold: number; maxLength: number };
+  feeds: { fanoutThreshold: number; maxLength: number; shards: number };
 }
 
 /** Reads and validates the configuration; throws CONFIG_INVALID naming every bad variable. */
@@ -461,7 +467,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     social: { maxFollowing: v.SOCIAL_MAX_FOLLOWING },
     messaging: { maxMembers: v.CONVERSATION_MAX_MEMBERS },
-    feeds: { fanoutThreshold: v.FEED_FANOUT_THRESHOLD, maxLength: v.FEED_MAX_LENGTH },
+    feeds: { fanoutThreshold: v.FEED_FANOUT_THRESHOLD, maxLength: v.FEED_MAX_LENGTH, shards: v.FEED_SHARDS },
   };
 }
 

@@ -124,6 +124,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   await messaging.init();
   const notifications = new NotificationStore(mongoose.connection);
   await notifications.init();
+  const feedStore = new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength });
   // Actors deliver to personal streams through the realtime server, and ask
   // presence, both of which start after them.
   const starting = async (): Promise<never> => {
@@ -136,6 +137,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       social,
       messaging,
       notifications,
+      feeds: feedStore,
+      feedShards: config.feeds.shards,
       deliver: async (userId, type, data) => (delivery ?? (await starting())).deliver(userId, type, data),
       isOnline: (userId) => isOnline(userId),
     },
@@ -186,12 +189,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
   const reads = new SocialReads(social);
-  const feeds = new HomeFeeds(
-    new FeedStore(redis, prefix, { ...defaultFeedSettings, fanoutThreshold: config.feeds.fanoutThreshold, maxLength: config.feeds.maxLength }),
-    reads,
-    redis,
-    prefix,
-  );
+  const feeds = new HomeFeeds(feedStore, reads, redis, prefix);
   const gatewayServices: GatewayServices = {
     oauth,
     actors,
@@ -220,7 +218,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     });
   const consumers = [
     consumer('notifications', notificationHandler(actors, gatewayServices.reads)),
-    consumer('feeds', feedHandler(feeds, gatewayServices.reads, redis, live)),
+    consumer('feeds', feedHandler({ feeds, reads: gatewayServices.reads, redis, live, actors, shards: config.feeds.shards })),
   ];
   await Promise.all(consumers.map((c) => c.start()));
   const limiter = new RateLimiter(redis, prefix);

@@ -77,6 +77,7 @@ for (const [name, followerCount] of [
         'exactly once, in order',
       );
     t.true(followers.some((f) => f.node === 0) && followers.some((f) => f.node === 1));
+    await cluster.eventsSettled('feeds'); // live goes out before the stored feeds are written
     for (const f of [followers[0]!, followers[1]!, followers.at(-1)!]) t.deepEqual((await home(f)).slice(0, 3), [third.postId, second.postId, first.postId]);
     t.deepEqual((await home(author!)).slice(0, 3), [third.postId, second.postId, first.postId], 'authors see their own posts');
     // Which path carried it: the followers' stored feeds hold the post only below the threshold.
@@ -162,6 +163,7 @@ test('follow backfills; unfollow, block and mute remove; deletion removes everyw
     live.posts.some((p) => p.postId === muted.postId),
     'no live post from a muted author',
   );
+  await cluster.eventsSettled('feeds'); // the muted post is in the stored feed, hidden by the read
   await reader!.c.request('graph:unmute', { userId: author!.userId });
   t.true((await home(reader!)).includes(muted.postId));
 
