@@ -36,5 +36,6 @@ export default tseslint.config(
     files: ['**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' }, // CommonJS config files load their data with require
   },
 );

@@ -42,6 +42,7 @@ import { MongoClient } from 'mongodb';
 import { call, type Reply, type ServerStats } from './lib/ipc.ts';
 import { intEnv, percentile, progress, round, runBenchmark, sleep } from './lib/run.ts';
 import { benchServices, type BenchServices } from './lib/services.ts';
+import { forEachLine } from './lib/nodes.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -241,26 +242,12 @@ async function startFlock(): Promise<RunningServer> {
   const exited = track(child);
   // Its output (JSON logs at warn and above) goes to stderr so stdout stays
   // clean JSON lines; a log message that repeats is shown once and counted.
-  let partial = '';
-  const forward = (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      let key: string | undefined;
-      try {
-        const entry = JSON.parse(line) as { msg?: unknown; err?: unknown };
-        key = `${String(entry.msg)}|${(JSON.stringify(entry.err) ?? 'undefined').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')}`;
-      } catch {
-        // not a log line
-      }
-      const seen = key === undefined ? 0 : (flockLogRepeats.get(key) ?? 0);
-      if (key !== undefined) flockLogRepeats.set(key, seen + 1);
-      if (seen === 0) process.stderr.write(`[flock] ${line}\n`);
-    }
-  };
-  child.stdout!.on('data', forward);
-  child.stderr!.on('data', forward);
+  forEachLine(child, (line, entry) => {
+    const key = entry && `${String(entry.msg)}|${(JSON.stringify(entry.err) ?? 'undefined').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')}`;
+    const seen = key === undefined ? 0 : (flockLogRepeats.get(key) ?? 0);
+    if (key !== undefined) flockLogRepeats.set(key, seen + 1);
+    if (seen === 0) process.stderr.write(`[flock] ${line}\n`);
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   let gone = false;

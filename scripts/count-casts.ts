@@ -5,28 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
+import layers from './layers.json' with { type: 'json' };
 
 const CAST_BUDGET = 40;
-const PRODUCT = [
-  'kernel',
-  'models',
-  'devservices',
-  'auth',
-  'events',
-  'presence',
-  'social',
-  'messaging',
-  'notifications',
-  'feeds',
-  'streams',
-  'actors',
-  'consumers',
-  'jobs',
-  'channels',
-  'routes',
-  'server',
-  'client',
-];
+/** The product's folders (scripts/layers.json). */
+const PRODUCT = layers.layers.flat();
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const files = PRODUCT.flatMap((dir) =>

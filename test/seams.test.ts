@@ -11,27 +11,10 @@ import { ERROR_SUBSYSTEMS, errorCatalogue } from '../kernel/errors.ts';
 import { jobSchemas } from '../jobs/schemas.ts';
 import { streamEventSchema } from '../streams/catalogue.ts';
 import { channels } from '../channels/registry.ts';
+import layers from '../scripts/layers.json' with { type: 'json' };
 
-const PRODUCT = [
-  'kernel',
-  'models',
-  'devservices',
-  'auth',
-  'events',
-  'presence',
-  'social',
-  'messaging',
-  'notifications',
-  'feeds',
-  'streams',
-  'actors',
-  'consumers',
-  'jobs',
-  'channels',
-  'routes',
-  'server',
-  'client',
-];
+/** The product's folders (scripts/layers.json). */
+const PRODUCT = layers.layers.flat();
 const root = new URL('..', import.meta.url).pathname;
 
 async function productSources(): Promise<{ file: string; text: string }[]> {

@@ -85,26 +85,34 @@ export async function startNode(options: NodeOptions): Promise<FlockNode> {
  * Other output (Node's own warnings) is shown once for all nodes.
  */
 function forwardLogs(child: ChildProcess, options: NodeOptions, warnings: Map<string, number>): void {
+  forEachLine(child, (line, entry) => {
+    if (entry === undefined) {
+      if (!shownOutput.has(line)) options.log(`[${options.name}] ${line}`);
+      shownOutput.add(line);
+      return;
+    }
+    const msg = String(entry.msg);
+    const seen = warnings.get(msg) ?? 0;
+    warnings.set(msg, seen + 1);
+    if (seen === 0) options.log(`[${options.name}] ${line}`);
+  });
+}
+
+/** Calls `onLine` for every non-blank line a child writes on stdout or stderr, with its JSON (a log entry) when it is JSON. */
+export function forEachLine(child: ChildProcess, onLine: (line: string, entry: { msg?: unknown; err?: unknown } | undefined) => void): void {
   let partial = '';
   const onData = (chunk: Buffer) => {
     const lines = (partial + chunk.toString()).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.trim()) continue;
-      let msg: string | undefined;
+      let entry: { msg?: unknown; err?: unknown } | undefined;
       try {
-        msg = String((JSON.parse(line) as { msg?: unknown }).msg);
+        entry = JSON.parse(line) as { msg?: unknown; err?: unknown };
       } catch {
         // not a log line
       }
-      if (msg === undefined) {
-        if (!shownOutput.has(line)) options.log(`[${options.name}] ${line}`);
-        shownOutput.add(line);
-        continue;
-      }
-      const seen = warnings.get(msg) ?? 0;
-      warnings.set(msg, seen + 1);
-      if (seen === 0) options.log(`[${options.name}] ${line}`);
+      onLine(line, entry);
     }
   };
   child.stdout!.on('data', onData);
