@@ -141,20 +141,23 @@ export class Activation {
 
   /** Writes cached state if it changed (fenced); no-op for durable and document actors. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      if (!this.dirty) return;
-      const snapshot = this.state;
-      this.dirty = false;
-      const ok = await this.store.save(this.key, this.epoch, this.version, snapshot, snapshot, []).catch((err: unknown) => {
-        this.dirty = true;
-        throw err;
+    // After a failed flush (its caller got the error) the next one tries again: the chain must not stay rejected.
+    this.flushing = this.flushing
+      .catch(() => undefined)
+      .then(async () => {
+        if (!this.dirty) return;
+        const snapshot = this.state;
+        this.dirty = false;
+        const ok = await this.store.save(this.key, this.epoch, this.version, snapshot, snapshot, []).catch((err: unknown) => {
+          this.dirty = true;
+          throw err;
+        });
+        if (!ok) {
+          this.host.fenced(this);
+          return;
+        }
+        this.version += 1;
       });
-      if (!ok) {
-        this.host.fenced(this);
-        return;
-      }
-      this.version += 1;
-    });
     return this.flushing;
   }
 

@@ -1,5 +1,6 @@
-// One timer for many deadlines: the runtime's pending remote asks and local
-// turns expire through it (actors/runtime.ts, actors/transport.ts).
+// One timer for many deadlines: the runtime's local turns expire through one
+// (actors/runtime.ts), its pending remote asks through another
+// (actors/transport.ts).
 const DEADLINE_SLOT_MS = 10;
 
 /**

@@ -117,9 +117,10 @@ export interface ActorImplementation<M extends MessageDefs, S extends z.ZodType,
   handlers: { [K in keyof M]: Handler<z.output<S>, z.output<E>, M[K]> };
   /**
    * Runs before the first turn of every activation (after the effects left by
-   * the last commit were redone), with the loaded state. It may set state; if
+   * the last commit were redone), with the loaded state, and again before the
+   * next turn after an effect failed. It may set state and record effects; if
    * it throws, the turn that woke the actor fails with ACTOR_UNAVAILABLE and
-   * the hook runs again before the next turn.
+   * the hook runs again before the next turn. It must be idempotent.
    */
   onActivate?: (ctx: ActorContext<z.output<S>, z.output<E>>) => Promise<void>;
   /** Passivate after this long without messages (default: the runtime's). */

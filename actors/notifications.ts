@@ -37,6 +37,8 @@ const notificationsState = z.object({
   /** Ids of the latest events handled. */
   seen: z.array(z.string()),
   mutedKinds: z.array(notificationKind),
+  /** Before 0.2.0: the last notification written, published again at every activation (effects carry it now). Read for one release. */
+  lastTouched: z.string().nullable().optional(),
 });
 type State = z.output<typeof notificationsState>;
 
@@ -53,6 +55,13 @@ export const notificationsActor = implementActor(NotificationsActor, {
   initialState: (): State => ({ seq: 0, unread: 0, open: [], seen: [], mutedKinds: [] }),
   persistence: { kind: 'durable' },
   effects: { schema: notificationsEffect, run: runEffect },
+  onActivate: async (ctx) => {
+    const { lastTouched, ...state } = ctx.state;
+    if (lastTouched === undefined) return;
+    // State of 0.1: its last notification may not have been published before a crash; publishing again is harmless.
+    ctx.setState(state);
+    if (lastTouched !== null) ctx.effect({ kind: 'publish', notificationId: lastTouched, unread: state.unread });
+  },
   handlers: {
     notify: async (ctx, input) => {
       const state = ctx.state;

@@ -48,10 +48,10 @@ export const postActor = implementActor(PostActor, {
         if (doc.authorId !== input.authorId || doc.kind !== input.kind) throw new FlockError('POST_DUPLICATE_KEY');
         if (!doc.deleted) return { created: false };
         if (doc.kind !== 'repost' || doc.removal) throw new FlockError('POST_NOT_FOUND');
-        // Undo of an undone repost: the same document comes back.
+        // Undo of an undone repost: the same document comes back, linked again; no new event (as in 0.1).
         const revived = { ...doc, deleted: false, deletedAt: null, createdAt: now };
         ctx.setState(revived);
-        created(ctx, revived);
+        childLinks(ctx, 'link', revived);
         return { created: true };
       }
       const { authorId, kind, text, mediaIds, visibility, parentId, rootId, quoteOf, repostOf, hashtags, mentions } = input;

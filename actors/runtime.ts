@@ -384,6 +384,7 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       await this.activate(request, claim.epoch);
     } catch (err) {
       if (!(isFlockError(err) && err.code === 'ACTOR_FENCED')) throw err;
+      await sleep(20); // a refused claim is retried by the caller's loop: not at once, not in a tight loop
     }
   }
 
@@ -430,7 +431,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
           return undefined;
         }
       } else {
-        raw = effects.upgrade?.(item);
+        try {
+          raw = effects.upgrade?.(item);
+        } catch {
+          return undefined; // an upgrade that cannot read the entry: the state is invalid, not the runtime broken
+        }
         if (raw === undefined) continue; // a legacy entry with nothing left to do
       }
       const parsed = effects.schema.safeParse(raw);

@@ -60,6 +60,7 @@ export class EventConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaim = 0;
+  private claims = 0;
   private readonly claimIdleMs: number;
   private readonly claimEveryMs: number;
 
@@ -101,6 +102,11 @@ export class EventConsumer {
     }
   }
 
+  /** Claim passes completed (each took over, and handled, whatever was stale): a barrier for tests. */
+  get claimPasses(): number {
+    return this.claims;
+  }
+
   /** Takes over events another consumer (perhaps a dead node) left unacknowledged. */
   private async claimStale(): Promise<void> {
     this.lastClaim = Date.now();
@@ -108,6 +114,7 @@ export class EventConsumer {
     const [, entries] = autoclaimReply.parse(await this.redis.xautoclaim(streamKey, group, nodeId, this.claimIdleMs, '0-0', 'COUNT', BATCH));
     const live = entries.filter((e) => e !== null);
     if (live.length > 0) await this.handle(live);
+    this.claims += 1;
   }
 
   private async handle(entries: Entry[]): Promise<void> {

@@ -49,7 +49,8 @@ export type DomainEventData<T extends DomainEventType> = DomainEventOf<T>['data'
 
 /**
  * Names of the release before 0.2.0, read for one release so that events a
- * node of the previous version appended during a rolling upgrade are handled.
+ * node of the previous version appended and left unhandled before the upgrade
+ * are handled (README, "Renamed in 0.2.0": a 0.1 cluster upgrades at once).
  */
 const LEGACY_TYPES: Readonly<Record<string, DomainEventType>> = {
   'post.created': 'posts:created',

@@ -7,7 +7,10 @@
 // count: stable across nodes, processes and releases. Every node must use the
 // same count. Changing it (a restart of every node) only moves which actor
 // writes a feed: the feeds' keys do not depend on it, and every feed write is
-// idempotent, so nothing is lost while nodes disagree.
+// idempotent. While nodes disagree, a shard refuses the feeds it does not own
+// (FEED_WRONG_SHARD): the event's fan-out fails and is handled again (the
+// consumer group redelivers it after 30 s) until the nodes agree, so nothing is
+// lost, only late.
 
 /** Shards by default: enough to spread fan-out over every node of a large cluster, few enough to stay cheap. */
 export const DEFAULT_FEED_SHARDS = 64;

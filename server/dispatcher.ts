@@ -56,8 +56,13 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
     const ack = typeof last === 'function' ? (response: Ack<unknown>) => void Reflect.apply(last, undefined, [response]) : undefined;
     const data = socket.data;
     const fail = (err: FlockError) => {
-      if (ack) ack({ ok: false, error: toErrorBody(err) });
-      else options.delivery.toSocket(socket, 'flock:error', { event, ...toErrorBody(err) });
+      try {
+        if (ack) ack({ ok: false, error: toErrorBody(err) });
+        else options.delivery.toSocket(socket, 'flock:error', { event, ...toErrorBody(err) });
+      } catch (failure) {
+        // Outside production delivery checks payloads and throws on a bad one: log it, never reject dispatch.
+        options.log.error({ err: failure, event }, 'the error answer could not be sent');
+      }
     };
     try {
       // Limits first: malformed, unknown and unauthenticated traffic is flooding too.

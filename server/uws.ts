@@ -107,7 +107,13 @@ function register(app: TemplatedApp, method: HttpMethod, pattern: string, handle
 interface Copied {
   request: Omit<RouteRequest, 'session' | 'body'>;
   aborted: Aborted;
-  body: Promise<Buffer> | BodyStream | undefined;
+  body: Promise<Buffer> | StreamedBody | undefined;
+}
+
+/** A streamed body, and what the server does with the rest once the route has answered. */
+interface StreamedBody extends BodyStream {
+  /** Drops what the handler did not read, queued or still coming, and resumes a paused socket so the request can finish. */
+  discard(): void;
 }
 
 /** Whether the client went away; uWS takes one abort handler per response, so others listen here. */
@@ -137,6 +143,9 @@ function copyRequest(route: RouteDef, res: HttpResponse, req: HttpRequest, param
       : route.body.kind === 'stream'
         ? streamBody(res, route.body.maxBytes, header, aborted)
         : bufferBody(res, route.body.maxBytes, header);
+  // A body that fails (too large) while the rate limit or the token is checked, or that a refused request
+  // never reads, must not become an unhandled rejection: serve() awaits it when it needs it.
+  if (body instanceof Promise) body.catch(() => undefined);
   return {
     request: {
       method: route.method,
@@ -173,6 +182,7 @@ async function serve(route: RouteDef, res: HttpResponse, copied: Copied, server:
     const body = toErrorBody(err);
     result = { status: errorCatalogue[body.code].status, json: { error: body } };
   }
+  if (copied.body !== undefined && !(copied.body instanceof Promise)) copied.body.discard();
   if (copied.aborted.value) return;
   res.cork(() => write(res, result));
 }
@@ -253,7 +263,7 @@ const HIGH_WATER = 256 * 1024;
  * and while more than HIGH_WATER bytes wait the socket is paused (TCP then
  * pushes back on the client), so memory does not grow with the body.
  */
-function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) => string, aborted: Aborted): BodyStream {
+function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) => string, aborted: Aborted): StreamedBody {
   const declared = declaredLength(header);
   const queue: Buffer[] = [];
   let queued = 0;
@@ -261,6 +271,7 @@ function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) 
   let ended = false;
   let failure: FlockError | undefined = declared !== null && declared > maxBytes ? tooLarge(maxBytes) : undefined;
   let paused = false;
+  let discarding = false;
   let wake: (() => void) | undefined;
   const notify = () => {
     const w = wake;
@@ -272,7 +283,7 @@ function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) 
     notify();
   });
   res.onData((chunk, isLast) => {
-    if (failure) return;
+    if (failure || discarding) return; // the rest is drained unread
     received += chunk.byteLength;
     if (received > maxBytes) {
       failure = tooLarge(maxBytes);
@@ -293,12 +304,22 @@ function streamBody(res: HttpResponse, maxBytes: number, header: (name: string) 
     get buffered() {
       return queued;
     },
+    discard() {
+      discarding = true;
+      queue.length = 0;
+      queued = 0;
+      failure ??= new FlockError('REQUEST_INVALID', 'The route answered before it read the whole body');
+      if (paused && !aborted.value) {
+        paused = false;
+        res.resume();
+      }
+    },
     async *[Symbol.asyncIterator]() {
       for (;;) {
         const next = queue.shift();
         if (next) {
           queued -= next.length;
-          if (paused && queued <= HIGH_WATER / 2) {
+          if (paused && !discarding && !aborted.value && queued <= HIGH_WATER / 2) {
             paused = false;
             res.resume();
           }

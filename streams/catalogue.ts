@@ -4,7 +4,6 @@
 // the AsyncAPI document gives each type its payload, and the typed client
 // gets the union to switch on.
 import { z } from 'zod';
-import { FlockError } from '../kernel/errors.ts';
 import { ACCOUNT_ROLES } from '../models/account.ts';
 import { messageView } from '../messaging/views.ts';
 import { notificationView } from '../notifications/views.ts';
@@ -77,12 +76,11 @@ const LEGACY_TYPES: Readonly<Record<string, StreamEventType>> = {
   'conversation.receipt': 'conversations:receipt',
 };
 
-/** A stored event as the catalogue describes it (under its current type name); SERVER_INTERNAL if it is not one. */
-export function readStreamEvent(stored: PersonalEvent): StreamEvent {
+/** A stored event as the catalogue describes it (under its current type name); null if it is not one. */
+export function readStreamEvent(stored: PersonalEvent): StreamEvent | null {
   const renamed = Object.hasOwn(LEGACY_TYPES, stored.type) ? LEGACY_TYPES[stored.type] : undefined;
   const parsed = streamEventSchema.safeParse(renamed ? { ...stored, type: renamed } : stored);
-  if (!parsed.success) throw new FlockError('SERVER_INTERNAL', `stream event ${stored.id} (${stored.type}) is not in the catalogue`);
-  return parsed.data;
+  return parsed.success ? parsed.data : null;
 }
 
 /** Each type's data schema, for checks at run time. */

@@ -116,6 +116,18 @@ test('a fenced update without upsert changes nothing when the document is missin
   t.is(await coll.findOne({ _id: 'nobody' }), null);
 });
 
+test('a fenced findOneAndUpdate without upsert (a document actor claiming a document not yet created) finds nothing and creates nothing', async (t) => {
+  t.is(await coll.findOneAndUpdate({ _id: 'unborn', epoch: { $lte: 5 } }, { $set: { epoch: 5 } }, { returnDocument: 'after' }), null);
+  t.is(await coll.findOne({ _id: 'unborn' }), null);
+  await coll.insertOne({ _id: 'unborn', epoch: 7, state: 'made' });
+  t.is(await coll.findOneAndUpdate({ _id: 'unborn', epoch: { $lte: 5 } }, { $set: { epoch: 5 } }, { returnDocument: 'after' }), null, 'fenced out');
+  t.deepEqual(await coll.findOneAndUpdate({ _id: 'unborn', epoch: { $lte: 8 } }, { $set: { epoch: 8 } }, { returnDocument: 'after' }), {
+    _id: 'unborn',
+    epoch: 8,
+    state: 'made',
+  });
+});
+
 test('{_id, epoch, version} is a compare-and-set', async (t) => {
   await coll.insertOne({ _id: 'cas', epoch: 2, version: 4, state: 0 });
   t.is((await coll.updateOne({ _id: 'cas', epoch: 1, version: 4 }, { $set: { version: 5, state: 1 } })).matchedCount, 0);

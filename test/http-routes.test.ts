@@ -1,9 +1,11 @@
 // Declared HTTP routes on a real uWebSockets.js app, driven by real HTTP
 // requests: body limits (declared and streamed), JSON and schema errors,
 // access tokens and roles, signatures over the raw body, per-IP rate limits,
-// typed errors, and a streamed body read with backpressure.
+// typed errors, a streamed body read with backpressure, and bodies a route
+// refuses or stops reading (no unhandled rejection, no socket left paused).
 import test from 'ava';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
 import { pino } from 'pino';
 import { z } from 'zod';
 import type { Session } from '../auth/session.ts';
@@ -77,6 +79,30 @@ const routes: RouteDef[] = [
       }
       return { status: 200, json: { bytes, hmac: hash.digest('hex') } };
     },
+  }),
+  defineRoute({
+    method: 'PUT',
+    path: '/picky-upload',
+    summary: 'Refuses a large body after its first chunk (the rest is never read).',
+    auth: { kind: 'none' },
+    body: { kind: 'stream', maxBytes: 64 * 1024 * 1024 },
+    handler: async (req) => {
+      for await (const chunk of req.body) {
+        // Wait until the socket is paused behind what this handler did not take, then give up.
+        while (req.body.buffered < 256 * 1024) await new Promise((resolve) => setTimeout(resolve, 5));
+        throw new FlockError('REQUEST_INVALID', `not a video: ${chunk.length} bytes seen`);
+      }
+      return { status: 200, json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/private-echo',
+    summary: 'A JSON body behind an access token and a rate limit.',
+    auth: { kind: 'accessToken', roles: ['admin'] },
+    body: { kind: 'json', schema: z.object({ name: z.string().max(20) }).strict(), maxBytes: 256 },
+    rateLimit: { capacity: 1_000, perSecond: 1_000 },
+    handler: async (req) => ({ status: 200, json: { hello: req.body.name } }),
   }),
   defineRoute({
     method: 'GET',
@@ -238,4 +264,52 @@ test('a streamed body reaches a slow handler whole, and what waits for it stays 
   t.deepEqual(await res.json(), { bytes: size, hmac: expected.digest('hex') });
   // The high-water mark is 256 KiB; uWS hands over at most one receive buffer past it before the pause lands.
   t.true(mostBuffered < 2 * 1024 * 1024, `at most ${mostBuffered} bytes waited for the handler, of ${size}`);
+});
+
+test('a body that fails while the token is checked, or that a refused request never reads, is answered and harms nothing', async (t) => {
+  const tooLarge = JSON.stringify({ name: 'x'.repeat(400) });
+  // Declared too large (the body fails at once) while the rate limit and the token are checked: refused for the token.
+  const noToken = await post('/private-echo', tooLarge);
+  t.is(noToken.status, 401);
+  t.is(await errorCode(noToken), 'AUTH_REQUIRED');
+  const badToken = await post('/private-echo', tooLarge, { authorization: 'Bearer nope' });
+  t.is(await errorCode(badToken), 'AUTH_TOKEN_INVALID');
+  const large = await post('/private-echo', tooLarge, { authorization: 'Bearer admin-token' });
+  t.is(large.status, 413);
+  const ok = await post('/private-echo', JSON.stringify({ name: 'ana' }), { authorization: 'Bearer admin-token' });
+  t.deepEqual(await ok.json(), { hello: 'ana' }, 'the server carries on (an unhandled rejection would have failed this file)');
+});
+
+test('a streamed body the route stops reading is drained: the client gets the answer, then the paused socket takes the rest', async (t) => {
+  // A raw socket: fetch stops sending once it has the answer, which would hide a socket left paused.
+  const size = 32 * 1024 * 1024;
+  const socket = net.connect(listening.port, '127.0.0.1');
+  let written = 0;
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString()));
+  socket.on('error', () => {});
+  socket.write(`PUT /picky-upload HTTP/1.1\r\nHost: test\r\nContent-Length: ${size}\r\n\r\n`);
+  const piece = Buffer.alloc(64 * 1024, 7);
+  const allWritten = new Promise<void>((resolve) => {
+    const pump = () => {
+      while (written < size) {
+        written += piece.length;
+        if (!socket.write(piece)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      resolve();
+    };
+    pump();
+  });
+  const deadline = Date.now() + 30_000;
+  while (!answer.includes('REQUEST_INVALID') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.true(answer.startsWith('HTTP/1.1 400'), answer.slice(0, 40));
+  t.true(answer.includes('REQUEST_INVALID'));
+  const drained = await Promise.race([allWritten.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000))]);
+  t.true(drained, `the server took the whole body after answering (${written} of ${size} bytes written)`);
+  socket.destroy();
+  const after = await fetch(`${base}/things/x`);
+  t.deepEqual(await after.json(), { id: 'x', q: null });
 });

@@ -182,7 +182,7 @@ test('an offline user gets one push outbox entry per notification version, and t
   const offline = new Promise<void>((resolve) => liker!.c.on('presence:update', (change) => change.userId === author!.userId && !change.online && resolve()));
   await liker!.c.request('presence:watch', { userIds: [author!.userId] });
   author!.c.close();
-  await offline;
+  await Promise.race([offline, new Promise((_, reject) => setTimeout(() => reject(new Error('the author was not seen offline within 60 s')), 60_000))]);
   await liker!.c.request('posts:like', { postId: post.postId });
   await cluster.withDb(async (db) => {
     const outbox = db.collection('push_outbox');

@@ -16,7 +16,10 @@ package main
 //     same document;
 //   - it does not exist and the write is an upsert whose other conditions are
 //     all single non-$eq operators (which an upsert does not copy into the
-//     new document): {_id: X} inserts the same document.
+//     new document): {_id: X} inserts the same document;
+//   - it does not exist and the write is not an upsert: {_id: X} matches
+//     nothing either, so the write changes nothing, as it would have (a
+//     document actor's claim of a document not yet created is such a write).
 //
 // Everything else, including whatever this file cannot evaluate with
 // certainty, is forwarded unchanged, so the server's own semantics (such as
@@ -64,7 +67,7 @@ func pushDownFence(req []byte, server io.ReadWriter) ([]byte, error) {
 	if err != nil || !ok {
 		return req, err
 	}
-	if (doc != nil && f.matches(doc)) || (doc == nil && w.upsert && !f.copies) {
+	if (doc != nil && f.matches(doc)) || (doc == nil && (!w.upsert || !f.copies)) {
 		filter, err := bson.Marshal(bson.D{{Key: "_id", Value: f.id}})
 		if err != nil {
 			return req, nil

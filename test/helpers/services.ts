@@ -41,10 +41,13 @@ export function testServices(name: string): TestServices {
     },
     redis,
     async cleanup() {
-      await deleteKeys(clients[0] ?? redis(), `${prefix}:*`);
-      await Promise.allSettled(clients.map((c) => c.quit()));
-      await connections[0]?.dropDatabase().catch(() => {});
-      await Promise.allSettled(connections.map((c) => c.close()));
+      try {
+        await deleteKeys(clients[0] ?? redis(), `${prefix}:*`);
+      } finally {
+        await Promise.allSettled(clients.map((c) => c.quit()));
+        await connections[0]?.dropDatabase().catch(() => {});
+        await Promise.allSettled(connections.map((c) => c.close()));
+      }
     },
   };
 }
