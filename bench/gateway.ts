@@ -34,7 +34,6 @@
 // Exit code 0 unless something failed; missed targets are only reported.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
@@ -42,7 +41,7 @@ import { MongoClient } from 'mongodb';
 import { call, type Reply, type ServerStats } from './lib/ipc.ts';
 import { intEnv, percentile, progress, round, runBenchmark, sleep } from './lib/run.ts';
 import { benchServices, type BenchServices } from './lib/services.ts';
-import { forEachLine } from './lib/nodes.ts';
+import { forEachLine, freePort } from './lib/nodes.ts';
 
 // ---- parameters (every loop is bounded by a count and a time limit) ----
 
@@ -195,17 +194,6 @@ async function startEchoServer(name: 'ws-echo' | 'uws-echo'): Promise<RunningSer
   const exited = track(child);
   const { port } = await ready(child, exited, name, 30_000);
   return { name, url: `http://127.0.0.1:${port}`, child, stop: () => stopChild(child, exited) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

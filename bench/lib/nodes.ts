@@ -141,7 +141,8 @@ function askProbe(child: ChildProcess, reset: boolean): Promise<DbStats> {
   });
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on loopback right now (for a child process to listen on). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
