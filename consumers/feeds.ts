@@ -29,6 +29,7 @@ export interface FeedHandlerDeps {
   /** FEED_SHARDS: the same on every node. */
   shards: number;
 }
+
 /** How long a post's live emit is remembered (a redelivered event does not emit it again). */
 const LIVE_ONCE_SECONDS = 24 * 3600;
 

@@ -44,7 +44,14 @@ export async function joinWatchRooms(options: { redisUrl: string; adapterKey: st
       if (userId === undefined) continue;
       const expected = watchRooms(userId, options.authors);
       for (let attempt = 0; ; attempt++) {
-        const sockets = await io.in(rooms.user(userId)).fetchSockets();
+        // A node busy applying 10,000 joins (or a loaded machine) may miss the adapter's 5 s answer window: ask again.
+        const sockets = await io
+          .in(rooms.user(userId))
+          .fetchSockets()
+          .catch((err: unknown) => {
+            if (attempt >= CHECK_ATTEMPTS) throw err;
+            return [];
+          });
         if (sockets.length > 0 && sockets.every((s) => expected.every((room) => s.rooms.has(room)))) break;
         if (attempt >= CHECK_ATTEMPTS) throw new Error(`the nodes did not join ${userId}'s sockets (${sockets.length}) to ${expected.join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, CHECK_EVERY_MS));
