@@ -10,7 +10,7 @@
 // passivates), so a crash anywhere after the save leaves them to be redone
 // when the actor next activates: at least once, never lost. Until they are
 // known done, no other turn runs.
-import { FlockError, isFlockError } from '../kernel/errors.ts';
+import { FlockError, isFlockError, serviceUnavailable } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { ActorContext, ActorType } from './define.ts';
 import type { ActorMetrics } from './metrics.ts';
@@ -265,7 +265,7 @@ export class Activation {
     try {
       ok = await this.store.save(this.key, this.epoch, this.version, this.state, next, stored);
     } catch (err) {
-      throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: state could not be saved`, { cause: err });
+      throw serviceUnavailable(err) ?? new FlockError('ACTOR_UNAVAILABLE', `${this.address}: state could not be saved`, { cause: err });
     }
     if (!ok) {
       this.host.fenced(this);
@@ -313,9 +313,12 @@ export class Activation {
         // The state is saved but its effects are not all done: redo them before the next turn.
         this.activated = false;
         if (isFlockError(err)) throw err;
-        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, {
-          cause: err,
-        });
+        throw (
+          serviceUnavailable(err) ??
+          new FlockError('ACTOR_UNAVAILABLE', `${this.address}: an effect of ${this.currentTurn?.message ?? 'the turn'} failed after its state was saved`, {
+            cause: err,
+          })
+        );
       } finally {
         staged.inEffect = false;
       }

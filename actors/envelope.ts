@@ -29,7 +29,12 @@ export const replyEnvelope = z.discriminatedUnion('ok', [
     kind: z.literal('reply'),
     id: z.string().min(1).max(64),
     ok: z.literal(false),
-    error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(2000) }),
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string().max(2000),
+      /** Client-safe details (retryAfterMs of SERVICE_UNAVAILABLE, ...); older nodes leave them out. */
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
   }),
 ]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;

@@ -105,8 +105,7 @@ export class Transport implements ReplySink {
 
   error(env: RequestEnvelope, err: unknown): void {
     if (env.kind !== 'ask') return;
-    const body = toErrorBody(err);
-    this.publishReply(env, { kind: 'reply', id: env.id, ok: false, error: { code: body.code, message: body.message } });
+    this.publishReply(env, { kind: 'reply', id: env.id, ok: false, error: toErrorBody(err) });
   }
 
   private publishReply(env: RequestEnvelope, reply: ReplyEnvelope): void {
@@ -161,7 +160,7 @@ export class Transport implements ReplySink {
     if (!pending || !this.forget(pending)) return; // timed out already
     const { request } = pending;
     if (!env.ok) {
-      pending.reject(new FlockError(env.error.code, env.error.message));
+      pending.reject(new FlockError(env.error.code, env.error.message, env.error.details === undefined ? {} : { details: env.error.details }));
       return;
     }
     const output = request.def.messages[request.message]!.output.safeParse(env.output);

@@ -6,6 +6,12 @@
 // keeps resetting the events' idle time, so a slow handler on a live node is
 // not taken over. Handlers must still be idempotent. A malformed entry is
 // acknowledged and dropped (nothing would ever make it readable).
+//
+// Redis losing its data (FLUSHALL, a restart without persistence) takes the
+// group with it, and every read then fails with NOGROUP: the consumer creates
+// the group again, from the start of the stream (everything in it was appended
+// after the loss), and carries on. Events appended before the loss and not
+// yet handled are gone with it.
 import type { Logger } from '../kernel/logger.ts';
 import { createRedis, untilReady, type Redis } from '../kernel/redis.ts';
 import { z } from 'zod';
@@ -61,6 +67,7 @@ export class EventConsumer {
   private loop: Promise<void> | undefined;
   private lastClaim = 0;
   private claims = 0;
+  private recreated = 0;
   private readonly claimIdleMs: number;
   private readonly claimEveryMs: number;
 
@@ -73,11 +80,21 @@ export class EventConsumer {
   /** Joins the group (created at the stream's end if new: earlier events are not replayed) and starts reading. */
   async start(): Promise<void> {
     await untilReady(this.redis);
-    await this.redis.xgroup('CREATE', this.options.streamKey, this.options.group, '$', 'MKSTREAM').catch((err: Error) => {
-      if (!/BUSYGROUP/.test(err.message)) throw err;
-    });
+    await this.createGroup('$');
     this.running = true;
     this.loop = this.run();
+  }
+
+  /** Groups created again after Redis lost them (a barrier for tests). */
+  get groupsRecreated(): number {
+    return this.recreated;
+  }
+
+  /** Creates the group at `from` unless it exists (another node may have just created it). */
+  private async createGroup(from: '$' | '0'): Promise<void> {
+    await this.redis.xgroup('CREATE', this.options.streamKey, this.options.group, from, 'MKSTREAM').catch((err: unknown) => {
+      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+    });
   }
 
   async stop(): Promise<void> {
@@ -96,7 +113,22 @@ export class EventConsumer {
         if (entries) await this.handle(entries);
       } catch (err) {
         if (!this.running) return;
-        log.warn({ err, group }, 'event consumer: read failed; retrying');
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) {
+          log.warn({ group, streamKey }, 'event consumer: Redis lost the consumer group; creating it again from the start of the stream');
+          const created = await this.createGroup('0').then(
+            () => true,
+            (failure: unknown) => {
+              log.warn({ err: failure, group }, 'event consumer: could not create the group again; retrying');
+              return false;
+            },
+          );
+          if (created) {
+            this.recreated += 1;
+            continue;
+          }
+        } else {
+          log.warn({ err, group }, 'event consumer: read failed; retrying');
+        }
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     }

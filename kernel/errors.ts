@@ -2,6 +2,9 @@
 // Every failure a client, an operator or another node can see carries a stable,
 // subsystem-prefixed code from this table; the table also says how the code is
 // surfaced (HTTP status) and what fixes it, so docs and acks come from one place.
+// A failure that is not a FlockError becomes SERVICE_UNAVAILABLE when a backing
+// service is away (kernel/unavailable.ts), SERVER_INTERNAL otherwise.
+import { unavailableService } from './unavailable.ts';
 
 export interface ErrorSpec {
   /** HTTP status when the error ends an HTTP request. */
@@ -35,6 +38,11 @@ export const errorCatalogue = {
     status: 503,
     message: 'A backing service does not answer',
     fix: 'Check that the service at the configured URL is running and reachable from this node.',
+  },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    message: 'A backing service is unavailable for the moment; the request may not have been carried out',
+    fix: 'Retry after details.retryAfterMs, with the same idempotency key or clientMessageId; the node recovers by itself when the service is back.',
   },
   // The node itself
   SERVER_INTERNAL: {
@@ -365,8 +373,23 @@ export interface ErrorBody {
 }
 
 export function toErrorBody(err: unknown): ErrorBody {
-  if (isFlockError(err)) {
-    return err.details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details: err.details };
-  }
-  return { code: 'SERVER_INTERNAL', message: errorCatalogue.SERVER_INTERNAL.message };
+  const flock = toFlockError(err);
+  return flock.details === undefined ? { code: flock.code, message: flock.message } : { code: flock.code, message: flock.message, details: flock.details };
+}
+
+/** How long a client should wait before retrying a request that met an unavailable backing service. */
+export const SERVICE_RETRY_AFTER_MS = 1_000;
+
+/** SERVICE_UNAVAILABLE if `err` (or its cause) says a backing service is away; undefined otherwise. */
+export function serviceUnavailable(err: unknown): FlockError | undefined {
+  if (isFlockError(err)) return err.code === 'SERVICE_UNAVAILABLE' ? err : undefined;
+  const service = unavailableService(err);
+  if (!service) return undefined;
+  return new FlockError('SERVICE_UNAVAILABLE', undefined, { cause: err, details: { retryAfterMs: SERVICE_RETRY_AFTER_MS, service } });
+}
+
+/** Anything thrown, as the FlockError a client sees: itself, SERVICE_UNAVAILABLE, or SERVER_INTERNAL (its cause kept, never shown). */
+export function toFlockError(err: unknown): FlockError {
+  if (isFlockError(err)) return err;
+  return serviceUnavailable(err) ?? new FlockError('SERVER_INTERNAL', undefined, { cause: err });
 }

@@ -91,7 +91,7 @@ export interface RouteDef<B extends BodySpec = BodySpec> {
   body: B;
   /** Requests per client IP, on every node together; none for probes that must answer while Redis is away. */
   rateLimit?: RateLimit;
-  /** A FlockError becomes its catalogue status with `{ error: { code, message } }`; anything else is SERVER_INTERNAL. */
+  /** A FlockError becomes its catalogue status with `{ error: { code, message } }`; anything else is SERVICE_UNAVAILABLE (503) when a backing service is away, SERVER_INTERNAL otherwise. */
   handler(request: RouteRequest<B>, ctx: RouteContext): Promise<RouteResult>;
 }
 

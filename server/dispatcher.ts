@@ -2,9 +2,11 @@
 // session and role, rate limits, schema, handler, ack. A handler never sees
 // unvalidated input, and every request gets exactly one ack:
 // { ok: true, data } or { ok: false, error: { code, message, details? } }.
+// While Redis or MongoDB is away that ack is SERVICE_UNAVAILABLE (retry after
+// details.retryAfterMs), never SERVER_INTERNAL.
 import { DEFAULT_MAX_BYTES, type Ack, type ChannelDef, type EventDef, type RateLimit, type Session } from '../channels/define.ts';
 import type { Delivery, FlockServer, FlockSocket } from './delivery.ts';
-import { FlockError, toErrorBody } from '../kernel/errors.ts';
+import { FlockError, toErrorBody, toFlockError } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { GatewayServices } from '../channels/services.ts';
@@ -103,8 +105,11 @@ export function attachChannels(io: FlockServer, channels: readonly ChannelDef[],
       }
       ack({ ok: true, data: out.data });
     } catch (err) {
-      if (!(err instanceof FlockError)) options.log.error({ err, event }, 'handler failed');
-      fail(err instanceof FlockError ? err : new FlockError('SERVER_INTERNAL', undefined, { cause: err }));
+      // A backing service that is away is not a bug: the client gets SERVICE_UNAVAILABLE and retries.
+      const failure = toFlockError(err);
+      if (failure.code === 'SERVER_INTERNAL' && failure !== err) options.log.error({ err, event }, 'handler failed');
+      else if (failure.code === 'SERVICE_UNAVAILABLE' && failure !== err) options.log.debug({ err, event }, 'a backing service is unavailable');
+      fail(failure);
     }
   }
 

@@ -98,3 +98,24 @@ test('a handler that fails is retried until it succeeds; a malformed entry is dr
   t.deepEqual(handled, ['flaky']);
   t.is(attempts, 3);
 });
+
+test('a group Redis lost (the stream deleted, as by FLUSHALL) is created again, and events appended after the loss are handled', async (t) => {
+  const key = streamKey();
+  const handled: string[] = [];
+  const a = consumer(key, 'a', async (e) => {
+    handled.push(e.id);
+  });
+  await a.start();
+  await publish(key, event('before'));
+  t.true(await eventually(async () => handled.length === 1 && (await pendingCount(key)) === 0, 10_000));
+  // What FLUSHALL does to this stream: the stream and its groups are gone, and the next append makes a stream without groups.
+  await redis.del(key);
+  await publish(key, event('after-1'));
+  await publish(key, event('after-2'));
+  t.true(await eventually(async () => handled.length === 3, 15_000), 'the events appended after the loss are handled');
+  t.true(a.groupsRecreated >= 1);
+  await publish(key, event('later'));
+  t.true(await eventually(async () => handled.length === 4 && (await pendingCount(key)) === 0, 10_000));
+  await a.stop();
+  t.deepEqual(handled, ['before', 'after-1', 'after-2', 'later']);
+});
