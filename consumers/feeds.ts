@@ -15,6 +15,7 @@ import type { DomainEvent } from '../events/domain.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { HomeFeeds } from '../feeds/home.ts';
 import type { FeedLive } from '../feeds/live.ts';
+import { liveView } from '../feeds/live-view.ts';
 import type { FeedEntry } from '../feeds/store.ts';
 import { FEED_SHARD_BATCH, feedShardOf, ShardBatcher } from '../feeds/shards.ts';
 import type { ActorSystem } from '../actors/ref.ts';
@@ -63,10 +64,12 @@ export function feedHandler({ feeds, reads, redis, live, actors, shards }: FeedH
         const doc = await social.posts.findById(d.postId).lean<PostDoc>();
         if (!doc || doc.deleted) return;
         // Live first (the payload is the post itself): to the followers watching; the room holds followers
-        // only, never those who muted the author. Once per post, even when the event is handled again.
-        const [view] = await reads.views(d.authorId, [doc], undefined, { viewerState: false });
-        if (view && (await redis.set(feeds.liveKey(doc._id), '1', 'EX', LIVE_ONCE_SECONDS, 'NX'))) {
-          live.post(d.authorId, { post: view, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) });
+        // only, never those who muted the author; what it embeds is for all of them (feeds/live-view.ts).
+        // Once per post, even when the event is handled again.
+        const shown = await liveView(reads, doc);
+        if (shown && (await redis.set(feeds.liveKey(doc._id), '1', 'EX', LIVE_ONCE_SECONDS, 'NX'))) {
+          const { view, except } = shown;
+          live.post(d.authorId, { post: view, cursor: encodeCursor({ t: view.createdAt, id: view.postId }) }, except);
         }
         const entry = { postId: doc._id, at: doc.createdAt.getTime() };
         const profile = await social.profiles.findById(d.authorId, { followers: 1 }).lean<{ followers: number }>();

@@ -4,8 +4,8 @@
 import type { PostView } from '../social/views.ts';
 
 export interface FeedLive {
-  /** A new post or repost of `authorId`, to the sockets watching the author's posts (`feeds:post`). */
-  post(authorId: string, payload: { post: PostView; cursor: string }): void;
+  /** A new post or repost of `authorId`, to the sockets watching the author's posts (`feeds:post`), except those of the users in `except`. */
+  post(authorId: string, payload: { post: PostView; cursor: string }, except?: readonly string[]): void;
   /** A post of `authorId` was deleted (`feeds:deleted`). */
   deleted(authorId: string, payload: { postId: string; authorId: string }): void;
   /** Adds the author to (or removes them from) the live timeline of every watching socket of the user, on every node. */

@@ -147,10 +147,13 @@ export const configVariables = {
     doc: 'Browser origins allowed to open a socket. Clients that send no Origin header (mobile apps) are always allowed.',
   }),
   TRUST_PROXY: variable({
-    schema: bool.default(false),
-    expects: 'true or false',
+    schema: z
+      .enum(['true', 'false', '0', '1', '2', '3', '4', '5'])
+      .default('false')
+      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
+    expects: 'false, true (one proxy) or the number of proxies from 0 to 5',
     default: 'false',
-    doc: 'Take the client IP from X-Forwarded-For (set it only behind a load balancer that overwrites the header).',
+    doc: "How many proxies in front of the nodes append to X-Forwarded-For. The client IP is the address the outermost of them saw (the entry that many from the right); entries a client sends itself are ignored. false: the connection's peer.",
   }),
   RATE_LIMIT_IP_PER_SECOND: variable({
     schema: z.coerce.number().int().min(1).max(100_000).default(100),
@@ -371,7 +374,8 @@ export interface Config {
   allowedOrigins: '*' | readonly string[];
   auth: { jwtSecret: string | undefined; accessTtlSeconds: number; refreshTtlSeconds: number };
   oauth: OAuthSettings | undefined;
-  trustProxy: boolean;
+  /** Proxies in front of the node that append to X-Forwarded-For (0: trust none). */
+  trustProxyHops: number;
   ipRatePerSecond: number;
   devServices: 'auto' | 'off';
   dataDir: string;
@@ -439,7 +443,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
     allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
-    trustProxy: v.TRUST_PROXY,
+    trustProxyHops: v.TRUST_PROXY,
     auth: { jwtSecret: v.JWT_SECRET, accessTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS },
     oauth: v.OAUTH_CONFIG,
     ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,

@@ -72,8 +72,9 @@ export class Delivery implements StreamDelivery, FeedLive {
 
   // ---- the live home timeline (FeedLive) ----
 
-  post(authorId: string, payload: ServerEventPayload<'feeds:post'>): void {
-    this.emit(this.io.to(rooms.feed(authorId)), 'feeds:post', payload);
+  post(authorId: string, payload: ServerEventPayload<'feeds:post'>, except: readonly string[] = []): void {
+    const watchers = this.io.to(rooms.feed(authorId));
+    this.emit(except.length > 0 ? watchers.except(except.map(rooms.user)) : watchers, 'feeds:post', payload);
   }
 
   deleted(authorId: string, payload: ServerEventPayload<'feeds:deleted'>): void {

@@ -12,7 +12,7 @@ import type { GatewayServices } from '../channels/services.ts';
 export interface GatewayOptions {
   channels: readonly ChannelDef[];
   allowedOrigins: '*' | readonly string[];
-  trustProxy: boolean;
+  trustProxyHops: number;
   ipRatePerSecond: number;
   limiter: RateLimiter;
   log: Logger;
@@ -146,7 +146,7 @@ async function handshake(socket: FlockSocket, options: GatewayOptions): Promise<
   if (origin && options.allowedOrigins !== '*' && !options.allowedOrigins.includes(origin)) {
     throw new FlockError('AUTH_ORIGIN_REFUSED', `Origin ${origin} is not allowed`);
   }
-  socket.data.ip = clientIp(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], options.trustProxy);
+  socket.data.ip = clientIp(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], options.trustProxyHops);
   socket.data.session = undefined;
   const auth: unknown = socket.handshake.auth;
   const token = typeof auth === 'object' && auth !== null && 'token' in auth ? auth.token : undefined;

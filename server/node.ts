@@ -227,7 +227,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     authenticate: (token) => tokens.verifyAccessToken(token),
     channels,
     allowedOrigins: config.allowedOrigins,
-    trustProxy: config.trustProxy,
+    trustProxyHops: config.trustProxyHops,
     ipRatePerSecond: config.ipRatePerSecond,
     limiter,
     delivery: live,
@@ -246,7 +246,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     },
     authenticate: (token) => tokens.verifyAccessToken(token),
     limiter,
-    trustProxy: config.trustProxy,
+    trustProxyHops: config.trustProxyHops,
     log: log.child({ subsystem: 'http' }),
   });
   const listening = await listen(app, config.host, config.port);

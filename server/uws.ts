@@ -56,7 +56,7 @@ export interface RouteServer {
   /** Turns an access token into a session; throws a FlockError when it is not valid. */
   authenticate(token: string): Promise<Session>;
   limiter: RateLimiter;
-  trustProxy: boolean;
+  trustProxyHops: number;
   log: Logger;
 }
 
@@ -68,7 +68,7 @@ export function serveRoutes(app: TemplatedApp, routes: readonly RouteDef[], serv
     if (seen.has(key)) throw new Error(`route ${key} declared twice`);
     seen.add(key);
     const params = [...route.path.matchAll(/:([A-Za-z0-9]+)/g)].map((m) => m[1]!);
-    register(app, route.method, route.path, (res, req) => serve(route, res, copyRequest(route, res, req, params, server.trustProxy), server));
+    register(app, route.method, route.path, (res, req) => serve(route, res, copyRequest(route, res, req, params, server.trustProxyHops), server));
   }
   app.any('/*', (res) => {
     res.cork(() => write(res, { status: 404, json: { error: { code: 'HTTP_NOT_FOUND', message: 'No such route' } } }));
@@ -122,7 +122,7 @@ interface Aborted {
   listeners: (() => void)[];
 }
 
-function copyRequest(route: RouteDef, res: HttpResponse, req: HttpRequest, params: readonly string[], trustProxy: boolean): Copied {
+function copyRequest(route: RouteDef, res: HttpResponse, req: HttpRequest, params: readonly string[], trustProxyHops: number): Copied {
   const headers = new Map<string, string>();
   req.forEach((name, value) => headers.set(name, value));
   const header = (name: string) => headers.get(name.toLowerCase()) ?? '';
@@ -154,7 +154,7 @@ function copyRequest(route: RouteDef, res: HttpResponse, req: HttpRequest, param
       query: new URLSearchParams(req.getQuery() ?? ''),
       header,
       cookies: parseCookies(header('cookie')),
-      ip: clientIp(peer, header('x-forwarded-for'), trustProxy),
+      ip: clientIp(peer, header('x-forwarded-for'), trustProxyHops),
     },
     aborted,
     body,

@@ -46,9 +46,8 @@ export class SocialReads {
     const originals = await this.store.byIds<PostDoc>(this.store.posts, originalIds);
     const byId = new Map(originals.map((d) => [d._id, d]));
     const authors = [...docs, ...originals].map((d) => d.authorId);
-    rel ??= await this.store.relations(viewerId, authors);
-    const missing = authors.filter((a) => !rel.profiles.has(a));
-    for (const p of await this.store.byIds(this.store.profiles, missing)) rel.profiles.set(p._id, p);
+    // A map passed in covers the page's authors; the authors of what they quote or repost are added to it.
+    rel = await this.store.relations(viewerId, authors, rel);
 
     const shown = docs.filter((d) => this.visible(viewerId, d, rel));
     const cores = [...shown, ...originals.filter((d) => this.visible(viewerId, d, rel))];

@@ -32,6 +32,8 @@ export interface Relations {
   /** Users the viewer muted. */
   muted: Set<string>;
   profiles: Map<string, ProfileDoc>;
+  /** Users whose edges with the viewer were loaded: the sets above say nothing about anyone else. */
+  loaded: Set<string>;
 }
 
 export class SocialStore {
@@ -66,13 +68,22 @@ export class SocialStore {
     return (await this.edges.activeIds([edgeId('block', a, b), edgeId('block', b, a)])).size > 0;
   }
 
-  async relations(viewerId: string, userIds: Iterable<string>): Promise<Relations> {
-    const others = [...new Set(userIds)].filter((id) => id !== viewerId);
+  /**
+   * The viewer's relations with some users. Given `into`, loads only the users
+   * it has not loaded yet and adds them to it (a page's map grows to cover the
+   * authors of the posts it quotes or reposts).
+   */
+  async relations(viewerId: string, userIds: Iterable<string>, into?: Relations): Promise<Relations> {
+    const others = [...new Set(userIds)].filter((id) => id !== viewerId && !into?.loaded.has(id));
+    const rel: Relations = into ?? { blocked: new Set(), following: new Set(), muted: new Set(), profiles: new Map(), loaded: new Set() };
+    if (into && others.length === 0) return rel;
     const ids: string[] = [];
     for (const o of others) ids.push(edgeId('block', viewerId, o), edgeId('block', o, viewerId), edgeId('follow', o, viewerId), edgeId('mute', viewerId, o));
-    const [active, profiles] = await Promise.all([this.edges.activeIds(ids), this.byIds(this.profiles, [...others, viewerId])]);
-    const rel: Relations = { blocked: new Set(), following: new Set(), muted: new Set(), profiles: new Map(profiles.map((p) => [p._id, p])) };
+    const wanted = into?.profiles.has(viewerId) ? others : [...others, viewerId];
+    const [active, profiles] = await Promise.all([this.edges.activeIds(ids), this.byIds(this.profiles, wanted)]);
+    for (const p of profiles) rel.profiles.set(p._id, p);
     for (const o of others) {
+      rel.loaded.add(o);
       if (active.has(edgeId('block', viewerId, o)) || active.has(edgeId('block', o, viewerId))) rel.blocked.add(o);
       if (active.has(edgeId('follow', o, viewerId))) rel.following.add(o);
       if (active.has(edgeId('mute', viewerId, o))) rel.muted.add(o);

@@ -180,6 +180,54 @@ test('follow backfills; unfollow, block and mute remove; deletion removes everyw
   );
 });
 
+test('a live post embeds only what every watcher may see; home pages never show a blocked author through a repost or quote', async (t) => {
+  const [quoter, closed, open, fan, stranger] = await cluster.users(5, 'v');
+  // fan follows everyone; stranger follows the quoter only and blocks `open`.
+  await Promise.all([closed, open, quoter].map((u) => fan!.c.request('graph:follow', { userId: u!.userId })));
+  await quoter!.c.request('graph:follow', { userId: closed!.userId });
+  await stranger!.c.request('graph:follow', { userId: quoter!.userId });
+  await stranger!.c.request('graph:block', { userId: open!.userId });
+  const liveFan = livePosts(fan!);
+  const liveStranger = livePosts(stranger!);
+  await Promise.all([fan, stranger].map((u) => u!.c.request('feeds:watch', {})));
+
+  const secret = await closed!.c.request('posts:create', { text: 'followers only: secret', visibility: 'followers' });
+  const quote = await quoter!.c.request('posts:create', { text: 'look at this', quoteOf: secret.postId });
+  const visible = await open!.c.request('posts:create', { text: 'public, but stranger blocked me #livetag' });
+  const repost = await quoter!.c.request('posts:repost', { postId: visible.postId });
+  const plainQuote = await quoter!.c.request('posts:create', { text: 'quoting open #livetag', quoteOf: visible.postId });
+  await cluster.eventsSettled('feeds');
+  const marker = await quoter!.c.request('posts:create', { text: 'a later plain post' });
+  t.true(await eventually(async () => [liveFan, liveStranger].every((l) => l.posts.some((p) => p.postId === marker.postId)), 30_000));
+
+  const live = (l: typeof liveFan) => l.posts.map((p) => p.postId);
+  t.false(live(liveStranger).includes(quote.postId), 'a quote of a followers-only post is not sent live (not every watcher may see it)');
+  t.false(live(liveFan).includes(quote.postId));
+  t.false(live(liveStranger).includes(repost.postId), 'a repost of a blocked author does not reach the blocker live');
+  t.false(live(liveStranger).includes(plainQuote.postId), 'nor a quote of them');
+  t.true(live(liveFan).includes(repost.postId) && live(liveFan).includes(plainQuote.postId), 'everyone else gets them live');
+  const shownToFan = liveFan.posts.find((p) => p.postId === plainQuote.postId) as unknown as { original: { text: string } | null };
+  t.is(shownToFan.original?.text, 'public, but stranger blocked me #livetag');
+
+  // Pages built for the stranger: the secret and the blocked author's text appear nowhere.
+  const leaks = (items: { original: { author: { userId: string } } | null; author: { userId: string } }[]) =>
+    items.filter((p) => [closed!.userId, open!.userId].includes(p.original?.author.userId ?? p.author.userId));
+  const pages = {
+    home: (await stranger!.c.request('feeds:home', { limit: 50 })).items,
+    profile: (await stranger!.c.request('posts:byUser', { userId: quoter!.userId, limit: 50 })).items,
+    hashtag: (await stranger!.c.request('posts:hashtag', { tag: 'livetag', limit: 50 })).items,
+  };
+  for (const [name, items] of Object.entries(pages)) t.deepEqual(leaks(items), [], name);
+  t.true(
+    pages.home.some((p) => p.postId === quote.postId && p.original === null && p.originalUnavailable),
+    'the quote itself is there, its original withheld',
+  );
+  t.true(pages.profile.some((p) => p.postId === plainQuote.postId && p.original === null));
+  // The fan, who may see all of it, gets it all.
+  const fanHome = (await fan!.c.request('feeds:home', { limit: 50 })).items;
+  t.is(fanHome.find((p) => p.postId === quote.postId)?.original?.text, 'followers only: secret');
+});
+
 test('for you ranks engaged posts first; bad input gets typed errors', async (t) => {
   const [author, reader, ...fans] = await cluster.users(6, 'y');
   await reader!.c.request('graph:follow', { userId: author!.userId });

@@ -145,7 +145,7 @@ test.before(async () => {
       throw new FlockError('AUTH_TOKEN_INVALID');
     },
     limiter: new RateLimiter(connect(), prefix),
-    trustProxy: true,
+    trustProxyHops: 1,
     log: pino({ level: 'silent' }),
   });
   listening = await listen(app, '127.0.0.1', 0);
@@ -229,6 +229,17 @@ test('a per-IP rate limit answers REQUEST_RATE_LIMITED (429) past its burst, for
   t.is(limited.status, 429);
   t.is(await errorCode(limited), 'REQUEST_RATE_LIMITED');
   t.is((await from(`${ip}1`)).status, 204, 'another IP has its own bucket');
+});
+
+test('a client cannot choose its IP: entries it prepends to X-Forwarded-For are ignored, the proxy-appended one counts', async (t) => {
+  const ip = `10.8.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
+  // As the proxy would forward it: whatever the client sent, then the address the proxy saw.
+  const spoofing = (n: number) => fetch(`${base}/limited`, { headers: { 'x-forwarded-for': `203.0.113.${n}, ${ip}` } });
+  t.is((await spoofing(1)).status, 204);
+  t.is((await spoofing(2)).status, 204);
+  const limited = await spoofing(3);
+  t.is(limited.status, 429, 'a new made-up first entry is not a new bucket');
+  t.is(await errorCode(limited), 'REQUEST_RATE_LIMITED');
 });
 
 test('unknown paths are HTTP_NOT_FOUND and handler bugs SERVER_INTERNAL, both typed', async (t) => {

@@ -84,7 +84,7 @@ test.before(async () => {
     },
     authenticate: (token) => tokens.verifyAccessToken(token),
     limiter: new RateLimiter(redis, prefix),
-    trustProxy: false,
+    trustProxyHops: 0,
     log: pino({ level: 'silent' }),
   });
 });
