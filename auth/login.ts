@@ -1,8 +1,9 @@
 // Password sign-in: the account look-up, the throttle and the hash check, in
-// the order that keeps guessing slow and tells an attacker nothing: a locked
-// identifier or IP is refused before any hash is checked, and an unknown
-// identifier costs the same argon2 verification as a wrong password and gets
-// the same answer.
+// the order that keeps guessing slow and tells an attacker nothing: every
+// verification is reserved in the throttle first (auth/throttle.ts), a spent
+// budget is refused before any hash is checked, and an unknown identifier
+// costs the same argon2 verification as a wrong password and gets the same
+// answer.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { FlockError, messageOf } from '../kernel/errors.ts';
@@ -41,16 +42,16 @@ export function createLoginService(deps: { accounts: AccountService; throttle: L
       // Counted per account when there is one, so its username and its email
       // share one budget; per identifier otherwise, which looks the same.
       const throttleKey = found ? `account:${found.account.id}` : `identifier:${identifier.trim().toLowerCase()}`;
-      await deps.throttle.check(throttleKey, ip);
+      // Reserved before the hash is checked and recorded as a failure at
+      // once, so parallel guesses cannot all pass a check made before any of
+      // them failed.
+      const reservation = await deps.throttle.reserve(throttleKey, ip);
 
       const storedHash = found?.passwordHash ?? null;
       const valid = storedHash !== null ? await verifyPassword(storedHash, password) : await verifyPassword(await dummyHash, password).then(() => false);
-      if (!found || !valid) {
-        await deps.throttle.recordFailure(throttleKey, ip);
-        throw new FlockError('AUTH_INVALID_CREDENTIALS');
-      }
+      if (!found || !valid) throw new FlockError('AUTH_INVALID_CREDENTIALS');
 
-      await deps.throttle.recordSuccess(throttleKey);
+      await reservation.succeeded();
       if (storedHash !== null && needsRehash(storedHash)) await rehash(deps, found.account.id, storedHash, password);
       return found.account;
     },

@@ -25,7 +25,8 @@ export const authChannel = defineChannel({
   description: 'Registration, sign-in, token refresh and sign-out.',
   events: {
     register: defineEvent({
-      summary: 'Creates an account with a password (argon2id) and signs this socket in.',
+      summary:
+        'Creates an account with a password (argon2id) and signs this socket in. Throttled per IP (AUTH_THROTTLED); a taken username or email is AUTH_IDENTITY_TAKEN.',
       access: { public: true },
       rateLimit: { capacity: 5, perSecond: 0.05 },
       maxBytes: 2048,
@@ -34,7 +35,7 @@ export const authChannel = defineChannel({
         .strict(),
       ack: signedIn,
       handler: async (ctx, { username, email, password, displayName }) => {
-        const account = await ctx.services.accounts.register({ username, email, password });
+        const account = await ctx.services.registration.register({ username, email, password, ip: ctx.ip });
         await ctx.services.actors
           .ref(UserActor, account.id)
           .ask('create', { username: account.displayUsername, displayName: displayName ?? account.displayUsername });

@@ -4,6 +4,7 @@
 import type { ActorSystem } from '../actors/ref.ts';
 import type { AccountService } from '../auth/accounts.ts';
 import type { LoginService } from '../auth/login.ts';
+import type { RegistrationService } from '../auth/registration.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { Presence } from '../presence/presence.ts';
@@ -22,6 +23,8 @@ export interface GatewayServices {
   presence: Presence;
   accounts: AccountService;
   login: LoginService;
+  /** Registration with its per-IP budget. */
+  registration: RegistrationService;
   tokens: TokenService;
   /** Undefined when no OAuth provider is configured. */
   oauth: OAuthService | undefined;

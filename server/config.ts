@@ -15,6 +15,12 @@ interface VariableSpec<S extends z.ZodType> {
   /** Documented default; the schema applies it. */
   default?: string;
   doc: string;
+  /**
+   * How much of a bad value an error may show: `value` never shows it (keys,
+   * secrets, JSON holding secrets), `credentials` shows a URL without its
+   * user info. Unset: the value is quoted.
+   */
+  secret?: 'value' | 'credentials';
 }
 
 function variable<S extends z.ZodType>(spec: VariableSpec<S>): VariableSpec<S> {
@@ -96,7 +102,8 @@ export const configVariables = {
       .optional(),
     expects: 'at least 32 random bytes, base64 encoded (openssl rand -base64 48)',
     default: 'generated once into FLOCK_DATA_DIR/jwt-secret outside production',
-    doc: 'HMAC key of access tokens (HS256), the same on every node. Required in production.',
+    doc: 'HMAC key of access tokens (HS256), the same on every node. Required in production, dev services or not.',
+    secret: 'value',
   }),
   ACCESS_TOKEN_TTL_SECONDS: variable({
     schema: z.coerce
@@ -120,6 +127,59 @@ export const configVariables = {
     default: '2592000',
     doc: 'Lifetime of each refresh token; a session lives while it is refreshed within it.',
   }),
+  AUTH_LOGIN_WINDOW_SECONDS: variable({
+    schema: z.coerce.number().int().min(10).max(86_400).default(900),
+    expects: 'an integer number of seconds from 10 to 86400',
+    default: '900',
+    doc: 'Sliding window of the sign-in budgets (AUTH_LOGIN_PAIR_LIMIT, AUTH_LOGIN_ACCOUNT_LIMIT, AUTH_LOGIN_IP_LIMIT).',
+  }),
+  AUTH_LOGIN_PAIR_LIMIT: variable({
+    schema: z.coerce.number().int().min(1).max(1_000).default(5),
+    expects: 'an integer from 1 to 1000',
+    default: '5',
+    doc: 'Password verifications per account from one IP (IPv6: /64) per window that may fail; then AUTH_THROTTLED for that account from that IP only.',
+  }),
+  AUTH_LOGIN_ACCOUNT_LIMIT: variable({
+    schema: z.coerce.number().int().min(1).max(100_000).default(100),
+    expects: 'an integer from 1 to 100000',
+    default: '100',
+    doc: 'Failed sign-ins per account from all IPs per window, against guessing from many addresses; IPs that signed in to the account within AUTH_KNOWN_IP_DAYS are exempt.',
+  }),
+  AUTH_LOGIN_IP_LIMIT: variable({
+    schema: z.coerce.number().int().min(1).max(100_000).default(50),
+    expects: 'an integer from 1 to 100000',
+    default: '50',
+    doc: 'Failed sign-ins from one IP (IPv6: /64) across accounts per window.',
+  }),
+  AUTH_KNOWN_IP_DAYS: variable({
+    schema: z.coerce.number().int().min(1).max(365).default(30),
+    expects: 'an integer number of days from 1 to 365',
+    default: '30',
+    doc: "How long an IP that signed in to an account stays exempt from that account's AUTH_LOGIN_ACCOUNT_LIMIT.",
+  }),
+  AUTH_REGISTER_IP_LIMIT: variable({
+    schema: z.coerce.number().int().min(1).max(100_000).default(20),
+    expects: 'an integer from 1 to 100000',
+    default: '20',
+    doc: 'Registrations (successful or not) from one IP (IPv6: /64) per AUTH_REGISTER_WINDOW_SECONDS; then AUTH_THROTTLED.',
+  }),
+  AUTH_REGISTER_WINDOW_SECONDS: variable({
+    schema: z.coerce
+      .number()
+      .int()
+      .min(10)
+      .max(7 * 86_400)
+      .default(3_600),
+    expects: 'an integer number of seconds from 10 to 604800',
+    default: '3600',
+    doc: 'Sliding window of AUTH_REGISTER_IP_LIMIT.',
+  }),
+  AUTH_REAUTH_MAX_AGE_SECONDS: variable({
+    schema: z.coerce.number().int().min(30).max(86_400).default(300),
+    expects: 'an integer number of seconds from 30 to 86400',
+    default: '300',
+    doc: 'Sensitive account changes (linking a provider) need a sign-in at most this old, or the password again (AUTH_REAUTH_REQUIRED).',
+  }),
   OAUTH_CONFIG: variable({
     schema: z
       .string()
@@ -136,6 +196,7 @@ export const configVariables = {
       .optional(),
     expects: 'a JSON object of OAuth settings (README "Sign-in with Google, Facebook and X")',
     doc: 'OAuth providers (client ids, secrets, callback URLs), allowed return URLs. Unset: provider sign-in is off.',
+    secret: 'value',
   }),
   SOCKET_ALLOWED_ORIGINS: variable({
     schema: z
@@ -183,6 +244,7 @@ export const configVariables = {
     schema: url(['mongodb:', 'mongodb+srv:']).optional(),
     expects: 'a mongodb:// or mongodb+srv:// URL',
     doc: 'MongoDB to use. Unset: an embedded FerretDB (SQLite) under FLOCK_DATA_DIR.',
+    secret: 'credentials',
   }),
   MONGO_DB: variable({
     schema: z
@@ -204,6 +266,7 @@ export const configVariables = {
     expects: 'a redis:// or rediss:// URL',
     default: 'redis://127.0.0.1:6379',
     doc: 'Redis for actor placement, routing, the Socket.IO adapter and job notifications. Never embedded.',
+    secret: 'credentials',
   }),
   REDIS_KEY_PREFIX: variable({
     schema: z
@@ -234,6 +297,7 @@ export const configVariables = {
     schema: z.string().min(1).optional(),
     expects: 'a secret access key',
     doc: 'Secret for S3_ACCESS_KEY_ID.',
+    secret: 'value',
   }),
   S3_BUCKET: variable({
     schema: z
@@ -262,6 +326,7 @@ export const configVariables = {
       .optional(),
     expects: 'a Stripe secret key (sk_test_..., sk_live_..., rk_...)',
     doc: 'Stripe secret key. Required when STRIPE_API_BASE is unset and dev services are off.',
+    secret: 'value',
   }),
   STRIPE_WEBHOOK_SECRET: variable({
     schema: z
@@ -270,6 +335,7 @@ export const configVariables = {
       .optional(),
     expects: 'a Stripe webhook signing secret (whsec_...)',
     doc: 'Verifies Stripe webhook signatures.',
+    secret: 'value',
   }),
   FFMPEG_PATH: variable({
     schema: z.string().min(1).optional(),
@@ -372,7 +438,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   socketMaxPayloadBytes: number;
   allowedOrigins: '*' | readonly string[];
-  auth: { jwtSecret: string | undefined; accessTtlSeconds: number; refreshTtlSeconds: number };
+  auth: {
+    jwtSecret: string | undefined;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+    /** Sign-in budgets (auth/throttle.ts). */
+    login: { pairLimit: number; accountLimit: number; ipLimit: number; windowMs: number; knownIpTtlMs: number };
+    /** Registration budget (auth/registration.ts). */
+    registration: { ipLimit: number; windowMs: number };
+    reauthMaxAgeSeconds: number;
+  };
   oauth: OAuthSettings | undefined;
   /** Proxies in front of the node that append to X-Forwarded-For (0: trust none). */
   trustProxyHops: number;
@@ -408,18 +483,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const raw = env[name] === '' ? undefined : env[name];
     const result = spec.schema.safeParse(raw);
     if (result.success) values[name] = result.data;
-    else problems.push(`${name}: expected ${spec.expects}, got ${JSON.stringify(raw)}`);
+    else problems.push(`${name}: expected ${spec.expects}, got ${shown(spec, raw, result.error)}`);
   }
   if (problems.length > 0) throw configError(problems);
   // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- every variable was parsed by its own schema above.
   const v = values as Parsed;
 
   const devServices = v.FLOCK_DEV_SERVICES ?? (v.NODE_ENV === 'production' ? 'off' : 'auto');
+  // Whatever provides the other services: a key generated into the data
+  // directory would differ per node and vanish with the volume.
+  if (v.NODE_ENV === 'production' && !v.JWT_SECRET) {
+    problems.push('JWT_SECRET: expected at least 32 random bytes, base64 encoded, in production, got undefined');
+  }
   if (devServices === 'off') {
     if (!v.MONGO_URL) problems.push('MONGO_URL: expected a mongodb:// or mongodb+srv:// URL when FLOCK_DEV_SERVICES=off, got undefined');
-    if (v.NODE_ENV === 'production' && !v.JWT_SECRET) {
-      problems.push('JWT_SECRET: expected at least 32 random bytes, base64 encoded, in production, got undefined');
-    }
     if (!v.STRIPE_API_BASE && !v.STRIPE_SECRET_KEY) {
       problems.push('STRIPE_SECRET_KEY: expected a Stripe secret key when FLOCK_DEV_SERVICES=off and STRIPE_API_BASE is unset, got undefined');
     }
@@ -444,7 +521,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
     allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
     trustProxyHops: v.TRUST_PROXY,
-    auth: { jwtSecret: v.JWT_SECRET, accessTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS },
+    auth: {
+      jwtSecret: v.JWT_SECRET,
+      accessTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS,
+      login: {
+        pairLimit: v.AUTH_LOGIN_PAIR_LIMIT,
+        accountLimit: v.AUTH_LOGIN_ACCOUNT_LIMIT,
+        ipLimit: v.AUTH_LOGIN_IP_LIMIT,
+        windowMs: v.AUTH_LOGIN_WINDOW_SECONDS * 1000,
+        knownIpTtlMs: v.AUTH_KNOWN_IP_DAYS * 24 * 3600_000,
+      },
+      registration: { ipLimit: v.AUTH_REGISTER_IP_LIMIT, windowMs: v.AUTH_REGISTER_WINDOW_SECONDS * 1000 },
+      reauthMaxAgeSeconds: v.AUTH_REAUTH_MAX_AGE_SECONDS,
+    },
     oauth: v.OAUTH_CONFIG,
     ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,
     devServices,
@@ -473,6 +563,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     messaging: { maxMembers: v.CONVERSATION_MAX_MEMBERS },
     feeds: { fanoutThreshold: v.FEED_FANOUT_THRESHOLD, maxLength: v.FEED_MAX_LENGTH, shards: v.FEED_SHARDS },
   };
+}
+
+/**
+ * A bad value as an error may quote it: secrets never (their length and the
+ * paths of the offending fields instead), URLs with credentials without them.
+ */
+function shown(spec: VariableSpec<z.ZodType>, raw: string | undefined, error: z.ZodError): string {
+  if (raw === undefined || spec.secret === undefined) return JSON.stringify(raw);
+  if (spec.secret === 'credentials') return JSON.stringify(withoutCredentials(raw));
+  const paths = [...new Set(error.issues.map((i) => i.path.map(String).join('.')).filter((p) => p !== ''))];
+  return `a value of ${raw.length} characters (not shown: secret)${paths.length > 0 ? `; check ${paths.join(', ')}` : ''}`;
+}
+
+/** The URL with any user info (user:password@) replaced; also for strings that do not parse as URLs. */
+function withoutCredentials(raw: string): string {
+  // Up to the last "@": a password may hold any character, escaped or not.
+  return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?.*@/s, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
 
 function configError(problems: string[]): FlockError {

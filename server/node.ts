@@ -27,6 +27,7 @@ import { createPresence } from '../presence/presence.ts';
 import { createAccountService } from '../auth/accounts.ts';
 import { loadJwtSecret } from '../auth/jwt-secret.ts';
 import { createLoginService } from '../auth/login.ts';
+import { createRegistrationService } from '../auth/registration.ts';
 import { createRevocations } from '../auth/revocations.ts';
 import { createLoginThrottle } from '../auth/throttle.ts';
 import { createTokenService } from '../auth/tokens.ts';
@@ -186,7 +187,12 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     revocations,
   });
   await tokens.init();
-  const login = createLoginService({ accounts, throttle: createLoginThrottle({ redis }), log: log.child({ subsystem: 'auth' }) });
+  const login = createLoginService({
+    accounts,
+    throttle: createLoginThrottle({ redis, settings: { ...config.auth.login, prefix } }),
+    log: log.child({ subsystem: 'auth' }),
+  });
+  const registration = createRegistrationService({ accounts, redis, settings: { ...config.auth.registration, prefix } });
   const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
   const reads = new SocialReads(social);
   const feeds = new HomeFeeds(feedStore, reads, redis, prefix);
@@ -197,6 +203,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     presence,
     accounts,
     login,
+    registration,
     tokens,
     social,
     reads,

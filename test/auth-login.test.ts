@@ -31,7 +31,7 @@ test.after.always(async () => {
 
 /** A login service with its own throttle key space, since tests run concurrently. */
 const loginService = (settings: Partial<ThrottleSettings> = {}): LoginService =>
-  createLoginService({ accounts, throttle: createLoginThrottle({ redis, settings: { prefix: `${prefix}:${randomBytes(3).toString('hex')}`, ...settings } }) });
+  createLoginService({ accounts, throttle: createLoginThrottle({ redis, settings: { ...settings, prefix: `${prefix}:${randomBytes(3).toString('hex')}` } }) });
 
 let n = 0;
 const PASSWORD = 'sign in password 1';
@@ -73,7 +73,7 @@ test('a wrong password and an unknown user get the same AUTH_INVALID_CREDENTIALS
 
 // Serial: ava runs serial tests before the others, so no other hashing in this process skews the clock.
 test.serial('an unknown user costs a hash verification like a wrong password does', async (t) => {
-  const login = loginService({ accountLimit: 100, ipLimit: 100 });
+  const login = loginService({ pairLimit: 100, ipLimit: 100 });
   const account = await newAccount('timing');
   const time = async (identifier: string) => {
     const started = performance.now();
@@ -91,27 +91,57 @@ test.serial('an unknown user costs a hash verification like a wrong password doe
   t.true(median(unknown) > median(wrong) * 0.5, `unknown ${median(unknown).toFixed(1)} ms vs wrong ${median(wrong).toFixed(1)} ms`);
 });
 
-test('sign-in throttles after 5 failures for that account; another account from another IP is unaffected; it unlocks after the window', async (t) => {
-  const login = loginService({ accountLimit: 5, accountWindowMs: 1_500 });
-  const [victim, bystander] = await Promise.all([newAccount('victim'), newAccount('bystander')]);
+test('50 parallel wrong passwords for one account from one IP get exactly 5 verified; the rest are AUTH_THROTTLED unverified', async (t) => {
+  const login = loginService({ pairLimit: 5 });
+  const account = await newAccount('parallel');
+  const codes = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => errorOf(login.authenticate({ identifier: account.username, password: `parallel guess ${i}`, ip: '198.51.100.30' }))),
+  );
+  // AUTH_INVALID_CREDENTIALS is only ever answered after a hash verification.
+  t.is(codes.filter((e) => e.code === 'AUTH_INVALID_CREDENTIALS').length, 5);
+  t.is(codes.filter((e) => e.code === 'AUTH_THROTTLED').length, 45);
+});
+
+test('50 parallel wrong passwords from 50 IPs get no more verifications than the account ceiling', async (t) => {
+  const login = loginService({ accountLimit: 5 });
+  const account = await newAccount('botnet');
+  const codes = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => errorOf(login.authenticate({ identifier: account.username, password: `botnet guess ${i}`, ip: `192.0.2.${i + 1}` }))),
+  );
+  t.is(codes.filter((e) => e.code === 'AUTH_INVALID_CREDENTIALS').length, 5);
+  t.is(codes.filter((e) => e.code === 'AUTH_THROTTLED').length, 45);
+});
+
+test('5 failures lock the account from that IP only: the owner signs in from another; the lock lifts after the window', async (t) => {
+  const login = loginService({ pairLimit: 5, windowMs: 1_500 });
+  const victim = await newAccount('victim');
   for (let i = 0; i < 5; i++) {
     t.is(
       (await errorOf(login.authenticate({ identifier: victim.username, password: `guess number ${i}`, ip: '198.51.100.20' }))).code,
       'AUTH_INVALID_CREDENTIALS',
     );
   }
-  const throttled = await errorOf(login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' }));
-  t.is(throttled.code, 'AUTH_THROTTLED', 'even the right password, from another IP');
+  const throttled = await errorOf(login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.20' }));
+  t.is(throttled.code, 'AUTH_THROTTLED', 'even the right password, from the guessing IP');
   const retryAfterMs = throttled.details?.retryAfterMs as number;
   t.true(retryAfterMs > 0 && retryAfterMs <= 1_500, String(retryAfterMs));
-  t.is((await errorOf(login.authenticate({ identifier: victim.email!, password: PASSWORD, ip: '198.51.100.21' }))).code, 'AUTH_THROTTLED', 'by email too');
-  t.is((await login.authenticate({ identifier: bystander.username, password: PASSWORD, ip: '198.51.100.22' })).id, bystander.id);
+  t.is((await errorOf(login.authenticate({ identifier: victim.email!, password: PASSWORD, ip: '198.51.100.20' }))).code, 'AUTH_THROTTLED', 'by email too');
+  t.is((await login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' })).id, victim.id, 'from another IP');
   await sleep(retryAfterMs + 100);
-  t.is((await login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.21' })).id, victim.id);
+  t.is((await login.authenticate({ identifier: victim.username, password: PASSWORD, ip: '198.51.100.20' })).id, victim.id);
+});
+
+test('guesses from many IPs reach the account ceiling, which an IP the owner signed in from does not meet', async (t) => {
+  const login = loginService({ pairLimit: 5, accountLimit: 5 });
+  const owner = await newAccount('owner');
+  await login.authenticate({ identifier: owner.username, password: PASSWORD, ip: '198.51.100.40' });
+  for (let i = 0; i < 5; i++) await errorOf(login.authenticate({ identifier: owner.username, password: `spread guess ${i}`, ip: `203.0.113.${40 + i}` }));
+  t.is((await errorOf(login.authenticate({ identifier: owner.username, password: PASSWORD, ip: '203.0.113.99' }))).code, 'AUTH_THROTTLED', 'a new IP waits');
+  t.is((await login.authenticate({ identifier: owner.email!, password: PASSWORD, ip: '198.51.100.40' })).id, owner.id, 'the known IP signs in');
 });
 
 test('attempts refused while locked are not counted, so they do not prolong the lock', async (t) => {
-  const login = loginService({ accountLimit: 2, accountWindowMs: 800 });
+  const login = loginService({ pairLimit: 2, windowMs: 1_500 });
   const account = await newAccount('locked');
   for (let i = 0; i < 2; i++) await errorOf(login.authenticate({ identifier: account.username, password: `bad guess ${i}`, ip: '198.51.100.23' }));
   const lockedAt = performance.now();
@@ -119,18 +149,18 @@ test('attempts refused while locked are not counted, so they do not prolong the 
     t.is((await errorOf(login.authenticate({ identifier: account.username, password: `more guesses ${i}`, ip: '198.51.100.23' }))).code, 'AUTH_THROTTLED');
     await sleep(200);
   }
-  await sleep(Math.max(0, 900 - (performance.now() - lockedAt)));
+  await sleep(Math.max(0, 1_600 - (performance.now() - lockedAt)));
   t.is((await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.23' })).id, account.id);
 });
 
 test('unknown identifiers are throttled the same way as accounts', async (t) => {
-  const login = loginService({ accountLimit: 3 });
+  const login = loginService({ pairLimit: 3 });
   for (let i = 0; i < 3; i++) await errorOf(login.authenticate({ identifier: 'phantom_user', password: `guess ${i} x`, ip: '198.51.100.24' }));
-  t.is((await errorOf(login.authenticate({ identifier: 'phantom_user', password: 'guess 4 x', ip: '198.51.100.25' }))).code, 'AUTH_THROTTLED');
+  t.is((await errorOf(login.authenticate({ identifier: 'phantom_user', password: 'guess 4 x', ip: '198.51.100.24' }))).code, 'AUTH_THROTTLED');
 });
 
-test('a successful sign-in clears the account failures', async (t) => {
-  const login = loginService({ accountLimit: 3 });
+test('a successful sign-in clears the failures of its IP for the account', async (t) => {
+  const login = loginService({ pairLimit: 3 });
   const account = await newAccount('recover');
   for (let i = 0; i < 2; i++) await errorOf(login.authenticate({ identifier: account.username, password: `typo ${i} pass`, ip: '198.51.100.26' }));
   await login.authenticate({ identifier: account.username, password: PASSWORD, ip: '198.51.100.26' });

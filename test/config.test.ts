@@ -39,6 +39,31 @@ for (const [what, env, message] of rejects) {
   });
 }
 
+test('production requires JWT_SECRET even with dev services on', (t) => {
+  const err = t.throws(() => loadConfig({ NODE_ENV: 'production', FLOCK_DEV_SERVICES: 'auto' }), { instanceOf: FlockError });
+  t.regex(err?.message ?? '', /JWT_SECRET: expected at least 32 random bytes, base64 encoded, in production/);
+});
+
+test('errors name a bad secret but never show its value', (t) => {
+  const secrets = {
+    JWT_SECRET: 'c2hvcnQtc2VjcmV0LXZhbHVl', // base64, too short
+    STRIPE_SECRET_KEY: 'pk_live_TOPSECRETstripe',
+    STRIPE_WEBHOOK_SECRET: 'whsec_not-valid-TOPSECRET',
+    OAUTH_CONFIG: JSON.stringify({ providers: { google: { clientId: 'id', clientSecret: 'TOPSECRET-oauth', callbackUrl: 'not a url' } } }),
+    MONGO_URL: 'http://admin:TOPSECRET-db@db.internal:27017/flock',
+    REDIS_URL: 'redis//default:TOPSECRET-redis@cache:6379',
+  };
+  const err = t.throws(() => loadConfig(secrets), { instanceOf: FlockError });
+  const message = err?.message ?? '';
+  for (const name of ['JWT_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'OAUTH_CONFIG', 'MONGO_URL', 'REDIS_URL'])
+    t.regex(message, new RegExp(`${name}: expected`));
+  t.notRegex(message, /TOPSECRET|c2hvcnQtc2VjcmV0LXZhbHVl/, message);
+  t.notRegex(JSON.stringify(err?.details), /TOPSECRET|c2hvcnQtc2VjcmV0LXZhbHVl/);
+  t.regex(message, /OAUTH_CONFIG: .*not shown: secret\); check providers\.google\.callbackUrl/, 'the offending field, not its value');
+  t.regex(message, /MONGO_URL: .*got "http:\/\/\*\*\*@db\.internal:27017\/flock"/, 'a URL keeps all but its credentials');
+  t.regex(message, /REDIS_URL: .*got "\*\*\*@cache:6379"/, 'even when it does not parse');
+});
+
 test('config reports every bad variable at once', (t) => {
   const err = t.throws(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y', MONGO_URL: 'z' }));
   for (const name of ['PORT', 'LOG_LEVEL', 'MONGO_URL']) t.regex(err?.message ?? '', new RegExp(`${name}: expected`));
