@@ -26,4 +26,6 @@ export interface SocketData {
   session: Session | undefined;
   /** The client's address as the gateway resolved it (TRUST_PROXY). */
   ip: string;
+  /** While signed out: the sweep second by which the socket must sign in or be disconnected. */
+  signInBy: number | undefined;
 }

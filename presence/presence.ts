@@ -240,8 +240,8 @@ class ClusterPresence implements Presence {
     let sockets = this.local.get(userId);
     if (sockets?.has(socketId)) return { becameOnline: false };
     if (sockets && sockets.size >= this.settings.maxSocketsPerUser) {
-      throw new FlockError('REQUEST_RATE_LIMITED', `at most ${this.settings.maxSocketsPerUser} connections per user on one node`, {
-        details: { limit: this.settings.maxSocketsPerUser },
+      throw new FlockError('REQUEST_TOO_MANY_CONNECTIONS', `at most ${this.settings.maxSocketsPerUser} connections per user on one node`, {
+        details: { limit: this.settings.maxSocketsPerUser, scope: 'user' },
       });
     }
     if (!sockets) this.local.set(userId, (sockets = new Set()));

@@ -89,10 +89,15 @@ export class Delivery implements StreamDelivery, FeedLive {
 
   // ---- rooms of one socket ----
 
-  /** Puts a socket in its user's room (or takes it out): personal events from any node reach it there. */
+  /**
+   * Puts a socket in its user's room (personal events from any node reach it
+   * there), or takes it out of that room and of every other room it joined as
+   * that user (presence watches, the live feed), so a signed-out socket hears
+   * nothing private.
+   */
   bindUser(socket: FlockSocket, userId: string, bound: boolean): void {
     if (bound) void socket.join(rooms.user(userId));
-    else void socket.leave(rooms.user(userId));
+    else for (const room of [...socket.rooms]) if (room !== socket.id) void socket.leave(room);
   }
 
   /** What a channel handler may change about its own socket's subscriptions. */

@@ -193,7 +193,7 @@ test('a socket counts once, an unknown socket is a no-op, and sockets per user a
   t.deepEqual(await a.connected(u, 's1'), { becameOnline: false }, 'same socket again');
   t.deepEqual(await a.connected(u, 's2'), { becameOnline: false });
   const err = await t.throwsAsync(a.connected(u, 's3'), { instanceOf: FlockError });
-  t.is(err?.code, 'REQUEST_RATE_LIMITED');
+  t.is(err?.code, 'REQUEST_TOO_MANY_CONNECTIONS');
   t.deepEqual(await a.disconnected(u, 's3'), { becameOffline: false, lastSeen: null }, 'the refused socket was never counted');
   t.deepEqual(await a.disconnected(u, 's1'), { becameOffline: false, lastSeen: null });
   t.false((await a.disconnected(u, 's1')).becameOffline, 'twice is a no-op');
