@@ -161,9 +161,17 @@ export class Activation {
     return this.flushing;
   }
 
-  /** Cached state, and the list of effects that are done (so the next activation does not redo them). */
+  /**
+   * Cached state, and the list of effects that are done (so the next
+   * activation does not redo them); an activation that never saved anything
+   * drops its claim instead.
+   */
   private async finalWrite(): Promise<void> {
     await this.flush();
+    if (this.version === 0) {
+      await this.store.release?.(this.key, this.epoch);
+      return;
+    }
     if (!this.pendingStored || this.pendingUndone) return;
     if (await this.store.save(this.key, this.epoch, this.version, this.state, this.state, [])) {
       this.version += 1;

@@ -22,6 +22,12 @@ export interface StateStore {
    * last loaded or saved, so a store can write only what changed.
    */
   save(key: string, epoch: number, version: number, previous: unknown, next: unknown, pending: readonly string[]): Promise<boolean>;
+  /**
+   * Drops the claim of an activation that never saved a state (version 0), so
+   * that asking for an id that does not exist leaves nothing behind. Fenced:
+   * a newer claim keeps its record.
+   */
+  release?(key: string, epoch: number): Promise<void>;
 }
 
 export class ActorStateStore implements StateStore {
@@ -64,6 +70,11 @@ export class ActorStateStore implements StateStore {
       { $set: { state: next, pending: [...pending], version: version + 1, updatedAt: new Date() } },
     );
     return result.modifiedCount === 1;
+  }
+
+  async release(key: string, epoch: number): Promise<void> {
+    // A later activation of any epoch has no state to be protected from: version 0 holds none.
+    await this.model.deleteOne({ _id: actorDocId(this.type, key), epoch, version: 0 });
   }
 
   async read(key: string): Promise<{ epoch: number; version: number; state: unknown; pending: string[] } | null> {

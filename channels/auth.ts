@@ -4,7 +4,7 @@
 // ACCESS_TOKEN_TTL_SECONDS and the socket is told (`auth:expired`) so it can
 // refresh in place.
 import { z } from 'zod';
-import { UserActor } from '../actors/contracts/user.ts';
+import { displayName, UserActor } from '../actors/contracts/user.ts';
 import type { IssuedSession } from '../auth/tokens.ts';
 import { emailInput, usernameInput } from '../auth/accounts.ts';
 import { FlockError } from '../kernel/errors.ts';
@@ -30,9 +30,7 @@ export const authChannel = defineChannel({
       access: { public: true },
       rateLimit: { capacity: 5, perSecond: 0.05 },
       maxBytes: 2048,
-      request: z
-        .object({ username: usernameInput, email: emailInput, password: z.string().max(256), displayName: z.string().trim().min(1).max(50).optional() })
-        .strict(),
+      request: z.object({ username: usernameInput, email: emailInput, password: z.string().max(256), displayName: displayName.optional() }).strict(),
       ack: signedIn,
       handler: async (ctx, { username, email, password, displayName }) => {
         const account = await ctx.services.registration.register({ username, email, password, ip: ctx.ip });

@@ -132,6 +132,26 @@ test.serial('passivation saves cached state and reactivation restores it', async
   a = await start('a');
 });
 
+test.serial('an activation that never saved a state leaves no stored record once it passivates', async (t) => {
+  const tag = randomBytes(3).toString('hex');
+  const looked = Array.from({ length: 20 }, (_, i) => `looked-${tag}-${i}`);
+  const written = `written-${tag}`;
+  for (const key of looked) t.deepEqual(await a.ref(Counter, key).ask('get', {}), { count: 0 });
+  await a.ref(Counter, written).ask('increment', { by: 1 });
+  const hostedByA = looked.filter((key) => a.activeAddresses().includes(`counter/${key}`));
+  t.true(hostedByA.length > 0);
+  t.not(await states('counter').read(hostedByA[0]!), null, 'claimed while active');
+  await a.stop(); // passivates everything it hosts
+  const left = await Promise.all(hostedByA.map((key) => states('counter').read(key)));
+  t.deepEqual(
+    left,
+    hostedByA.map(() => null),
+    'lookups of ids that hold nothing are not kept',
+  );
+  a = await start('a');
+  t.deepEqual(await a.ref(Counter, written).ask('get', {}), { count: 1 }, 'a saved state stays');
+});
+
 test.serial('cached state is written behind within flushAfterMs', async (t) => {
   const key = `wb-${randomBytes(3).toString('hex')}`;
   await b.ref(CachedCounter, key).ask('increment', { by: 7 });

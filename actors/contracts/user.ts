@@ -4,8 +4,9 @@
 import { z } from 'zod';
 import { mediaIdInput, userIdInput } from '../../kernel/ids.ts';
 import { defineActorInterface } from '../define.ts';
+import { displayName } from '../../kernel/display-text.ts';
 
-export const displayName = z.string().trim().min(1).max(50);
+export { displayName };
 export const bio = z.string().max(300);
 
 export const publicProfile = z.object({
