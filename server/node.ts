@@ -175,7 +175,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const accounts = createAccountService({ connection: mongoose.connection });
   await accounts.init();
   const revocationsSub = createRedis(services.redisUrl, `flock:${config.nodeId}:revocations`, log);
-  const revocations = createRevocations({ redis, subscriber: revocationsSub, log });
+  const revocations = createRevocations({ redis, subscriber: revocationsSub, connection: mongoose.connection, settings: { prefix }, log });
+  await revocations.init();
   const tokens = createTokenService({
     connection: mongoose.connection,
     settings: {

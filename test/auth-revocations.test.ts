@@ -1,17 +1,45 @@
-// Cross-node revocation of access tokens against the suite's real Redis: each
-// "node" has its own command and subscriber connections.
+// Cross-node revocation of access tokens against the suite's real Redis and
+// MongoDB: each "node" has its own command and subscriber connections. Tests
+// that flush Redis do it on a private redis-server.
 import test from 'ava';
+import { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
-import { createRevocations, type Revocations } from '../auth/revocations.ts';
-import { redisKeySpace } from './helpers/redis.ts';
+import { createAccountService } from '../auth/accounts.ts';
+import { createRevocations, LOADED_TTL_SECONDS, type Revocations } from '../auth/revocations.ts';
+import { createTokenService } from '../auth/tokens.ts';
+import { FlockError } from '../kernel/errors.ts';
+import { revokedSessionModel } from '../models/revoked-session.ts';
+import { privateRedis, type PrivateRedis } from './helpers/private-redis.ts';
+import { testServices } from './helpers/services.ts';
 
-const { prefix, connect, cleanup } = redisKeySpace();
+const services = testServices('auth_revocations');
+const { prefix } = services;
+const connect = () => services.redis();
 const raw = connect();
+let connection: Connection;
+let flushable: PrivateRedis;
+const privateClients: Redis[] = [];
 
-test.after.always(cleanup);
+test.before(async () => {
+  connection = await services.mongo();
+  flushable = await privateRedis();
+});
+test.after.always(async () => {
+  await Promise.allSettled(privateClients.map((c) => c.quit()));
+  await flushable?.stop();
+  await services.cleanup();
+});
 
 /** One node's revocations, in its own key space unless `space` is shared. */
-const node = (space: string): Revocations => createRevocations({ redis: connect(), subscriber: connect(), settings: { prefix: `${prefix}:${space}` } });
+const node = (space: string): Revocations =>
+  createRevocations({ redis: connect(), subscriber: connect(), connection, settings: { prefix: `${prefix}:${space}` } });
+/** A client of the private Redis, which tests may flush. */
+const flushableClient = () => {
+  const client = new Redis(flushable.url);
+  privateClients.push(client);
+  return client;
+};
 const sid = () => `s_${randomBytes(8).toString('base64url')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resolves once `done()` holds; rejects after timeoutMs so a lost message fails the test. */
@@ -61,7 +89,7 @@ test('subscribe right after the connection is created waits for ready and still 
   const space = 'early';
   const subscriber = connect();
   t.not(subscriber.status, 'ready');
-  const listener = createRevocations({ redis: connect(), subscriber, settings: { prefix: `${prefix}:${space}` } });
+  const listener = createRevocations({ redis: connect(), subscriber, connection, settings: { prefix: `${prefix}:${space}` } });
   const received: string[][] = [];
   await listener.subscribe((ids) => received.push(ids));
   const id = sid();
@@ -115,4 +143,50 @@ test('revoking nothing publishes nothing', async (t) => {
   await node(space).revoke([marker], 60); // published after: anything from the empty revoke would come first
   await eventually(() => received.length === 1, 2_000);
   t.deepEqual(received, [[marker]]);
+});
+
+test('a revocation survives a Redis FLUSHALL: it is loaded back from MongoDB on the next check, on any node', async (t) => {
+  const space = `flush-${randomBytes(3).toString('hex')}`;
+  const onFlushable = () => createRevocations({ redis: flushableClient(), connection, settings: { prefix: `${prefix}:${space}` } });
+  const [a, b] = [onFlushable(), onFlushable()];
+  await a.init();
+  const [gone, alive] = [sid(), sid()];
+  await a.revoke([gone], 900);
+  t.is((await revokedSessionModel(connection).findById(gone).lean())?._id, gone, 'recorded in MongoDB');
+  await flushableClient().flushall();
+  t.true(await b.isRevoked(gone), 'another node, after the flush');
+  t.true(await a.isRevoked(gone), 'the revoking node, after the flush');
+  t.false(await b.isRevoked(alive));
+  const ttl = await flushableClient().ttl(`${prefix}:${space}:revoked:${gone}`);
+  t.true(ttl > 890 && ttl <= 900, `the mark is back with the time it had left: ${ttl}`);
+  const loaded = await flushableClient().ttl(`${prefix}:${space}:revoked:loaded`);
+  t.true(loaded > 0 && loaded <= LOADED_TTL_SECONDS, `the marks are trusted complete for a while: ${loaded}`);
+});
+
+test('after a Redis FLUSHALL, an access token of a revoked session is still AUTH_SESSION_REVOKED', async (t) => {
+  const space = `flush-token-${randomBytes(3).toString('hex')}`;
+  const accounts = createAccountService({ connection });
+  await accounts.init();
+  const secret = randomBytes(32);
+  /** A node's token service, checking revocations on the private Redis. */
+  const tokensNode = () =>
+    createTokenService({
+      connection,
+      settings: { secret },
+      lookupRoles: async () => ['user'],
+      revocations: createRevocations({ redis: flushableClient(), connection, settings: { prefix: `${prefix}:${space}` } }),
+    });
+  const [a, b] = [tokensNode(), tokensNode()];
+  const name = `rv${randomBytes(4).toString('hex')}`;
+  const account = await accounts.register({ username: name, email: `${name}@example.com`, password: 'revocation password 1' });
+  const session = await a.createSession(account.id, ['user']);
+  const other = await a.createSession(account.id, ['user']);
+  await a.revokeSession(session.sessionId);
+  await flushableClient().flushall();
+  const refused = await b.verifyAccessToken(session.accessToken).then(
+    () => 'accepted',
+    (err: unknown) => (err instanceof FlockError ? err.code : String(err)),
+  );
+  t.is(refused, 'AUTH_SESSION_REVOKED');
+  t.is((await b.verifyAccessToken(other.accessToken)).sessionId, other.sessionId, 'a live session still works');
 });

@@ -240,9 +240,9 @@ test('revokeAllSessions revokes every family of the user and returns their ids',
 });
 
 test('with revocations, a revoked session is announced and its access tokens are refused on every node', async (t) => {
-  const revocations = createRevocations({ redis, settings: { prefix } });
+  const revocations = createRevocations({ redis, connection, settings: { prefix } });
   const a = service({ revocations });
-  const b = service({ revocations: createRevocations({ redis, settings: { prefix } }) }, otherNode);
+  const b = service({ revocations: createRevocations({ redis, connection: otherNode, settings: { prefix } }) }, otherNode);
   const account = await newAccount();
   const signedOut = await a.createSession(account.id, ['user']);
   const stolen = await a.createSession(account.id, ['user']);
