@@ -13,7 +13,7 @@
 // a crash is harmless.
 import mongoose from 'mongoose';
 import { z } from 'zod';
-import { fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
+import { fencedUpdate, fencedUpdateMany, fencedUpsert } from '../kernel/fenced.ts';
 import { edgeId } from '../models/edge.ts';
 import { MAX_ACTORS_KEPT, notificationId, type NotificationDoc } from '../models/notification.ts';
 import { groupKey, NOTIFICATION_KINDS } from '../notifications/kinds.ts';
@@ -154,7 +154,7 @@ export const notificationsActor = implementActor(NotificationsActor, {
     },
     markAllRead: async (ctx) => {
       if (ctx.state.unread === 0 && ctx.state.open.length === 0) return { unread: 0 };
-      await ctx.services.notifications.notifications.collection.updateMany({ userId: ctx.key, read: false }, { $set: { read: true, epoch: ctx.epoch } });
+      await fencedUpdateMany(ctx.services.notifications.notifications, { userId: ctx.key, read: false }, ctx.epoch, { read: true });
       ctx.setState({ ...ctx.state, unread: 0, open: [] });
       return { unread: 0 };
     },

@@ -65,3 +65,17 @@ export async function fencedUpdate<T>(model: Model<T>, id: string, epoch: number
   if (exists) throw fenced(`${model.collection.name}/${id}`);
   return false;
 }
+
+/**
+ * `$set` on every document matching `filter` at `epoch`. Documents a newer
+ * epoch wrote are left as they are and the call is refused (ACTOR_FENCED)
+ * after the older ones were written, so a stale owner learns it was deposed.
+ * Returns how many were written.
+ */
+export async function fencedUpdateMany<T>(model: Model<T>, filter: Record<string, unknown>, epoch: number, set: Record<string, unknown>): Promise<number> {
+  const collection = collectionOf(model);
+  const result = await collection.updateMany({ ...filter, epoch: { $lte: epoch } }, { $set: { ...set, epoch } });
+  if ((await collection.countDocuments({ ...filter, epoch: { $gt: epoch } }, { limit: 1 })) > 0)
+    throw fenced(`${model.collection.name} (${result.modifiedCount} written)`);
+  return result.modifiedCount;
+}

@@ -1,5 +1,5 @@
 // What route handlers may use, handed to them in their context by the route
-// server (server/uws.ts). Routes stay static declarations; the node supplies
+// server (server/http-engine.ts). Routes stay static declarations; the node supplies
 // the implementations.
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { ReadinessReport } from '../kernel/readiness.ts';
@@ -14,4 +14,10 @@ export interface RouteServices {
   asyncApi: unknown;
   /** Undefined when no OAuth provider is configured. */
   oauth: OAuthService | undefined;
+  /**
+   * Whether a request with this Authorization header may read operator data
+   * (/metrics, the detail of /readyz): OPS_TOKEN (server/ops-access.ts).
+   * Unset: everyone may.
+   */
+  opsAccess?: (authorization: string) => boolean;
 }

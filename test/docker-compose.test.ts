@@ -163,6 +163,19 @@ test('the lb service mounts an nginx config that exists, balances with ip_hash a
   t.regex(conf, /proxy_http_version\s+1\.1\s*;/);
 });
 
+test('the shipped proxy keeps operator data inside and overwrites X-Forwarded-For; no service publishes a console or a default password', (t) => {
+  const conf = readFileSync(path.join(root, 'deploy/nginx.conf'), 'utf8');
+  t.regex(conf, /location = \/metrics \{\s*return 404;/);
+  t.regex(conf, /location = \/readyz \{[^}]*deny all;/);
+  t.notRegex(conf, /\$proxy_add_x_forwarded_for/, 'appending lets a client choose its address');
+  const raw = readFileSync(composePath, 'utf8');
+  t.notRegex(raw, /MINIO_ROOT_PASSWORD:-/, 'no default MinIO password');
+  const published = Object.entries(loadCompose().services).flatMap(([name, s]) =>
+    ((s.ports as string[] | undefined) ?? []).map((p) => ({ name, port: String(p) })),
+  );
+  for (const { name, port } of published.filter((p) => p.name !== 'lb')) t.regex(port, /^127\.0\.0\.1:/, `${name} publishes ${port} beyond this machine`);
+});
+
 test('the Dockerfile exists and its runtime stage runs server/main.ts with tsx', (t) => {
   t.true(existsSync(dockerfilePath), 'Dockerfile missing');
   const cmd = lastInstruction(runtimeStage(readFileSync(dockerfilePath, 'utf8')), 'CMD');

@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import { codeOf } from './helpers/outcome.ts';
 import { requireEnv, uniqueDbName } from './helpers/env.ts';
 import { decodeCursor, encodeCursor } from '../kernel/cursor.ts';
-import { fencedInsert, fencedUpdate, fencedUpsert } from '../kernel/fenced.ts';
+import { fencedInsert, fencedUpdate, fencedUpdateMany, fencedUpsert } from '../kernel/fenced.ts';
 import { edgeModel } from '../models/edge.ts';
 import { parseHashtags, parseMentions, MAX_HASHTAGS_PER_POST, hashtagInput } from '../social/text.ts';
 
@@ -59,4 +59,17 @@ test('fenced writes: a newer epoch locks out older ones; an older owner cannot r
   t.false(await fencedUpdate(edges, 'like|p1|missing', 6, { status: 'none' }));
   const doc = await edges.findById('like|p1|u1').lean();
   t.like(doc, { status: 'active', epoch: 7, kind: 'like', owner: 'p1', member: 'u1' });
+});
+
+test('fenced bulk writes: a stale owner writes none of what a newer one wrote, and is told so', async (t) => {
+  const connection = await mongoose.createConnection(requireEnv('MONGO_URL'), { dbName: uniqueDbName('fencedmany') }).asPromise();
+  t.teardown(() => connection.close());
+  const edges = edgeModel(connection);
+  const insertOnce = (member: string) => ({ kind: 'like', owner: 'p2', member });
+  await fencedUpsert(edges, 'like|p2|old', 3, { status: 'active', at: new Date() }, insertOnce('old'));
+  await fencedUpsert(edges, 'like|p2|new', 8, { status: 'active', at: new Date() }, insertOnce('new'));
+  t.is(await codeOf(fencedUpdateMany(edges, { owner: 'p2', status: 'active' }, 5, { status: 'none' })), 'ACTOR_FENCED');
+  t.like(await edges.findById('like|p2|new').lean(), { status: 'active', epoch: 8 }, 'the newer owner’s write stands');
+  t.like(await edges.findById('like|p2|old').lean(), { status: 'none', epoch: 5 });
+  t.is(await fencedUpdateMany(edges, { owner: 'p2', status: 'active' }, 8, { status: 'none' }), 1);
 });
