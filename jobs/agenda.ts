@@ -1,6 +1,8 @@
 // Glue between Flock's typed job registry and Agenda 6: MongoDB storage
 // (@agendajs/mongo-backend) and Redis notifications, so a job saved on any node
-// is picked up at once instead of at the next poll. Nothing else imports Agenda.
+// is picked up at once instead of at the next poll (channel
+// {REDIS_KEY_PREFIX}:jobs, so clusters sharing a Redis do not wake each
+// other). Nothing else imports Agenda.
 import { Agenda, backoffStrategies, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { RedisNotificationChannel } from '@agendajs/redis-backend';
@@ -21,6 +23,8 @@ const RENAMED_JOBS = ['push-outbox'] as const;
 export interface JobRunnerOptions {
   db: Db;
   redisUrl: string;
+  /** REDIS_KEY_PREFIX: the notification channel is `${keyPrefix}:jobs`. */
+  keyPrefix: string;
   nodeId: string;
   processEvery: string;
   housekeepingEvery: string;
@@ -50,7 +54,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   // Our own client, so connection errors are handled and logged once; the
   // channel duplicates it for subscribing.
   const redis = createRedis(options.redisUrl, `flock:${options.nodeId}:jobs`, log);
-  const notificationChannel = new RedisNotificationChannel({ redis });
+  const notificationChannel = new RedisNotificationChannel({ redis, channelName: `${options.keyPrefix}:jobs` });
   // Without a listener an 'error' (Redis restarting) would crash the node; the
   // channel reconnects by itself and polling covers the gap.
   notificationChannel.on('error', (err: Error) => log.warn({ err: err.message }, 'job notification channel error'));

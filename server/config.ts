@@ -275,7 +275,7 @@ export const configVariables = {
       .default('flock'),
     expects: 'up to 40 letters, digits, _, : or -',
     default: 'flock',
-    doc: 'Prefix of the Redis keys and channels of actors, personal streams, presence, rate limits, social events and the Socket.IO adapter: separate clusters sharing one Redis use different prefixes.',
+    doc: 'Prefix of every Redis key and channel a node uses (actors, personal streams, presence, rate limits, sign-in and registration budgets, revocations, OAuth flows, feeds, social events, job notifications, the Socket.IO adapter): separate clusters sharing one Redis use different prefixes.',
   }),
   S3_ENDPOINT: variable({
     schema: url(['http:', 'https:']).optional(),

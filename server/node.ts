@@ -98,6 +98,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const jobs = createJobRunner({
     db,
     redisUrl: services.redisUrl,
+    keyPrefix: config.redis.keyPrefix,
     nodeId: config.nodeId,
     processEvery: config.jobs.processEvery,
     housekeepingEvery: config.jobs.housekeepingEvery,
@@ -194,7 +195,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     log: log.child({ subsystem: 'auth' }),
   });
   const registration = createRegistrationService({ accounts, redis, settings: { ...config.auth.registration, prefix } });
-  const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, settings: config.oauth }) : undefined;
+  const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, prefix, settings: config.oauth }) : undefined;
   const reads = new SocialReads(social);
   const feeds = new HomeFeeds(feedStore, reads, redis, prefix);
   const gatewayServices: GatewayServices = {

@@ -24,6 +24,7 @@ test.before(async () => {
   scheduler = createJobRunner({
     db,
     redisUrl: requireEnv('REDIS_URL'),
+    keyPrefix: 'flock', // the nodes' REDIS_KEY_PREFIX (the default)
     nodeId: 'jobs-test',
     processEvery: '1 second',
     housekeepingEvery: '1 hour',

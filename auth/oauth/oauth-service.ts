@@ -20,6 +20,7 @@
 // account redeems it.
 //
 //   {prefix}:oauth:link:{code}  JSON { userId, provider, subject }, EX linkCodeTtlSeconds
+// ({prefix}: REDIS_KEY_PREFIX unless the settings name another)
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -95,6 +96,8 @@ export interface OAuthServiceDeps {
   accounts: AccountDirectory;
   tokens: Pick<TokenService, 'createSession'>;
   redis: Redis;
+  /** REDIS_KEY_PREFIX, for the flow states and link codes; settings.redisPrefix overrides it. */
+  prefix?: string;
   settings: OAuthSettings;
 }
 
@@ -120,6 +123,8 @@ const linkRecord = z.object({ userId: userIdInput, provider: providerInput, subj
 
 export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
   const settings = parseOAuthSettings(deps.settings);
+  const redisPrefix = settings.redisPrefix ?? deps.prefix;
+  if (redisPrefix === undefined) throw new FlockError('CONFIG_INVALID', 'OAuth settings: no Redis key prefix (pass the cluster prefix)');
   const returnTo = createReturnToPolicy(settings.allowedReturnTo);
   const defaultReturnTo = settings.defaultReturnTo === undefined ? null : returnTo.check(settings.defaultReturnTo);
   if (settings.defaultReturnTo !== undefined && defaultReturnTo === null) {
@@ -129,7 +134,7 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
   const adapters = new Map<OAuthProvider, ProviderAdapter>();
   const build = <K extends OAuthProvider>(provider: K, providerSettings: ProviderSettingsMap[K] | undefined) => {
     if (providerSettings === undefined) return;
-    const store = createStateStore({ redis: deps.redis, prefix: settings.redisPrefix, ttlSeconds: settings.stateTtlSeconds, provider });
+    const store = createStateStore({ redis: deps.redis, prefix: redisPrefix, ttlSeconds: settings.stateTtlSeconds, provider });
     adapters.set(provider, PROVIDERS[provider](providerSettings, { store, timeoutMs: settings.providerTimeoutMs }));
   };
   build('google', settings.providers.google);
@@ -142,7 +147,7 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
     if (!adapter) throw new FlockError('AUTH_OAUTH_FAILED', 'provider not configured', { details: { provider: name } });
     return adapter;
   };
-  const linkKey = (code: string) => `${settings.redisPrefix}:oauth:link:${code}`;
+  const linkKey = (code: string) => `${redisPrefix}:oauth:link:${code}`;
 
   async function signIn(identity: ProviderIdentity): Promise<OAuthSignIn> {
     const { account, resolution } = await resolveAccount(deps.accounts, identity);
@@ -177,7 +182,7 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
       const q = parseInput(callbackQuery, query, 'OAuth callback');
       if (q.error !== undefined || q.error_code !== undefined) {
         // The flow is over either way: its state must not be usable again.
-        if (q.state !== undefined) await discardState(deps.redis, settings.redisPrefix, q.state);
+        if (q.state !== undefined) await discardState(deps.redis, redisPrefix, q.state);
         const cancelled = q.error === 'access_denied' || q.error_code === '200';
         throw new FlockError('AUTH_OAUTH_FAILED', cancelled ? 'the sign-in was cancelled at the provider' : 'the provider refused the sign-in', {
           details: { providerError: q.error ?? q.error_code },

@@ -104,8 +104,8 @@ export const oauthSettingsSchema = z
     stateTtlSeconds: z.number().int().min(30).max(3600).default(600),
     /** Lifetime of the code a link flow hands back to the signed-in app. */
     linkCodeTtlSeconds: z.number().int().min(30).max(3600).default(300),
-    /** Redis key prefix. */
-    redisPrefix: z.string().min(1).default('flock'),
+    /** Redis key prefix; default: the node's REDIS_KEY_PREFIX (OAuthServiceDeps.prefix). */
+    redisPrefix: z.string().min(1).optional(),
     /** Bound on every call to a provider (token exchange, profile, key set, token checks). */
     providerTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   })
