@@ -1,12 +1,19 @@
 # syntax=docker/dockerfile:1
 # Flock node image. Build: `docker build -t flock .`; run with every backing
 # service configured (FLOCK_DEV_SERVICES=off), see docker-compose.yml.
+#
+# Node 24 LTS on Debian 12 (bookworm, glibc 2.36). The uWebSockets.js build in
+# package.json has binaries for Node 16/18/20 only, so in this image a node
+# runs Socket.IO's ws engine on node:http: SOCKET_ENGINE=auto falls back with
+# one warning and flock_socket_engine{engine="ws"} 1 (README "Runtime").
+# `--build-arg NODE_VERSION=20` builds the uWS image (Node 20 ends April 2026).
+ARG NODE_VERSION=24
 
 # ---- build: install dependencies (honouring package.json allowScripts) ----
-FROM node:20-bookworm-slim AS build
+FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
-# node:20 ships npm 10, which ignores the allowScripts field; npm 11 reads it.
-RUN npm install -g npm@11 && npm --version
+# npm 11 reads the allowScripts field (Node 24 ships it); Node 20's npm 10 ignores it, so it is upgraded there.
+RUN case "$(npm --version)" in 1[1-9].*) ;; *) npm install -g npm@11 ;; esac && npm --version
 COPY package.json package-lock.json ./
 RUN npm ci && npm cache clean --force
 # Whole tree (minus .dockerignore): source directories may be empty or new.
@@ -16,7 +23,7 @@ COPY . .
 RUN npm prune --omit=dev
 
 # ---- runtime ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg tini \
  && rm -rf /var/lib/apt/lists/*

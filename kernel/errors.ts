@@ -50,6 +50,11 @@ export const errorCatalogue = {
     message: 'Internal error',
     fix: 'Retry later; if it persists, report it with the time and the request id from the logs.',
   },
+  SERVER_ENGINE_UNAVAILABLE: {
+    status: 500,
+    message: 'The socket engine named by SOCKET_ENGINE cannot run here',
+    fix: 'Unset SOCKET_ENGINE (auto falls back to the ws engine) or run a Node version and glibc the uWebSockets.js build has a binary for (README "Runtime").',
+  },
   // HTTP routes
   HTTP_NOT_FOUND: {
     status: 404,

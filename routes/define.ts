@@ -1,9 +1,9 @@
 // How an HTTP route is declared: method, path, who may call it (anyone, an
 // access token, a signature over the raw body), its body (none, JSON with a
 // schema, the raw bytes, or a stream read with backpressure) and that body's
-// size limit, its rate limit, and a handler with a typed result. The one
-// module that knows uWebSockets.js (server/uws.ts) serves these declarations;
-// handlers never see uWS.
+// size limit, its rate limit, and a handler with a typed result. The node's
+// HTTP engine serves these declarations (server/http-engine.ts, on
+// uWebSockets.js or node:http); handlers never see either.
 import type { z } from 'zod';
 import type { Role, Session } from '../auth/session.ts';
 import type { RateLimit } from '../kernel/limits.ts';
@@ -84,7 +84,7 @@ export type RouteResult =
 
 export interface RouteDef<B extends BodySpec = BodySpec> {
   method: HttpMethod;
-  /** A uWS pattern: literal segments and `:name` parameters. */
+  /** Literal segments and `:name` parameters (each one whole segment), matched as a uWS pattern. */
   path: string;
   summary: string;
   auth: RouteAuth;

@@ -92,7 +92,13 @@ export const configVariables = {
       .default(64 * 1024),
     expects: 'an integer number of bytes from 1024 to 16777216',
     default: '65536',
-    doc: 'Largest Socket.IO message accepted (maxHttpBufferSize and uWS maxPayloadLength).',
+    doc: 'Largest Socket.IO message accepted (maxHttpBufferSize; also the websocket frame limit: uWS maxPayloadLength or ws maxPayload).',
+  }),
+  SOCKET_ENGINE: variable({
+    schema: z.enum(['auto', 'uws', 'ws']).default('auto'),
+    expects: 'one of auto, uws, ws',
+    default: 'auto',
+    doc: 'What carries Socket.IO and the HTTP routes. auto: uWebSockets.js where its binary loads (Node 20 on glibc 2.27+), else the ws engine on node:http, with a warning and flock_socket_engine{engine="ws"} 1. uws: uWebSockets.js or refuse to start (SERVER_ENGINE_UNAVAILABLE). ws: always node:http (README "Runtime").',
   }),
   JWT_SECRET: variable({
     schema: z
@@ -437,6 +443,7 @@ export interface Config {
   logLevel: Parsed['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   socketMaxPayloadBytes: number;
+  socketEngine: Parsed['SOCKET_ENGINE'];
   allowedOrigins: '*' | readonly string[];
   auth: {
     jwtSecret: string | undefined;
@@ -519,6 +526,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: v.LOG_LEVEL,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     socketMaxPayloadBytes: v.SOCKET_MAX_PAYLOAD_BYTES,
+    socketEngine: v.SOCKET_ENGINE,
     allowedOrigins: v.SOCKET_ALLOWED_ORIGINS === '*' ? '*' : (v.SOCKET_ALLOWED_ORIGINS?.split(',') ?? (v.NODE_ENV === 'production' ? [] : '*')),
     trustProxyHops: v.TRUST_PROXY,
     auth: {

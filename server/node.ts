@@ -13,7 +13,7 @@ import { closeRealtime, createRealtime } from './realtime.ts';
 import { createRedis, untilReady } from '../kernel/redis.ts';
 import { createS3Client, ensureBucket, pingS3 } from './s3.ts';
 import { createStripe } from './stripe.ts';
-import { closeApp, createApp, listen, serveRoutes } from './uws.ts';
+import { openEngine, registerEngineMetric } from './socket-engine.ts';
 import { routes } from '../routes/registry.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
@@ -60,6 +60,8 @@ export interface FlockNode {
 
 export async function startNode(config: Config, services: ResolvedServices, log: Logger): Promise<FlockNode> {
   const readiness = new Readiness();
+  // First, so that SOCKET_ENGINE=uws on a platform without its binary stops the node before anything starts.
+  const engine = await openEngine(config.socketEngine, log);
   const mongoose = await connectMongo({
     url: services.mongoUrl,
     dbName: config.mongo.dbName,
@@ -110,6 +112,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.nodeId });
   collectDefaultMetrics({ register: registry });
+  registerEngineMetric(registry, engine.name);
   const prefix = config.redis.keyPrefix;
   const social = new SocialStore(
     mongoose.connection,
@@ -158,9 +161,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   });
 
   await Promise.all([untilReady(pub), untilReady(sub)]);
-  const app = createApp();
   const io = createRealtime({
-    app,
+    engine,
     pub,
     sub,
     adapterKey: `${prefix}:sio`,
@@ -245,7 +247,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   // A revoked session ends on every node at once, not when its access token expires.
   const stopRevocations = await revocations.subscribe((sessionIds) => gateway.endSessions(sessionIds));
   const asyncApi = buildAsyncApi(channels, API_VERSION);
-  serveRoutes(app, routes, {
+  engine.serveRoutes(routes, {
     services: {
       nodeId: config.nodeId,
       readiness,
@@ -258,9 +260,9 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     trustProxyHops: config.trustProxyHops,
     log: log.child({ subsystem: 'http' }),
   });
-  const listening = await listen(app, config.host, config.port);
+  const listening = await engine.listen(config.host, config.port);
   readiness.lifecycle = 'ready';
-  log.info({ port: listening.port, host: config.host }, 'listening');
+  log.info({ port: listening.port, host: config.host, engine: engine.name }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -283,7 +285,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         await Promise.all(consumers.map((c) => c.stop()));
         await actors.stop();
         await jobs.stop(Math.max(100, config.shutdownTimeoutMs / 2));
-        closeApp(app);
+        engine.close();
         await Promise.allSettled([redis.quit(), pub.quit(), sub.quit(), revocationsSub.quit()]);
         await disconnectMongo();
         s3.destroy();

@@ -1,14 +1,15 @@
-// The Socket.IO server on uWebSockets.js, scaled out with the Redis adapter.
+// The Socket.IO server on the node's engine (uWebSockets.js, or the ws engine
+// on node:http: server/socket-engine.ts), scaled out with the Redis adapter.
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../channels/event-map.ts';
 import type { FlockServer } from './delivery.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { Redis } from '../kernel/redis.ts';
-import type { TemplatedApp } from './uws.ts';
+import type { HttpEngine } from './http-engine.ts';
 
 export interface RealtimeOptions {
-  app: TemplatedApp;
+  engine: HttpEngine;
   pub: Redis;
   sub: Redis;
   maxPayloadBytes: number;
@@ -18,16 +19,17 @@ export interface RealtimeOptions {
 }
 
 export function createRealtime(options: RealtimeOptions): FlockServer {
-  const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>({
+  const serverOptions: Partial<ServerOptions> = {
     serveClient: false,
+    // Also the largest websocket message: uWS's maxPayloadLength, ws's maxPayload.
     maxHttpBufferSize: options.maxPayloadBytes,
     pingInterval: 25_000,
     pingTimeout: 20_000,
     connectTimeout: 10_000,
     adapter: createAdapter(options.pub, options.sub, { key: options.adapterKey }),
-  });
-  // engine.io also uses maxHttpBufferSize as uWS's maxPayloadLength.
-  io.attachApp(options.app);
+  };
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(serverOptions);
+  options.engine.attach(io, serverOptions);
   io.on('connection', (socket) => {
     options.log.debug({ sid: socket.id }, 'socket connected');
   });

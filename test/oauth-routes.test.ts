@@ -1,4 +1,5 @@
-// The HTTP routes of the redirect flow on a real uWebSockets.js app (port 0),
+// The HTTP routes of the redirect flow on the engine a node picks here (port 0;
+// uWebSockets.js on Node 20, node:http where no uWS binary loads),
 // walked by real HTTP requests: our /start, the mock provider's /authorize,
 // our /callback, with the cookie a browser would keep.
 import test from 'ava';
@@ -6,12 +7,12 @@ import { type Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { OAuth2Server, type MutableResponse } from 'oauth2-mock-server';
-import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { createAccountService, type AccountService } from '../auth/accounts.ts';
 import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-service.ts';
 import { oauthRoutes } from '../routes/oauth.ts';
 import { RateLimiter } from '../server/rate-limit.ts';
-import { serveRoutes } from '../server/uws.ts';
+import type { HttpEngine, Listening } from '../server/http-engine.ts';
+import { openTestEngine } from './helpers/engines.ts';
 import { pino } from 'pino';
 import { createTokenService, type TokenService } from '../auth/tokens.ts';
 import { testServices } from './helpers/services.ts';
@@ -25,8 +26,8 @@ let redis: Redis;
 let accounts: AccountService;
 let tokens: TokenService;
 let mock: OAuth2Server;
-let app: TemplatedApp;
-let listenSocket: us_listen_socket;
+let engine: HttpEngine | undefined;
+let listening: Listening | undefined;
 let base: string;
 let oauth: OAuthService;
 
@@ -49,11 +50,9 @@ test.before(async () => {
     response.body = { sub: `g-${id}`, email: `route_${id}@example.com`, email_verified: true, name: `Route ${id}` };
   });
 
-  app = uWS.App();
-  listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
-    app.listen('127.0.0.1', 0, (socket) => (socket ? resolve(socket) : reject(new Error('cannot listen')))),
-  );
-  base = `http://127.0.0.1:${uWS.us_socket_local_port(listenSocket)}`;
+  engine = await openTestEngine();
+  listening = await engine.listen('127.0.0.1', 0);
+  base = `http://127.0.0.1:${listening.port}`;
   oauth = createOAuthService({
     accounts,
     tokens,
@@ -74,7 +73,7 @@ test.before(async () => {
       redisPrefix: prefix,
     },
   });
-  serveRoutes(app, oauthRoutes, {
+  engine.serveRoutes(oauthRoutes, {
     services: {
       nodeId: 'oauth-routes-test',
       readiness: { report: async () => ({ ready: true, lifecycle: 'ready', services: {} }) },
@@ -90,8 +89,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-  (app as (TemplatedApp & { close?: () => void }) | undefined)?.close?.();
+  listening?.stopAccepting();
+  engine?.close();
   await mock?.stop().catch(() => {});
   await services.cleanup();
 });
