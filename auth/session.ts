@@ -11,4 +11,6 @@ export interface Session {
   roles: readonly Role[];
   /** Access token expiry, epoch ms. */
   expiresAt: number;
+  /** When the user last signed in with a password or a provider, epoch ms; absent or 0: unknown, never recent. */
+  authTime?: number;
 }

@@ -2,7 +2,9 @@
 // of its refresh tokens) and gets two tokens:
 //   - an access token: a short-lived JWT (HS256, pinned on both sides) that
 //     any node verifies without a database, carrying the user id, the session
-//     id and the roles;
+//     id, the roles and `auth_time`, when the user last proved who they are
+//     (a password or a provider sign-in; refreshing carries it over), which
+//     sensitive changes check (auth/recent-auth.ts);
 //   - a refresh token: 32 random bytes, stored only as its SHA-256
 //     (models/refresh-token.ts), exchanged once for a new pair.
 // Rotation makes a stolen refresh token detectable: each one works once, and
@@ -55,6 +57,8 @@ export interface AccessClaims {
   roles: AccountRole[];
   /** Access token expiry, epoch ms. */
   expiresAt: number;
+  /** When the session's user last signed in with a password or a provider, epoch ms (0: unknown, a token signed before auth times were recorded). */
+  authTime: number;
 }
 
 export interface IssuedSession extends AccessClaims {
@@ -69,6 +73,7 @@ export type RolesLookup = (userId: string) => Promise<readonly AccountRole[] | n
 
 export interface TokenService {
   init(): Promise<void>;
+  /** A new session for a user who just proved who they are (its auth time is now). */
   createSession(userId: string, roles: readonly AccountRole[]): Promise<IssuedSession>;
   /**
    * Exchanges a refresh token for a new pair in the same session, with the
@@ -107,10 +112,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   const now = deps.now ?? Date.now;
   const { secret } = settings;
 
-  async function signAccess(userId: string, sessionId: string, roles: readonly AccountRole[]): Promise<{ token: string; expiresAt: number }> {
+  async function signAccess(userId: string, sessionId: string, roles: readonly AccountRole[], authTime: number): Promise<{ token: string; expiresAt: number }> {
     const issuedAt = Math.floor(now() / 1000);
     const expiresAt = issuedAt + settings.accessTtlSeconds;
-    const token = await new SignJWT({ sid: sessionId, roles: [...roles] })
+    const token = await new SignJWT({ sid: sessionId, roles: [...roles], auth_time: Math.floor(authTime / 1000) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(userId)
       .setIssuer(settings.issuer)
@@ -122,21 +127,30 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   }
 
   /** Stores a new refresh token of the family; the plaintext exists only in the return value. */
-  async function insertRefresh(family: string, userId: string, at: Date): Promise<{ token: string; hash: string; expiresAt: Date }> {
+  async function insertRefresh(family: string, userId: string, at: Date, authTime: Date): Promise<{ token: string; hash: string; expiresAt: Date }> {
     const token = randomBytes(32).toString('base64url');
     const hash = sha256(token);
     const expiresAt = new Date(at.getTime() + settings.refreshTtlSeconds * 1000);
-    const doc: RefreshTokenDoc = { _id: hash, family, userId, createdAt: at, expiresAt, rotatedAt: null, revokedAt: null };
+    const doc: RefreshTokenDoc = { _id: hash, family, userId, createdAt: at, expiresAt, rotatedAt: null, revokedAt: null, authTime };
     await model.create(doc);
     return { token, hash, expiresAt };
   }
 
-  async function issue(userId: string, sessionId: string, roles: readonly AccountRole[], refresh: { token: string; expiresAt: Date }): Promise<IssuedSession> {
-    const access = await signAccess(userId, sessionId, roles);
+  async function issue(
+    userId: string,
+    sessionId: string,
+    roles: readonly AccountRole[],
+    authTime: number,
+    refresh: { token: string; expiresAt: Date },
+  ): Promise<IssuedSession> {
+    // Whole seconds, as the token carries it, so the issued session and its verified token agree.
+    const authTimeMs = Math.floor(authTime / 1000) * 1000;
+    const access = await signAccess(userId, sessionId, roles, authTimeMs);
     return {
       userId,
       sessionId,
       roles: [...roles],
+      authTime: authTimeMs,
       accessToken: access.token,
       expiresAt: access.expiresAt,
       refreshToken: refresh.token,
@@ -176,8 +190,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const id = parseInput(userIdInput, userId, 'user id');
       const validRoles = parseInput(rolesSchema, roles, 'roles');
       const sessionId = `s_${randomBytes(16).toString('base64url')}`;
-      const refresh = await insertRefresh(sessionId, id, new Date(now()));
-      return issue(id, sessionId, validRoles, refresh);
+      const at = new Date(now());
+      const refresh = await insertRefresh(sessionId, id, at, at);
+      return issue(id, sessionId, validRoles, at.getTime(), refresh);
     },
 
     async refresh(refreshToken) {
@@ -197,7 +212,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         await announce([presented.family]);
         throw new FlockError('AUTH_REFRESH_INVALID', 'the account no longer exists');
       }
-      const next = await insertRefresh(presented.family, presented.userId, at);
+      // Tokens stored before auth times were recorded have none: unknown, never recent.
+      const authTime = presented.authTime ?? new Date(0);
+      const next = await insertRefresh(presented.family, presented.userId, at, authTime);
       const claimed = await model
         .findOneAndUpdate(
           { _id: hash, rotatedAt: null, revokedAt: null, expiresAt: mongoose.trusted({ $gt: at }) },
@@ -211,7 +228,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         if (after?.rotatedAt) return reused(after.family);
         throw new FlockError('AUTH_REFRESH_INVALID');
       }
-      return issue(presented.userId, presented.family, parseInput(rolesSchema, roles, 'roles'), next);
+      return issue(presented.userId, presented.family, parseInput(rolesSchema, roles, 'roles'), authTime.getTime(), next);
     },
 
     async verifyAccessToken(token) {
@@ -232,9 +249,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       }
       const claims = accessPayload.safeParse(payload);
       if (!claims.success) throw new FlockError('AUTH_TOKEN_INVALID', 'the access token claims are malformed');
-      const { sub, sid, roles, exp } = claims.data;
+      const { sub, sid, roles, exp, auth_time: authTime } = claims.data;
       if (deps.revocations && (await deps.revocations.isRevoked(sid))) throw new FlockError('AUTH_SESSION_REVOKED');
-      return { userId: sub, sessionId: sid, roles, expiresAt: exp * 1000 };
+      return { userId: sub, sessionId: sid, roles, expiresAt: exp * 1000, authTime: authTime * 1000 };
     },
 
     async revokeSession(sessionId, options = {}) {
@@ -273,6 +290,8 @@ const accessPayload = z.object({
   roles: rolesSchema,
   exp: z.number().int(),
   iat: z.number().int(),
+  /** Absent from tokens signed before auth times were recorded: unknown, never recent. */
+  auth_time: z.number().int().min(0).default(0),
 });
 
 const settingsSchema = z.object({

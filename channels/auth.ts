@@ -111,7 +111,9 @@ export const authChannel = defineChannel({
       },
     }),
     linkProvider: defineEvent({
-      summary: 'Links a provider identity to the signed-in account, with the link code a flow started by auth:startLink returned, or with an SDK token.',
+      summary:
+        'Links a provider identity to the signed-in account, with the link code a flow started by auth:startLink returned, or with an SDK token. ' +
+        'Needs a sign-in within AUTH_REAUTH_MAX_AGE_SECONDS or the password (AUTH_REAUTH_REQUIRED); the user gets an auth:providerLinked stream event.',
       access: SIGNED_IN,
       rateLimit: { capacity: 5, perSecond: 0.2 },
       maxBytes: 8192,
@@ -121,12 +123,16 @@ export const authChannel = defineChannel({
           linkCode: z.string().min(8).max(200).optional(),
           idToken: z.string().min(16).max(8000).optional(),
           accessToken: z.string().min(8).max(4000).optional(),
+          /** The account's password, when the session's sign-in is older than AUTH_REAUTH_MAX_AGE_SECONDS. */
+          password: z.string().max(4096).optional(),
         })
         .strict(),
       ack: z.object({ providers: z.array(z.object({ provider: z.string(), subject: z.string() })) }),
-      handler: async (ctx, { provider, ...credential }) => {
+      handler: async (ctx, { provider, password, ...credential }) => {
         const oauth = ctx.services.oauth;
         if (!oauth) throw new FlockError('AUTH_OAUTH_FAILED', 'no sign-in provider is configured on this server');
+        // Before the link code is spent, so the app can retry with the password.
+        await ctx.services.recentAuth.require(ctx.session, { password, ip: ctx.ip });
         const account = await oauth.link(ctx.session.userId, provider, credential);
         return { providers: account.providers.map((p) => ({ provider: p.provider, subject: p.subject })) };
       },
@@ -177,7 +183,13 @@ export const authChannel = defineChannel({
 });
 
 function signIn(ctx: EventContext, username: string, issued: IssuedSession) {
-  const session: Session = { userId: issued.userId, sessionId: issued.sessionId, roles: issued.roles, expiresAt: issued.expiresAt };
+  const session: Session = {
+    userId: issued.userId,
+    sessionId: issued.sessionId,
+    roles: issued.roles,
+    expiresAt: issued.expiresAt,
+    authTime: issued.authTime,
+  };
   ctx.setSession(session);
   return {
     userId: issued.userId,

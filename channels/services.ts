@@ -5,6 +5,7 @@ import type { ActorSystem } from '../actors/ref.ts';
 import type { AccountService } from '../auth/accounts.ts';
 import type { LoginService } from '../auth/login.ts';
 import type { RegistrationService } from '../auth/registration.ts';
+import type { RecentAuth } from '../auth/recent-auth.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { Presence } from '../presence/presence.ts';
@@ -25,6 +26,8 @@ export interface GatewayServices {
   login: LoginService;
   /** Registration with its per-IP budget. */
   registration: RegistrationService;
+  /** Re-authentication before sensitive account changes. */
+  recentAuth: RecentAuth;
   tokens: TokenService;
   /** Undefined when no OAuth provider is configured. */
   oauth: OAuthService | undefined;

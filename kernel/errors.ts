@@ -105,8 +105,13 @@ export const errorCatalogue = {
   },
   AUTH_THROTTLED: {
     status: 429,
-    message: 'Too many failed sign-in attempts',
-    fix: 'Wait for details.retryAfterMs before trying again.',
+    message: 'Too many failed sign-in attempts or registrations',
+    fix: 'Wait for details.retryAfterMs before trying again, or sign in from the network you usually use.',
+  },
+  AUTH_REAUTH_REQUIRED: {
+    status: 401,
+    message: 'This change needs a recent sign-in',
+    fix: 'Send the password with the request (details.password says whether the account has one), or sign in again (password or provider) and retry within details.maxAgeSeconds.',
   },
   AUTH_TOKEN_INVALID: {
     status: 401,

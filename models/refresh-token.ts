@@ -24,6 +24,8 @@ export interface RefreshTokenDoc {
   rotatedAt: Date | null;
   /** Set on every token of the family when the session is revoked. */
   revokedAt: Date | null;
+  /** When the user signed in to open the session (password or provider), carried from token to token; absent on older tokens. */
+  authTime?: Date;
 }
 
 export const refreshTokenSchema = new Schema<RefreshTokenDoc>(
@@ -35,6 +37,7 @@ export const refreshTokenSchema = new Schema<RefreshTokenDoc>(
     expiresAt: { type: Date, required: true },
     rotatedAt: { type: Date, default: null },
     revokedAt: { type: Date, default: null },
+    authTime: { type: Date },
   },
   { collection: REFRESH_TOKEN_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
 );

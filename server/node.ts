@@ -28,6 +28,7 @@ import { createAccountService } from '../auth/accounts.ts';
 import { loadJwtSecret } from '../auth/jwt-secret.ts';
 import { createLoginService } from '../auth/login.ts';
 import { createRegistrationService } from '../auth/registration.ts';
+import { createRecentAuth } from '../auth/recent-auth.ts';
 import { createRevocations } from '../auth/revocations.ts';
 import { createLoginThrottle } from '../auth/throttle.ts';
 import { createTokenService } from '../auth/tokens.ts';
@@ -197,7 +198,21 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     log: log.child({ subsystem: 'auth' }),
   });
   const registration = createRegistrationService({ accounts, redis, settings: { ...config.auth.registration, prefix } });
-  const oauth = config.oauth ? createOAuthService({ accounts, tokens, redis, prefix, settings: config.oauth }) : undefined;
+  const recentAuth = createRecentAuth({ accounts, login, maxAgeSeconds: config.auth.reauthMaxAgeSeconds });
+  const oauth = config.oauth
+    ? createOAuthService({
+        accounts,
+        tokens,
+        redis,
+        prefix,
+        settings: config.oauth,
+        // The link is made: a failed notice is logged, not the link's failure.
+        onLinked: (userId, provider, via) =>
+          live.deliver(userId, 'auth:providerLinked', { provider, via }).catch((err: unknown) => {
+            log.error({ err, userId, provider }, 'could not tell the user about a linked provider');
+          }),
+      })
+    : undefined;
   const reads = new SocialReads(social);
   const feeds = new HomeFeeds(feedStore, reads, redis, prefix);
   const gatewayServices: GatewayServices = {
@@ -208,6 +223,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     accounts,
     login,
     registration,
+    recentAuth,
     tokens,
     social,
     reads,

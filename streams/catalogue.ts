@@ -4,7 +4,7 @@
 // the AsyncAPI document gives each type its payload, and the typed client
 // gets the union to switch on.
 import { z } from 'zod';
-import { ACCOUNT_ROLES } from '../models/account.ts';
+import { ACCOUNT_ROLES, OAUTH_PROVIDERS } from '../models/account.ts';
 import { messageView } from '../messaging/views.ts';
 import { notificationView } from '../notifications/views.ts';
 import { personalEventSchema, resumeResultOf, type PersonalEvent } from './envelope.ts';
@@ -28,6 +28,16 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     'auth:signedOutEverywhere',
     'Every session of your account was revoked (log out everywhere).',
     z.object({ sessions: z.number().int().describe('Sessions revoked') }),
+  ),
+  streamEvent(
+    'auth:providerLinked',
+    'A sign-in provider was linked to your account, so it signs in to it from now on: tell the user, so they can act (log out everywhere) if it was not them.',
+    z.object({
+      provider: z.enum(OAUTH_PROVIDERS),
+      via: z
+        .enum(['link', 'signIn'])
+        .describe('link: linked from a signed-in session; signIn: a provider sign-in whose verified email matched your verified email'),
+    }),
   ),
   streamEvent(
     'users:rolesChanged',

@@ -71,6 +71,7 @@ test('a session gets an HS256 access token whose claims verify, and an opaque re
     sessionId: session.sessionId,
     roles: ['user', 'creator'],
     expiresAt: session.expiresAt,
+    authTime: session.authTime,
   });
 });
 
@@ -191,6 +192,36 @@ test('refresh with an expired refresh token → AUTH_REFRESH_INVALID', async (t)
   const later = service({ now: () => Date.now() + 31 * 24 * 3_600_000 });
   t.is(await codeOf(later.refresh(session.refreshToken)), 'AUTH_REFRESH_INVALID');
   t.is(await codeOf(tokens.refresh(session.refreshToken)), 'ok', 'nothing was spent');
+});
+
+test('the access token carries when the user signed in (auth_time), and refreshing keeps it instead of renewing it', async (t) => {
+  const account = await newAccount();
+  const signedInAt = Date.now() - 3_600_000;
+  const session = await service({ now: () => signedInAt }).createSession(account.id, ['user']);
+  t.is(session.authTime, Math.floor(signedInAt / 1000) * 1000);
+  t.is(decodeJwt(session.accessToken).auth_time, Math.floor(signedInAt / 1000));
+  const refreshed = await tokens.refresh(session.refreshToken);
+  t.is(refreshed.authTime, session.authTime, 'a refresh is not a sign-in');
+  t.is((await tokensOnOtherNode.verifyAccessToken(refreshed.accessToken)).authTime, session.authTime);
+  const again = await tokensOnOtherNode.refresh(refreshed.refreshToken);
+  t.is(again.authTime, session.authTime, 'nor is the next one');
+});
+
+test('a token without auth_time (signed before it was recorded) reads as never signed in recently', async (t) => {
+  const account = await newAccount();
+  const old = await new SignJWT({ sid: 's_oldtoken0000000000000', roles: ['user'] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(account.id)
+    .setIssuer('flock-test')
+    .setAudience('flock-app')
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(secret);
+  t.is((await tokens.verifyAccessToken(old)).authTime, 0);
+  const legacyRefresh = await tokens.createSession(account.id, ['user']);
+  const hash = createHash('sha256').update(legacyRefresh.refreshToken).digest('hex');
+  await refreshTokenModel(connection).updateOne({ _id: hash }, { $unset: { authTime: 1 } });
+  t.is((await tokens.refresh(legacyRefresh.refreshToken)).authTime, 0);
 });
 
 test('a refreshed access token carries the roles the account has now', async (t) => {

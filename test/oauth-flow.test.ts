@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { OAuth2Server, type MutableResponse, type TokenRequestIncomingMessage } from 'oauth2-mock-server';
 import type { OAuthProvider } from '../models/account.ts';
 import { createAccountService, type Account, type AccountService } from '../auth/accounts.ts';
-import { createOAuthService, type OAuthService } from '../auth/oauth/oauth-service.ts';
+import { createOAuthService, type LinkedVia, type OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { OAuthSettings } from '../auth/oauth/settings.ts';
 import { createTokenService, type TokenService } from '../auth/tokens.ts';
 import { FlockError } from '../kernel/errors.ts';
@@ -66,6 +66,8 @@ interface Rig {
   mock: OAuth2Server;
   issuer: string;
   oauth: OAuthService;
+  /** Every onLinked call: [userId, provider, via]. */
+  linked: [string, OAuthProvider, LinkedVia][];
 }
 
 /** A mock provider on a free port and an OAuth service whose three providers all point at it. */
@@ -96,7 +98,11 @@ async function rig(t: ExecutionContext, tweak: (settings: OAuthSettings) => void
     providerTimeoutMs: 30_000,
   };
   tweak(settings);
-  return { mock, issuer, oauth: createOAuthService({ accounts, tokens, redis, settings }) };
+  const linked: Rig['linked'] = [];
+  const onLinked = async (userId: string, provider: OAuthProvider, via: LinkedVia) => {
+    linked.push([userId, provider, via]);
+  };
+  return { mock, issuer, linked, oauth: createOAuthService({ accounts, tokens, redis, settings, onLinked }) };
 }
 
 /** The profile the mock's userinfo endpoint returns next. */
@@ -304,7 +310,7 @@ test('redirect flow with X: PKCE, users.read, and the username from the profile'
 });
 
 test('redirect flow: a verified email of an existing account links the provider and signs in to that account', async (t) => {
-  const { mock, oauth } = await rig(t);
+  const { mock, oauth, linked } = await rig(t);
   const existing = await accounts.markEmailVerified((await register()).id);
   const started = await oauth.start('google');
   const profile = googleProfile({ email: existing.email });
@@ -315,6 +321,7 @@ test('redirect flow: a verified email of an existing account links the provider 
   t.is(result.account.id, existing.id);
   t.is(result.session.userId, existing.id);
   t.is((await accounts.findByProvider('google', profile.sub))?.id, existing.id);
+  t.deepEqual(linked, [[existing.id, 'google', 'signIn']], 'the account owner is told');
 });
 
 test('redirect flow: an unverified email of an existing account → AUTH_OAUTH_UNVERIFIED_EMAIL', async (t) => {
@@ -446,13 +453,15 @@ test('app token: X access tokens are refused unless unchecked tokens are accepte
 // Linking
 
 test('link with an app token: a signed-in user adds Google; the same identity cannot go to another account', async (t) => {
-  const { mock, oauth } = await rig(t);
+  const { mock, oauth, linked: told } = await rig(t);
   const [alice, bob] = [await register(), await register()];
   const profile = googleProfile({ email: `other_${unique()}@example.com` });
   const linked: Account = await oauth.link(alice.id, 'google', { idToken: await idToken(mock, profile) });
   t.deepEqual(linked.providers, [{ provider: 'google', subject: profile.sub }]);
   t.is((await oauth.signInWithToken('google', { idToken: await idToken(mock, profile) })).account.id, alice.id, 'and it signs in to her account');
   t.is(await codeOf(oauth.link(bob.id, 'google', { idToken: await idToken(mock, profile) })), 'AUTH_IDENTITY_TAKEN');
+  await oauth.link(alice.id, 'google', { idToken: await idToken(mock, profile) });
+  t.deepEqual(told, [[alice.id, 'google', 'link']], 'told once: not for a sign-in, a refused link or linking again');
 });
 
 test('link flow: start for a signed-in user → provider → a link code only that user can redeem, once', async (t) => {

@@ -17,7 +17,9 @@
 // one-time link code handed to returnTo; the app redeems it with link() as the
 // same signed-in user. A code that reaches anyone else is worthless to them:
 // it links only to the account that started the flow, and only when that
-// account redeems it.
+// account redeems it (and the channel asks for a recent sign-in first,
+// auth/recent-auth.ts). Every new link, explicit or made by a sign-in whose
+// verified email matched, is reported to onLinked, which tells the user.
 //
 //   {prefix}:oauth:link:{code}  JSON { userId, provider, subject }, EX linkCodeTtlSeconds
 // ({prefix}: REDIS_KEY_PREFIX unless the settings name another)
@@ -99,7 +101,12 @@ export interface OAuthServiceDeps {
   /** REDIS_KEY_PREFIX, for the flow states and link codes; settings.redisPrefix overrides it. */
   prefix?: string;
   settings: OAuthSettings;
+  /** Called after a provider identity was newly linked to an account (the node notifies the user); must not throw. */
+  onLinked?: (userId: string, provider: OAuthProvider, via: LinkedVia) => Promise<void>;
 }
+
+/** How a link was made: from a signed-in session, or by a provider sign-in matching the account's verified email. */
+export type LinkedVia = 'link' | 'signIn';
 
 const PROVIDERS: { [K in OAuthProvider]: (settings: ProviderSettingsMap[K], ctx: ProviderContext) => ProviderAdapter } = {
   google: googleProvider,
@@ -149,8 +156,11 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
   };
   const linkKey = (code: string) => `${redisPrefix}:oauth:link:${code}`;
 
+  const linked = async (userId: string, provider: OAuthProvider, via: LinkedVia) => deps.onLinked?.(userId, provider, via);
+
   async function signIn(identity: ProviderIdentity): Promise<OAuthSignIn> {
     const { account, resolution } = await resolveAccount(deps.accounts, identity);
+    if (resolution === 'linked') await linked(account.id, identity.provider, 'signIn');
     const session = await deps.tokens.createSession(account.id, account.roles);
     return { session, account, resolution };
   }
@@ -220,14 +230,21 @@ export function createOAuthService(deps: OAuthServiceDeps): OAuthService {
       const id = parseInput(userIdInput, userId, 'user id');
       const adapter = adapterFor(provider);
       const input = parseInput(linkCredential, credential, 'link credential');
-      if (!('linkCode' in input)) return linkIdentity(deps.accounts, id, await adapter.verifyToken(input));
-
-      const raw = await deps.redis.getdel(linkKey(input.linkCode));
-      const record = raw === null ? undefined : linkRecord.safeParse(safeJson(raw)).data;
-      if (!record) throw new FlockError('AUTH_OAUTH_FAILED', 'unknown, expired or already used link code');
-      if (record.userId !== id || record.provider !== adapter.provider)
-        throw new FlockError('AUTH_OAUTH_FAILED', 'this link code was issued for another account or provider');
-      return linkIdentity(deps.accounts, id, { provider: record.provider, subject: record.subject, email: null, emailVerified: false, suggestedUsername: '' });
+      let identity: ProviderIdentity;
+      if ('linkCode' in input) {
+        const raw = await deps.redis.getdel(linkKey(input.linkCode));
+        const record = raw === null ? undefined : linkRecord.safeParse(safeJson(raw)).data;
+        if (!record) throw new FlockError('AUTH_OAUTH_FAILED', 'unknown, expired or already used link code');
+        if (record.userId !== id || record.provider !== adapter.provider)
+          throw new FlockError('AUTH_OAUTH_FAILED', 'this link code was issued for another account or provider');
+        identity = { provider: record.provider, subject: record.subject, email: null, emailVerified: false, suggestedUsername: '' };
+      } else {
+        identity = await adapter.verifyToken(input);
+      }
+      const before = await deps.accounts.findByProvider(identity.provider, identity.subject);
+      const account = await linkIdentity(deps.accounts, id, identity);
+      if (before?.id !== id) await linked(id, identity.provider, 'link');
+      return account;
     },
   };
 }
