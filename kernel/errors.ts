@@ -248,6 +248,12 @@ export const errorCatalogue = {
     message: 'No such message in this conversation, or you cannot see it',
     fix: 'Check the sequence number against conversations:history.',
   },
+  // Personal streams
+  STREAM_QUOTA_EXCEEDED: {
+    status: 429,
+    message: "You have written as much as you may into other users' streams for now",
+    fix: 'Retry after details.retryAfterMs; details.scope says which budget ran out (minute: all recipients, recipient: one user per 24 h).',
+  },
   // Actor runtime
   ACTOR_MESSAGE_INVALID: {
     status: 400,
@@ -331,6 +337,7 @@ export const ERROR_SUBSYSTEMS = [
   'POST',
   'FEED',
   'CONVERSATION',
+  'STREAM',
   'ACTOR',
   'JOB',
 ] as const;

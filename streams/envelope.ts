@@ -13,6 +13,14 @@ export const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
 /** Largest `data`, as bytes of its UTF-8 JSON. */
 export const DEFAULT_MAX_DATA_BYTES = STREAM_EVENT_MAX_BYTES;
 
+/** What an event costs in a stream besides its type and data (id, prev, field names), for the byte bounds. */
+export const EVENT_OVERHEAD_BYTES = 64;
+
+/** What an event counts against a stream's byte bound and a sender's quota: its type and data, plus EVENT_OVERHEAD_BYTES. */
+export function streamEventBytes(typeBytes: number, dataBytes: number): number {
+  return typeBytes + dataBytes + EVENT_OVERHEAD_BYTES;
+}
+
 const eventId = z.string().regex(EVENT_ID);
 
 export const personalEventSchema = z

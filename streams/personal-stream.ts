@@ -5,10 +5,19 @@
 // missed, or an explicit resync when that is no longer possible.
 //
 // Keys (prefix "flock" by default):
-//   {prefix}:stream:{userId}       the Redis stream; fields type, prev, data
+//   {prefix}:stream:{userId}       the Redis stream; fields type, prev, data,
+//                                  off (the stream's byte count before it)
 //   {prefix}:stream-meta:{userId}  hash: last (id of the newest event ever
 //                                  appended), trimmed (id of the newest event
-//                                  ever removed)
+//                                  ever removed), end (bytes ever appended)
+//
+// Bounds: the time window, `maxEvents` and `maxBytes`, the bytes of the type
+// and data of each kept event plus EVENT_OVERHEAD_BYTES. An event's `off` is
+// the running byte count before it, so what the stream holds is end minus the
+// oldest kept event's off, whatever was trimmed before: the append script
+// trims the oldest events until that is within maxBytes, reading only those
+// it removes (usually one), never the whole stream. Events stored before
+// `off` existed count as the oldest bytes and go first.
 // The stream expires after `windowMs` without appends; the meta hash lives
 // `positionTtlMs` (longer), so a client that was caught up when an idle stream
 // expired resumes without a resync.
@@ -17,7 +26,8 @@
 //  - events: exactly the retained entries with id > lastId, oldest first, each
 //    once; with `more`, page on from the last id returned.
 //  - resync 'trimmed' whenever any entry with id > lastId was ever removed
-//    (by the time window, by maxEvents, or by the whole stream expiring).
+//    (by the time window, by maxEvents or maxBytes, or by the whole stream
+//    expiring).
 //    Trimming is exact and done in one script with the append, which records
 //    the newest removed id, so the check is `lastId < trimmed`, not a guess
 //    from the first retained entry: a client whose lastId is the very entry
@@ -49,7 +59,7 @@ import { RedisScript } from '../kernel/redis-script.ts';
 import type { Redis } from '../kernel/redis.ts';
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
-import { DEFAULT_MAX_DATA_BYTES, EVENT_TYPE, type PersonalEvent, type ResumeResult } from './envelope.ts';
+import { DEFAULT_MAX_DATA_BYTES, EVENT_OVERHEAD_BYTES, EVENT_TYPE, streamEventBytes, type PersonalEvent, type ResumeResult } from './envelope.ts';
 import { compareStreamIds, formatStreamId, isMaxStreamId, parseStreamId, type StreamId } from './stream-id.ts';
 import { ACTOR_KEY } from '../kernel/ids.ts';
 
@@ -58,6 +68,8 @@ export interface PersonalStreamSettings {
   readonly windowMs: number;
   /** Second bound: at most this many events are kept per user. */
   readonly maxEvents: number;
+  /** Third bound: at most this many bytes (type and data of each event, plus EVENT_OVERHEAD_BYTES) are kept per user. */
+  readonly maxBytes: number;
   /** How long an expired stream's position (last and trimmed ids) is remembered; at least windowMs. */
   readonly positionTtlMs: number;
   /** Largest event data, as bytes of UTF-8 JSON. */
@@ -69,6 +81,7 @@ export interface PersonalStreamSettings {
 export const defaultPersonalStreamSettings: PersonalStreamSettings = {
   windowMs: 24 * 60 * 60_000,
   maxEvents: 10_000,
+  maxBytes: 8 * 1024 * 1024,
   positionTtlMs: 7 * 24 * 60 * 60_000,
   maxDataBytes: DEFAULT_MAX_DATA_BYTES,
   maxReplay: 1_000,
@@ -127,7 +140,7 @@ export function createPersonalStream(options: PersonalStreamOptions): PersonalSt
       const [id, prev] = await appendScript.run(
         redis,
         [streamKey(userId), metaKey(userId)],
-        [type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs],
+        [type, json, settings.windowMs, settings.maxEvents, settings.positionTtlMs, settings.maxBytes],
       );
       const stored: unknown = JSON.parse(json);
       return { id, prev: prev === '' ? null : prev, type, data: stored, at: atOf(id) };
@@ -230,24 +243,30 @@ function checkSettings(s: PersonalStreamSettings): PersonalStreamSettings {
   };
   intIn('windowMs', 100, 365 * 24 * 60 * 60_000);
   intIn('maxEvents', 1, 1_000_000);
+  intIn('maxBytes', 1, 1024 * 1024 * 1024);
   intIn('positionTtlMs', 100, 10 * 365 * 24 * 60 * 60_000);
   intIn('maxDataBytes', 2, 1024 * 1024);
   intIn('maxReplay', 1, 100_000);
   if (s.positionTtlMs < s.windowMs) bad.push('positionTtlMs must be at least windowMs');
+  // The largest event must fit, or appending it would trim the stream to nothing.
+  const largest = streamEventBytes(64, s.maxDataBytes);
+  if (s.maxBytes < largest) bad.push(`maxBytes must be at least ${largest} (the largest event)`);
   if (bad.length > 0) throw new FlockError('CONFIG_INVALID', `personal stream settings: ${bad.join('; ')}`);
   return Object.freeze({ ...s });
 }
 
-// Appends, trims exactly (time window, then count), records the newest
-// removed id and the newest id, and refreshes both TTLs, atomically.
+// Appends, trims exactly (time window, then count, then bytes), records the
+// newest removed id, the newest id and the running byte count, and refreshes
+// both TTLs, atomically.
 // Ids come from the Redis clock; after an idle stream expired, numbering
 // continues after the remembered last id even if that clock went back.
-// KEYS: stream, meta. ARGV: type, data, windowMs, maxEvents, positionTtlMs.
+// KEYS: stream, meta. ARGV: type, data, windowMs, maxEvents, positionTtlMs, maxBytes.
 // Returns {id, prev} with prev '' when unknown.
 const APPEND = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = redis.call('HGET', KEYS[2], 'last')
+local total = tonumber(redis.call('HGET', KEYS[2], 'end') or '0')
 local idArg = '*'
 if last and redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[2], 'trimmed', last)
@@ -255,7 +274,8 @@ if last and redis.call('EXISTS', KEYS[1]) == 0 then
   local ms = tonumber(string.sub(last, 1, dash - 1))
   if ms >= now then idArg = string.format('%d-%d', ms, tonumber(string.sub(last, dash + 1)) + 1) end
 end
-local id = redis.call('XADD', KEYS[1], idArg, 'type', ARGV[1], 'prev', last or '', 'data', ARGV[2])
+local id = redis.call('XADD', KEYS[1], idArg, 'type', ARGV[1], 'prev', last or '', 'data', ARGV[2], 'off', string.format('%d', total))
+total = total + #ARGV[1] + #ARGV[2] + ${EVENT_OVERHEAD_BYTES}
 local trimmed = false
 local cutoff = now - tonumber(ARGV[3])
 if cutoff > 0 then
@@ -272,8 +292,39 @@ if len > max then
   trimmed = excess[#excess][1]
   redis.call('XTRIM', KEYS[1], 'MAXLEN', max)
 end
+local floor = total - tonumber(ARGV[6])
+if floor > 0 then
+  local from = '-'
+  local keep = false
+  local cut = false
+  -- An append usually pushes out one or two events: read a few first, then more at a time.
+  local count = 4
+  while not keep do
+    local batch = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', count)
+    for i = 1, #batch do
+      local fields = batch[i][2]
+      local off = 0
+      for j = 1, #fields - 1, 2 do
+        if fields[j] == 'off' then off = tonumber(fields[j + 1]) end
+      end
+      if off >= floor then
+        keep = batch[i][1]
+        break
+      end
+      cut = batch[i][1]
+    end
+    if #batch < count then break end
+    from = '(' .. batch[#batch][1]
+    count = 64
+  end
+  -- keep is always found: the newest event alone fits (checkSettings).
+  if keep and cut then
+    trimmed = cut
+    redis.call('XTRIM', KEYS[1], 'MINID', keep)
+  end
+end
 if trimmed then redis.call('HSET', KEYS[2], 'trimmed', trimmed) end
-redis.call('HSET', KEYS[2], 'last', id)
+redis.call('HSET', KEYS[2], 'last', id, 'end', string.format('%d', total))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return {id, last or ''}

@@ -4,7 +4,7 @@ import test from 'ava';
 import { type Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { FlockError } from '../kernel/errors.ts';
-import { personalEventSchema, resumeResultSchema, type PersonalEvent, type ResumeResult } from '../streams/envelope.ts';
+import { personalEventSchema, resumeResultSchema, streamEventBytes, type PersonalEvent, type ResumeResult } from '../streams/envelope.ts';
 import { createPersonalStream, type PersonalStreamSettings } from '../streams/personal-stream.ts';
 import { compareStreamIds, parseStreamId } from '../streams/stream-id.ts';
 import { codeOf } from './helpers/outcome.ts';
@@ -93,6 +93,68 @@ test('once trimming by count passes lastId the client is told to resync; the las
   t.deepEqual(await stream.since(u, '0-0', 100), { kind: 'resync', reason: 'trimmed' });
   t.deepEqual(eventsOf(await stream.since(u, appended[4]!.id, 100)), appended.slice(5), 'nothing after #4 was trimmed');
   t.deepEqual(eventsOf(await stream.since(u, appended[7]!.id, 100)), appended.slice(8));
+});
+
+test('the byte bound trims the oldest events so a stream never holds more than maxBytes; a cursor before them gets a resync', async (t) => {
+  const maxBytes = 20_000;
+  const stream = streamOn(connect(), { maxBytes });
+  const u = user();
+  const cost = (e: PersonalEvent) => streamEventBytes(Buffer.byteLength(e.type), Buffer.byteLength(JSON.stringify(e.data)));
+  const kept = async () => eventsOf(await stream.since(u, undefined, 1_000));
+  const bytesOf = (events: PersonalEvent[]) => events.reduce((sum, e) => sum + cost(e), 0);
+
+  // 1 KiB events: about 18 fit. Each append keeps the newest that fit, and no fewer.
+  const appended: PersonalEvent[] = [];
+  for (let i = 0; i < 60; i++) {
+    appended.push(await stream.append(u, { type: 'test:event', data: { i, pad: 'p'.repeat(1_000) } }));
+    const retained = await kept();
+    const oldest = appended.length - retained.length;
+    t.deepEqual(retained, appended.slice(oldest), 'the newest, in order');
+    t.true(bytesOf(retained) <= maxBytes, `within the bound after ${i + 1}`);
+    if (oldest > 0) t.true(bytesOf(appended.slice(oldest - 1)) > maxBytes, 'only as many trimmed as needed');
+  }
+  const retained = await kept();
+  const firstKept = appended.length - retained.length;
+  t.true(retained.length > 10 && retained.length < 20, `${retained.length} kept`);
+  t.deepEqual(await stream.since(u, appended[firstKept - 2]!.id, 100), { kind: 'resync', reason: 'trimmed' });
+  t.deepEqual(eventsOf(await stream.since(u, appended[firstKept - 1]!.id, 100)), retained, 'the last trimmed id resumes exactly');
+
+  // One large event pushes out as many small ones as it needs.
+  const big = await stream.append(u, { type: 'test:big', data: 'b'.repeat(15_000) });
+  const after = await kept();
+  t.is(after.at(-1)!.id, big.id);
+  t.true(bytesOf(after) <= maxBytes);
+  t.true(after.length < 6, `${after.length} kept next to the large one`);
+  t.deepEqual(await stream.since(u, retained[0]!.id, 100), { kind: 'resync', reason: 'trimmed' });
+});
+
+test('a stream that was appended to before byte accounting is trimmed oldest first once over the bound', async (t) => {
+  const redis = connect();
+  const stream = streamOn(redis, { maxBytes: 20_000 });
+  const u = user();
+  // What an older node left: entries without `off`, a meta hash without `end`.
+  const legacy: string[] = [];
+  let prev = '';
+  for (let i = 0; i < 5; i++) {
+    const id = (await redis.xadd(`${prefix}:stream:${u}`, '*', 'type', 'test:old', 'prev', prev, 'data', JSON.stringify({ i, pad: 'o'.repeat(1_000) })))!;
+    await redis.hset(`${prefix}:stream-meta:${u}`, 'last', id);
+    legacy.push(id);
+    prev = id;
+  }
+  const first = await stream.append(u, { type: 'test:event', data: { n: 0 } });
+  t.is(first.prev, legacy.at(-1)!);
+  t.deepEqual(
+    eventsOf(await stream.since(u, undefined, 100)).map((e) => e.id),
+    [...legacy, first.id],
+    'under the bound: all kept',
+  );
+  for (let i = 0; i < 30; i++) await stream.append(u, { type: 'test:event', data: { i, pad: 'n'.repeat(1_000) } });
+  const kept = eventsOf(await stream.since(u, undefined, 100));
+  t.false(
+    kept.some((e) => e.type === 'test:old'),
+    'the old entries went first',
+  );
+  t.deepEqual(await stream.since(u, legacy[0], 100), { kind: 'resync', reason: 'trimmed' });
 });
 
 test('the time window trims old events; an expired idle stream keeps its position', async (t) => {
@@ -203,5 +265,6 @@ test('settings are validated', (t) => {
   t.throws(() => streamOn(client, { windowMs: 0 }), { message: /windowMs/ });
   t.throws(() => streamOn(client, { maxEvents: 1.5 }), { message: /maxEvents/ });
   t.throws(() => streamOn(client, { windowMs: 10_000, positionTtlMs: 5_000 }), { message: /positionTtlMs/ });
+  t.throws(() => streamOn(client, { maxBytes: 16_000 }), { message: /maxBytes must be at least 16512/ }, 'the largest event must fit');
   t.throws(() => createPersonalStream({ redis: client, prefix: 'has space' }), { message: /prefix/ });
 });
