@@ -7,33 +7,43 @@
 // message, numbered from what we read, would replace it.
 //
 // Sending a message:
-//   1. the message is upserted under `{conversationId}:{seq}` (fenced) during
-//      the turn;
-//   2. the turn's state (the new lastSeq, the sender's receipt, the resend
-//      key) is saved with its effect: the delivery to every member's personal
-//      stream;
+//   1. the message is upserted under `{conversationId}:{seq}`, and its resend
+//      key (sender and client message id) under its own id in
+//      `message_keys`, both fenced, during the turn;
+//   2. the turn's state (the new lastSeq, the sender's receipt) is saved with
+//      its effect: the delivery to every member's personal stream;
 //   3. the delivery runs after the save and before the reply, so the sender's
 //      ack means every member's stream has the message.
 // A crash after 1 leaves a message past lastSeq that no read shows and the
-// next send overwrites (nothing was acknowledged, and the resend finds no
-// key). A crash after 2 leaves the delivery to be redone at the next
-// activation (at least once: clients drop a repeat by conversation and seq);
+// next send overwrites (nothing was acknowledged, and a resend ignores a key
+// past lastSeq or naming another message). A crash after 2 leaves the
+// delivery to be redone at the next activation (at least once: clients drop
+// a repeat by conversation and seq);
 // the sender got no ack, and its resend finds the key (duplicate). Every
 // delivery must be one the stream accepts (`deliverable`): one it refused
 // would be redone, and refused, before every later turn.
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
 import { fencedUpsert } from '../kernel/fenced.ts';
-import { conversationFields, type ConversationFields, type ConversationMember, type Folder, type MemberRole } from '../models/conversation.ts';
+import {
+  conversationFields,
+  type ConversationFields,
+  type ConversationInvite,
+  type ConversationMember,
+  type Folder,
+  type MemberRole,
+} from '../models/conversation.ts';
 import { edgeId } from '../models/edge.ts';
 import { messageId, type MessageDoc, type SystemInfo } from '../models/message.ts';
-import { toMessageView, type MessageView } from '../messaging/views.ts';
+import { messageKeyId } from '../models/message-key.ts';
+import { DEFAULT_GROUP_ADDS } from '../models/profile.ts';
+import { inviteView, toInviteView, toMessageView, type MessageView } from '../messaging/views.ts';
 import { conversationMessageData, conversationReceiptData } from '../streams/catalogue.ts';
-import { DEFAULT_MAX_DATA_BYTES } from '../streams/envelope.ts';
+import { DEFAULT_MAX_DATA_BYTES, streamEventBytes } from '../streams/envelope.ts';
 import { ConversationActor } from './contracts/conversation.ts';
 import { implementActor, type ActorContext } from './define.ts';
 
-/** Delivery of one personal-stream event to members (declined members excluded when the effect is made). */
+/** Delivery of one personal-stream event to members (declined members excluded when the effect is made), or of an invite to the invitee. */
 const conversationEffect = z.object({
   kind: z.literal('deliver'),
   to: z.array(z.string()),
@@ -41,10 +51,13 @@ const conversationEffect = z.object({
     z.object({ type: z.literal('conversations:message'), data: conversationMessageData }),
     z.object({ type: z.literal('conversations:messageUpdated'), data: conversationMessageData }),
     z.object({ type: z.literal('conversations:receipt'), data: conversationReceiptData }),
+    z.object({ type: z.literal('conversations:invited'), data: inviteView }),
   ]),
 });
 type ConversationEffect = z.output<typeof conversationEffect>;
 type DeliveredEvent = ConversationEffect['event'];
+/** One event for some users: what a turn delivers, charged to the user whose request makes it before anything is stored. */
+type Delivery = Omit<ConversationEffect, 'kind'>;
 type State = ConversationFields | null;
 type Ctx = ActorContext<State, ConversationEffect>;
 
@@ -67,51 +80,83 @@ export const conversationActor = implementActor(ConversationActor, {
       if (ctx.state) return { changed: false };
       const now = new Date();
       const members = [newMember(userId, 'member', 'inbox', now, 1), newMember(otherId, 'member', await folderFor(ctx, otherId, userId), now, 0)];
-      await create(ctx, { kind: 'direct', title: null, createdBy: userId, members, now });
+      await create(ctx, { kind: 'direct', title: null, createdBy: userId, members, invites: [], now });
       return { changed: true };
     },
     createGroup: async (ctx, { userId, title, memberIds }) => {
       if (ctx.state) throw new FlockError('REQUEST_INVALID', 'this conversation id is taken');
-      const others = await addable(
-        ctx,
-        userId,
-        [...new Set(memberIds)].filter((id) => id !== userId),
-        1,
-      );
+      const others = [...new Set(memberIds)].filter((id) => id !== userId);
+      const { direct, invited } = await admissions(ctx, userId, others, 1);
       const now = new Date();
-      const members = [newMember(userId, 'owner', 'inbox', now, 1)];
-      for (const id of others) members.push(newMember(id, 'member', await folderFor(ctx, id, userId), now, 0));
+      const members = [newMember(userId, 'owner', 'inbox', now, 1), ...direct.map((a) => newMember(a.userId, 'member', a.folder, now, 0))];
       await create(ctx, {
         kind: 'group',
         title,
         createdBy: userId,
         members,
+        invites: invited.map((id) => ({ userId: id, by: userId, at: now })),
         now,
-        system: { action: 'created', by: userId, userIds: others, title, role: null },
+        system: { action: 'created', by: userId, userIds: direct.map((a) => a.userId), title, role: null },
       });
       return { changed: true };
     },
     addMembers: async (ctx, { userId, memberIds }) => {
       const doc = group(ctx, userId, 'admin');
       const fresh = [...new Set(memberIds)].filter((id) => !doc.memberIds.includes(id));
-      if (fresh.length === 0) return { added: [] };
-      const added = await addable(ctx, userId, fresh, doc.members.length);
-      const seq = doc.lastSeq + 1;
+      if (fresh.length === 0) return { added: [], invited: [] };
+      // Someone already invited is counted once: added now if their setting allows it (the invite goes), else left invited.
+      const pending = fresh.filter((id) => doc.invitedIds.includes(id));
+      const { direct, invited } = await admissions(ctx, userId, fresh, doc.members.length + doc.invites.length - pending.length);
+      const added = direct.map((a) => a.userId);
       const now = new Date();
-      const members = [...doc.members];
-      for (const id of added) members.push(newMember(id, 'member', await folderFor(ctx, id, userId), now, seq));
-      await commitSystem(ctx, doc, { action: 'added', by: userId, userIds: added, title: null, role: null }, { members });
-      return { added };
+      const newInvites = invited.filter((id) => !pending.includes(id)).map((id): ConversationInvite => ({ userId: id, by: userId, at: now }));
+      const invites = [...doc.invites.filter((i) => !added.includes(i.userId)), ...newInvites];
+      const inviteDeliveries = newInvites.map((i) => inviteDelivery(ctx.key, doc, i));
+      if (added.length > 0) {
+        const seq = doc.lastSeq + 1;
+        const members = [...doc.members, ...direct.map((a) => newMember(a.userId, 'member', a.folder, now, seq))];
+        await commitSystem(ctx, doc, { action: 'added', by: userId, userIds: added, title: null, role: null }, { members, invites }, [], inviteDeliveries);
+      } else if (newInvites.length > 0) {
+        await charge(ctx, userId, inviteDeliveries);
+        write(ctx, doc, { invites });
+        inviteDeliveries.forEach((d) => deliver(ctx, d));
+      }
+      return { added, invited: newInvites.map((i) => i.userId) };
     },
     removeMember: async (ctx, { userId, memberId }) => {
       if (memberId === userId) throw new FlockError('REQUEST_INVALID', 'use leave to leave a conversation');
       const doc = group(ctx, userId, 'admin');
+      if (doc.invitedIds.includes(memberId)) {
+        write(ctx, doc, { invites: doc.invites.filter((i) => i.userId !== memberId) });
+        return { changed: true };
+      }
       const target = doc.members.find((m) => m.userId === memberId);
       if (!target) return { changed: false };
       const me = memberOf(doc, userId);
       if (target.role === 'owner' || (target.role === 'admin' && me.role !== 'owner'))
         throw new FlockError('CONVERSATION_FORBIDDEN', 'only the owner removes admins, and nobody removes the owner');
       await removeMembers(ctx, doc, userId, [memberId], 'removed');
+      return { changed: true };
+    },
+    respondInvite: async (ctx, { userId, accept }) => {
+      const doc = ctx.state;
+      const invite = doc?.invites.find((i) => i.userId === userId);
+      if (!doc || !invite) {
+        // A retried answer finds its work done; anyone else learns nothing about the conversation.
+        if (doc && accept && doc.memberIds.includes(userId)) return { changed: false };
+        if (!accept) return { changed: false };
+        throw new FlockError('CONVERSATION_NOT_FOUND', 'no invite to this conversation');
+      }
+      const invites = doc.invites.filter((i) => i.userId !== userId);
+      if (!accept) {
+        write(ctx, doc, { invites });
+        return { changed: true };
+      }
+      if (await ctx.services.social.blockedEitherWay(userId, invite.by)) throw new FlockError('GRAPH_BLOCKED');
+      const { maxMembers } = ctx.services.messaging.settings;
+      if (doc.members.length + invites.length + 1 > maxMembers) throw new FlockError('CONVERSATION_FULL', `a group has at most ${maxMembers} members`);
+      const members = [...doc.members, newMember(userId, 'member', 'inbox', new Date(), doc.lastSeq + 1)];
+      await commitSystem(ctx, doc, { action: 'joined', by: userId, userIds: [userId], title: null, role: null }, { members, invites });
       return { changed: true };
     },
     leave: async (ctx, { userId }) => {
@@ -138,12 +183,8 @@ export const conversationActor = implementActor(ConversationActor, {
     },
     send: async (ctx, input) => {
       const doc = live(ctx, input.userId);
-      const key = `${input.userId}|${input.clientMessageId}`;
-      const known = doc.recent.find((r) => r.key === key);
-      if (known) {
-        const existing = await ctx.services.messaging.message(ctx.key, known.seq);
-        if (existing) return { message: toMessageView(existing), duplicate: true };
-      }
+      const known = await resent(ctx, doc, input.userId, input.clientMessageId);
+      if (known) return { message: toMessageView(known), duplicate: true };
       if (doc.kind === 'direct') {
         const other = doc.members.find((m) => m.userId !== input.userId);
         if (other && (await ctx.services.social.blockedEitherWay(input.userId, other.userId))) throw new FlockError('GRAPH_BLOCKED');
@@ -163,12 +204,12 @@ export const conversationActor = implementActor(ConversationActor, {
         system: null,
       });
       const view = deliverable(toMessageView(message));
-      await putMessage(ctx, message);
-      const window = ctx.services.messaging.settings.resendWindow;
       const members = doc.members.map((m): ConversationMember => (m.userId === input.userId ? { ...m, readSeq: seq, deliveredSeq: seq, folder: 'inbox' } : m));
-      const recent = [...doc.recent, { key, seq }].slice(-window);
-      write(ctx, doc, { members, lastSeq: seq, lastMessageAt: message.createdAt, recent });
-      deliver(ctx, recipients(members), { type: 'conversations:message', data: { conversationId: ctx.key, message: view } });
+      const delivery: Delivery = { to: recipients(members), event: { type: 'conversations:message', data: { conversationId: ctx.key, message: view } } };
+      await charge(ctx, input.userId, [delivery]);
+      await Promise.all([putMessage(ctx, message), putResendKey(ctx, input.userId, input.clientMessageId, seq)]);
+      write(ctx, doc, { members, lastSeq: seq, lastMessageAt: message.createdAt });
+      deliver(ctx, delivery);
       return { message: view, duplicate: false };
     },
     edit: async (ctx, { userId, seq, text }) => {
@@ -176,13 +217,13 @@ export const conversationActor = implementActor(ConversationActor, {
       const message = await own(ctx, doc, userId, seq);
       if (message.deleted) throw new FlockError('CONVERSATION_MESSAGE_NOT_FOUND', 'the message was deleted');
       if (text.trim() === '' && message.mediaIds.length === 0) throw new FlockError('REQUEST_INVALID', 'a message needs text or media');
-      return { message: await update(ctx, doc, { ...message, text, editedAt: new Date() }) };
+      return { message: await update(ctx, doc, userId, { ...message, text, editedAt: new Date() }) };
     },
     delete: async (ctx, { userId, seq }) => {
       const doc = live(ctx, userId);
       const message = await own(ctx, doc, userId, seq);
       if (message.deleted) return { message: toMessageView(message) };
-      return { message: await update(ctx, doc, { ...message, text: '', mediaIds: [], deleted: true, deletedAt: new Date() }) };
+      return { message: await update(ctx, doc, userId, { ...message, text: '', mediaIds: [], deleted: true, deletedAt: new Date() }) };
     },
     receipt: async (ctx, { userId, readSeq, deliveredSeq }) => {
       const doc = live(ctx, userId);
@@ -191,8 +232,13 @@ export const conversationActor = implementActor(ConversationActor, {
       const delivered = Math.min(doc.lastSeq, Math.max(me.deliveredSeq, deliveredSeq ?? 0, read));
       if (read === me.readSeq && delivered === me.deliveredSeq) return { readSeq: read, deliveredSeq: delivered };
       const members = doc.members.map((m) => (m.userId === userId ? { ...m, readSeq: read, deliveredSeq: delivered } : m));
+      const delivery: Delivery = {
+        to: recipients(members),
+        event: { type: 'conversations:receipt', data: { conversationId: ctx.key, userId, readSeq: read, deliveredSeq: delivered } },
+      };
+      await charge(ctx, userId, [delivery]);
       write(ctx, doc, { members });
-      deliver(ctx, recipients(members), { type: 'conversations:receipt', data: { conversationId: ctx.key, userId, readSeq: read, deliveredSeq: delivered } });
+      deliver(ctx, delivery);
       return { readSeq: read, deliveredSeq: delivered };
     },
     setFolder: async (ctx, { userId, folder }) => {
@@ -241,23 +287,54 @@ async function folderFor(ctx: Ctx, memberId: string, byId: string): Promise<Fold
   return follows.size > 0 ? 'inbox' : 'requests';
 }
 
-/** The users that can be added: no block with the adder, within the member limit (the channel checks that the accounts exist). */
-async function addable(ctx: Ctx, byId: string, ids: string[], current: number): Promise<string[]> {
+/**
+ * Who of `ids` the adder may add directly, and who gets an invite instead.
+ * Each user's groupAdds setting decides (read from their profile; default
+ * 'following'): everyone, following (only people the user follows) or
+ * nobody. A block either way refuses the whole request (GRAPH_BLOCKED), so a
+ * blocked user can neither add nor invite the blocker; `current` (members and
+ * invites) plus `ids` stays within the member limit. Someone added who does
+ * not follow the adder (possible with 'everyone') lands in requests, as
+ * before. The channel checks that the accounts exist.
+ */
+async function admissions(
+  ctx: Ctx,
+  byId: string,
+  ids: string[],
+  current: number,
+): Promise<{ direct: { userId: string; folder: Folder }[]; invited: string[] }> {
   const { maxMembers } = ctx.services.messaging.settings;
   if (current + ids.length > maxMembers) throw new FlockError('CONVERSATION_FULL', `a group has at most ${maxMembers} members`);
-  const rel = await ctx.services.social.relations(byId, ids);
+  const social = ctx.services.social;
+  const [rel, follows] = await Promise.all([social.relations(byId, ids), social.edges.activeIds(ids.map((id) => edgeId('follow', byId, id)))]);
   if (rel.blocked.size > 0) throw new FlockError('GRAPH_BLOCKED', 'a block stands between you and one of these users');
-  return ids;
+  const direct: { userId: string; folder: Folder }[] = [];
+  const invited: string[] = [];
+  for (const id of ids) {
+    const followsAdder = follows.has(edgeId('follow', byId, id));
+    const setting = rel.profiles.get(id)?.groupAdds ?? DEFAULT_GROUP_ADDS;
+    if (setting === 'everyone' || (setting === 'following' && followsAdder)) direct.push({ userId: id, folder: followsAdder ? 'inbox' : 'requests' });
+    else invited.push(id);
+  }
+  return { direct, invited };
 }
 
 async function create(
   ctx: Ctx,
-  init: { kind: ConversationFields['kind']; title: string | null; createdBy: string; members: ConversationMember[]; now: Date; system?: SystemInfo },
+  init: {
+    kind: ConversationFields['kind'];
+    title: string | null;
+    createdBy: string;
+    members: ConversationMember[];
+    invites: ConversationInvite[];
+    now: Date;
+    system?: SystemInfo;
+  },
 ): Promise<void> {
   const lastSeq = init.system ? 1 : 0;
   // The creator has read what creating made.
   const members = init.members.map((m) => (m.userId === init.createdBy ? { ...m, readSeq: lastSeq, deliveredSeq: lastSeq } : m));
-  ctx.setState({
+  const state: ConversationFields = {
     kind: init.kind,
     title: init.title,
     createdBy: init.createdBy,
@@ -267,10 +344,14 @@ async function create(
     former: [],
     lastSeq,
     lastMessageAt: init.now,
+    invites: init.invites,
+    invitedIds: init.invites.map((i) => i.userId),
     recent: [],
-  });
+  };
+  const deliveries = init.invites.map((i) => inviteDelivery(ctx.key, state, i));
+  let message: MessageDoc | undefined;
   if (init.system) {
-    const message = newMessage(ctx, 1, {
+    message = newMessage(ctx, 1, {
       kind: 'system',
       senderId: init.createdBy,
       clientMessageId: null,
@@ -279,26 +360,49 @@ async function create(
       replyTo: null,
       system: init.system,
     });
-    await putMessage(ctx, message);
-    deliver(ctx, recipients(members), { type: 'conversations:message', data: { conversationId: ctx.key, message: toMessageView(message) } });
+    deliveries.unshift({
+      to: recipients(members),
+      event: { type: 'conversations:message', data: { conversationId: ctx.key, message: toMessageView(message) } },
+    });
   }
+  await charge(ctx, init.createdBy, deliveries);
+  if (message) await putMessage(ctx, message);
+  ctx.setState(state);
+  deliveries.forEach((d) => deliver(ctx, d));
 }
 
-/** The next state: the document with `set` applied (memberIds follows members). */
+/** The next state: the document with `set` applied (memberIds follows members, invitedIds invites). */
 function write(ctx: Ctx, doc: ConversationFields, set: Partial<ConversationFields>): void {
   const next = { ...doc, ...set };
   if (set.members) next.memberIds = set.members.map((m) => m.userId);
+  if (set.invites) next.invitedIds = set.invites.map((i) => i.userId);
   ctx.setState(next);
 }
 
-/** A membership or title change: its system message, the document, the deliveries (also to those who leave). */
-async function commitSystem(ctx: Ctx, doc: ConversationFields, system: SystemInfo, set: Partial<ConversationFields>, alsoTo: string[] = []): Promise<void> {
+/**
+ * A membership or title change: its system message, the document, the
+ * deliveries (also to those who leave, and any invites the change sends),
+ * charged to the member who made the change before anything is stored.
+ */
+async function commitSystem(
+  ctx: Ctx,
+  doc: ConversationFields,
+  system: SystemInfo,
+  set: Partial<ConversationFields>,
+  alsoTo: string[] = [],
+  more: Delivery[] = [],
+): Promise<void> {
   const seq = doc.lastSeq + 1;
   const message = newMessage(ctx, seq, { kind: 'system', senderId: system.by, clientMessageId: null, text: '', mediaIds: [], replyTo: null, system });
-  await putMessage(ctx, message);
   const members = (set.members ?? doc.members).map((m) => (m.userId === system.by ? { ...m, readSeq: seq, deliveredSeq: seq } : m));
+  const deliveries: Delivery[] = [
+    { to: [...recipients(members), ...alsoTo], event: { type: 'conversations:message', data: { conversationId: ctx.key, message: toMessageView(message) } } },
+    ...more,
+  ];
+  await charge(ctx, system.by, deliveries);
+  await putMessage(ctx, message);
   write(ctx, doc, { ...set, members, lastSeq: seq, lastMessageAt: message.createdAt });
-  deliver(ctx, [...recipients(members), ...alsoTo], { type: 'conversations:message', data: { conversationId: ctx.key, message: toMessageView(message) } });
+  deliveries.forEach((d) => deliver(ctx, d));
 }
 
 async function removeMembers(ctx: Ctx, doc: ConversationFields, byId: string, ids: string[], action: 'removed' | 'left'): Promise<void> {
@@ -341,6 +445,29 @@ async function putMessage(ctx: Ctx, message: MessageDoc): Promise<void> {
   await fencedUpsert(ctx.services.messaging.messages, _id, ctx.epoch, fields);
 }
 
+/**
+ * The stored message a resend names, or null for a new message. The key
+ * document is durable for the resend window; conversations stored before
+ * keys had documents remember their last 500 keys in `recent` (still read,
+ * no longer written). A key past lastSeq, or one whose number now holds
+ * another message, was left by a send that crashed before it was recorded
+ * (nothing was acknowledged): the message is new.
+ */
+async function resent(ctx: Ctx, doc: ConversationFields, userId: string, clientMessageId: string): Promise<MessageDoc | null> {
+  const messaging = ctx.services.messaging;
+  const seq = doc.recent.find((r) => r.key === `${userId}|${clientMessageId}`)?.seq ?? (await messaging.resendKey(ctx.key, userId, clientMessageId));
+  if (seq === null || seq > doc.lastSeq) return null;
+  const message = await messaging.message(ctx.key, seq);
+  return message?.kind === 'text' && message.senderId === userId && message.clientMessageId === clientMessageId ? message : null;
+}
+
+/** Records the resend key of a message (fenced like the message), good for the resend window. */
+async function putResendKey(ctx: Ctx, userId: string, clientMessageId: string, seq: number): Promise<void> {
+  const messaging = ctx.services.messaging;
+  const expireAt = new Date(Date.now() + messaging.settings.resendWindowMs);
+  await fencedUpsert(messaging.keys, messageKeyId(ctx.key, userId, clientMessageId), ctx.epoch, { seq, expireAt });
+}
+
 /** A message of the user's that the conversation shows (CONVERSATION_MESSAGE_NOT_FOUND otherwise). */
 async function own(ctx: Ctx, doc: ConversationFields, userId: string, seq: number): Promise<MessageDoc> {
   const message = seq <= doc.lastSeq ? await ctx.services.messaging.message(ctx.key, seq) : null;
@@ -350,10 +477,12 @@ async function own(ctx: Ctx, doc: ConversationFields, userId: string, seq: numbe
 }
 
 /** Stores an edited or deleted message and delivers the new version (the document does not change: the delivery is the turn's effect). */
-async function update(ctx: Ctx, doc: ConversationFields, next: MessageDoc): Promise<MessageView> {
+async function update(ctx: Ctx, doc: ConversationFields, userId: string, next: MessageDoc): Promise<MessageView> {
   const view = deliverable(toMessageView(next));
+  const delivery: Delivery = { to: recipients(doc.members), event: { type: 'conversations:messageUpdated', data: { conversationId: ctx.key, message: view } } };
+  await charge(ctx, userId, [delivery]);
   await putMessage(ctx, next);
-  deliver(ctx, recipients(doc.members), { type: 'conversations:messageUpdated', data: { conversationId: ctx.key, message: view } });
+  deliver(ctx, delivery);
   return view;
 }
 
@@ -380,7 +509,25 @@ function recipients(members: ConversationMember[]): string[] {
   return members.filter((m) => m.folder !== 'declined').map((m) => m.userId);
 }
 
-function deliver(ctx: Ctx, to: string[], event: DeliveredEvent): void {
+/** The invite event for its invitee. */
+function inviteDelivery(conversationId: string, doc: Pick<ConversationFields, 'title' | 'members'>, invite: ConversationInvite): Delivery {
+  return { to: [invite.userId], event: { type: 'conversations:invited', data: toInviteView({ _id: conversationId, ...doc }, invite) } };
+}
+
+/**
+ * Charges what a turn is about to deliver to the user whose request makes it
+ * (streams/sender-quota.ts): over their quota the turn fails with
+ * STREAM_QUOTA_EXCEEDED before it stores anything.
+ */
+async function charge(ctx: Ctx, by: string, deliveries: Delivery[]): Promise<void> {
+  const charges = deliveries.map(({ to, event }) => ({
+    to,
+    bytes: streamEventBytes(Buffer.byteLength(event.type), Buffer.byteLength(JSON.stringify(event.data))),
+  }));
+  await ctx.services.streamQuota.charge(by, charges);
+}
+
+function deliver(ctx: Ctx, { to, event }: Delivery): void {
   ctx.effect({ kind: 'deliver', to: [...new Set(to)], event });
 }
 

@@ -6,6 +6,7 @@ import type { FeedStore } from '../feeds/store.ts';
 import type { MessagingStore } from '../messaging/store.ts';
 import type { NotificationStore } from '../notifications/store.ts';
 import type { StreamDelivery } from '../streams/catalogue.ts';
+import type { SenderQuota } from '../streams/sender-quota.ts';
 import type { SocialStore } from '../social/store.ts';
 
 export interface ActorServices {
@@ -19,4 +20,6 @@ export interface ActorServices {
   isOnline(userId: string): Promise<boolean>;
   /** Appends an event to a user's personal stream and pushes it to their sockets on every node. */
   deliver: StreamDelivery['deliver'];
+  /** What a user's requests may write into other users' personal streams: charged in the turn, before anything is stored. */
+  streamQuota: SenderQuota;
 }

@@ -1,5 +1,5 @@
 // UserActor's implementation (interface: actors/contracts/user.ts). Durable:
-// the state (profile, privacy, the exact follower count) is saved in
+// the state (profile, privacy, settings, the exact follower count) is saved in
 // `actor_states` before every reply. Credentials and roles live in the
 // account document (auth/).
 //
@@ -15,6 +15,7 @@ import { domainEvent, domainEventSchema } from '../events/domain.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { fencedUpsert } from '../kernel/fenced.ts';
 import { EDGE_KINDS, EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
+import { DEFAULT_GROUP_ADDS, GROUP_ADDS } from '../models/profile.ts';
 import type { EdgeWrite } from '../social/edges.ts';
 import { UserActor, type PublicProfile } from './contracts/user.ts';
 import { implementActor, type ActorContext } from './define.ts';
@@ -30,6 +31,8 @@ const userState = z.object({
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
   private: z.boolean().default(false),
+  /** Who may add the user to groups directly (projected to `profiles` for ConversationActor). */
+  groupAdds: z.enum(GROUP_ADDS).default(DEFAULT_GROUP_ADDS),
   /** Active follow edges pointing at this user: exact, kept with the edges. */
   followers: z.number().int().min(0).default(0),
   /** Edge writes of a turn before 0.2.0, redone once on activation (effects carry them now). */
@@ -57,6 +60,7 @@ export const userActor = implementActor(UserActor, {
     createdAt: 0,
     updatedAt: 0,
     private: false,
+    groupAdds: DEFAULT_GROUP_ADDS,
     followers: 0,
   }),
   persistence: { kind: 'durable' },
@@ -90,6 +94,14 @@ export const userActor = implementActor(UserActor, {
       });
       ctx.effect({ kind: 'project' });
       return toPublic(ctx);
+    },
+    getSettings: (ctx) => ({ groupAdds: ctx.state.groupAdds }),
+    updateSettings: async (ctx, update) => {
+      const s = existing(ctx).state;
+      if (update.groupAdds === undefined || update.groupAdds === s.groupAdds) return { groupAdds: s.groupAdds };
+      ctx.setState({ ...s, groupAdds: update.groupAdds, updatedAt: Date.now() });
+      ctx.effect({ kind: 'project' });
+      return { groupAdds: update.groupAdds };
     },
     follow: async (ctx, { followerId }) => {
       const social = existing(ctx).services.social;
@@ -191,6 +203,7 @@ async function runEffect(ctx: Ctx, effect: UserEffect): Promise<void> {
         displayName: s.displayName,
         avatarMediaId: s.avatarMediaId,
         private: s.private,
+        groupAdds: s.groupAdds,
         followers: s.followers,
         createdAt: new Date(s.createdAt),
       });

@@ -4,14 +4,16 @@
 // the list, history, unread totals) come straight from MongoDB with the same
 // membership rules. New messages, edits, deletions, receipts and membership
 // changes reach members as `stream:event`s of their personal stream (types
-// conversations:message, conversations:messageUpdated, conversations:receipt:
-// CONVERSATION_EVENTS); typing indicators are ephemeral `conversations:typist`
-// events.
+// conversations:message, conversations:messageUpdated, conversations:receipt;
+// invites reach the invitee as conversations:invited); typing indicators are
+// ephemeral `conversations:typist` events. Who may add a user to a group
+// directly is the user's setting (groupAdds, kept by their UserActor).
 import { z } from 'zod';
 import { ConversationActor, groupTitle, mediaIds, messageText, ADD_MAX } from '../actors/contracts/conversation.ts';
+import { settingsUpdate, UserActor, userSettings } from '../actors/contracts/user.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { directConversationId, newGroupId } from '../messaging/ids.ts';
-import { conversationView, messageView, toConversationView, toMessageView } from '../messaging/views.ts';
+import { conversationView, inviteView, messageView, toConversationView, toInviteView, toMessageView } from '../messaging/views.ts';
 import { cursorInput, decodeCursor, encodeCursor, pageLimit, pageOf } from '../kernel/cursor.ts';
 import { defineChannel, defineEvent, type AuthedEventContext, writes, reads, SIGNED_IN } from './define.ts';
 import { userIdInput } from '../kernel/ids.ts';
@@ -40,6 +42,15 @@ async function viewOf(ctx: AuthedEventContext, conversationId: string) {
 async function requireUsers(ctx: AuthedEventContext, ids: string[]): Promise<void> {
   const found = await Promise.all([...new Set(ids)].map((id) => ctx.services.accounts.findById(id)));
   if (found.some((a) => !a)) throw new FlockError('USER_NOT_FOUND', 'every member must be an existing user');
+}
+
+/** The signed-in user's profile, made if it does not exist yet (accounts made by OAuth get it lazily): it holds their settings. */
+async function ensureProfile(ctx: AuthedEventContext): Promise<void> {
+  const me = ctx.session.userId;
+  if (await ctx.services.social.profiles.exists({ _id: me })) return;
+  const account = await ctx.services.accounts.findById(me);
+  if (!account) throw new FlockError('USER_NOT_FOUND');
+  await ctx.services.actors.ref(UserActor, me).ask('create', { username: account.displayUsername, displayName: account.displayUsername });
 }
 
 /** A read or delivery receipt of the signed-in member, up to a sequence number. */
@@ -75,7 +86,9 @@ export const conversationsChannel = defineChannel({
     createGroup: defineEvent({
       ...write,
       maxBytes: MEMBER_LIST_BYTES,
-      summary: `Creates a group with a title and up to ${ADD_MAX} other members at once (more with addMembers, up to CONVERSATION_MAX_MEMBERS). You are its owner.`,
+      summary:
+        `Creates a group with a title and up to ${ADD_MAX} other members at once (more with addMembers, up to CONVERSATION_MAX_MEMBERS with pending invites). ` +
+        "You are its owner. Those whose groupAdds setting does not let you add them are invited instead (the ack's invited list).",
       request: z.object({ title: groupTitle, memberIds: z.array(userIdInput).max(ADD_MAX).default([]) }).strict(),
       ack: conversationView,
       handler: async (ctx, { title, memberIds }) => {
@@ -112,9 +125,17 @@ export const conversationsChannel = defineChannel({
     }),
     unread: defineEvent({
       ...read,
-      summary: 'Unread messages over all inbox conversations, how many conversations have some, and how many message requests are open.',
+      summary:
+        'Unread messages over your inbox conversations, how many conversations have some, and how many message requests are open, ' +
+        'counted over your CONVERSATION_UNREAD_SCAN (default 100) most recently active conversations; capped: true when you have more ' +
+        '(their counts are left out: page through conversations:list for them).',
       request: z.object({}).strict(),
-      ack: z.object({ unread: z.number().int(), conversations: z.number().int(), requests: z.number().int() }),
+      ack: z.object({
+        unread: z.number().int(),
+        conversations: z.number().int(),
+        requests: z.number().int(),
+        capped: z.boolean().describe('You have more conversations than were counted; the totals cover the most recently active ones'),
+      }),
       handler: async (ctx) => ctx.services.messaging.unreadTotals(ctx.session.userId),
     }),
     send: defineEvent({
@@ -213,9 +234,15 @@ export const conversationsChannel = defineChannel({
     addMembers: defineEvent({
       ...write,
       maxBytes: MEMBER_LIST_BYTES,
-      summary: 'Adds members to a group (owner and admins). Members who do not follow you get it as a message request.',
+      summary:
+        'Adds members to a group (owner and admins). Each user decides who may add them directly (conversations:updateSettings, groupAdds: ' +
+        'everyone, following (the default: people they follow) or nobody); the others get an invite (conversations:invited) and join only when ' +
+        'they accept it. Refused across a block with any of them (GRAPH_BLOCKED). Added members who do not follow you get it as a message request.',
       request: z.object({ conversationId: conversationIdInput, userIds: z.array(userIdInput).min(1).max(ADD_MAX) }).strict(),
-      ack: z.object({ added: z.array(z.string()) }),
+      ack: z.object({
+        added: z.array(z.string()).describe('Now members'),
+        invited: z.array(z.string()).describe('Sent an invite instead (already invited users are not invited again)'),
+      }),
       handler: async (ctx, { conversationId, userIds }) => {
         await requireUsers(ctx, userIds);
         return actor(ctx, conversationId).ask('addMembers', { userId: ctx.session.userId, memberIds: userIds });
@@ -223,7 +250,9 @@ export const conversationsChannel = defineChannel({
     }),
     removeMember: defineEvent({
       ...write,
-      summary: 'Removes a member from a group (owner and admins; only the owner removes admins). They keep the history up to their removal.',
+      summary:
+        'Removes a member from a group (owner and admins; only the owner removes admins). They keep the history up to their removal. ' +
+        'For a user who is invited, not a member, it withdraws the invite.',
       request: z.object({ conversationId: conversationIdInput, userId: userIdInput }).strict(),
       ack: changed,
       handler: async (ctx, { conversationId, userId }) => actor(ctx, conversationId).ask('removeMember', { userId: ctx.session.userId, memberId: userId }),
@@ -256,6 +285,65 @@ export const conversationsChannel = defineChannel({
       request: inConversation,
       ack: changed,
       handler: async (ctx, { conversationId }) => actor(ctx, conversationId).ask('setFolder', { userId: ctx.session.userId, folder: 'inbox' }),
+    }),
+    invites: defineEvent({
+      ...read,
+      summary:
+        'Groups you are invited to and have not answered, latest activity first (invites from users blocked either way are left out, so a page ' +
+        'can come back short with a nextCursor). Until you accept one you are not a member: you read and get nothing of the group.',
+      request: z.object({ cursor: cursorInput.optional(), limit: pageLimit }).strict(),
+      ack: pageOf(inviteView),
+      handler: async (ctx, { cursor, limit }) => {
+        const me = ctx.session.userId;
+        const docs = await ctx.services.messaging.invites(me, limit, decodeCursor(cursor));
+        const pending = docs.flatMap((doc) => (doc.invites ?? []).filter((i) => i.userId === me).map((invite) => ({ doc, invite })));
+        const rel = await ctx.services.social.relations(
+          me,
+          pending.map((p) => p.invite.by),
+        );
+        const items = pending.filter((p) => !rel.blocked.has(p.invite.by)).map((p) => toInviteView(p.doc, p.invite));
+        const tail = docs.at(-1);
+        return { items, nextCursor: tail && docs.length === limit ? encodeCursor({ t: new Date(tail.lastMessageAt).getTime(), id: tail._id }) : null };
+      },
+    }),
+    acceptInvite: defineEvent({
+      ...write,
+      summary:
+        'Accepts an invite to a group: you join it (the others get a "joined" system message) and read from there on. Refused across a block ' +
+        'with the user who invited you (GRAPH_BLOCKED); CONVERSATION_NOT_FOUND without an invite.',
+      request: inConversation,
+      ack: conversationView,
+      handler: async (ctx, { conversationId }) => {
+        await actor(ctx, conversationId).ask('respondInvite', { userId: ctx.session.userId, accept: true });
+        return viewOf(ctx, conversationId);
+      },
+    }),
+    declineInvite: defineEvent({
+      ...write,
+      summary: 'Declines an invite to a group: it goes, and you stay out. The others see you are no longer invited. changed: false without an invite.',
+      request: inConversation,
+      ack: changed,
+      handler: async (ctx, { conversationId }) => actor(ctx, conversationId).ask('respondInvite', { userId: ctx.session.userId, accept: false }),
+    }),
+    settings: defineEvent({
+      ...read,
+      summary: 'Your messaging settings: groupAdds, who may add you to groups directly.',
+      request: z.object({}).strict(),
+      ack: userSettings,
+      handler: async (ctx) => ctx.services.actors.ref(UserActor, ctx.session.userId).ask('getSettings', {}),
+    }),
+    updateSettings: defineEvent({
+      ...write,
+      rateLimit: { capacity: 10, perSecond: 1 },
+      summary:
+        'Changes your messaging settings. groupAdds: everyone (anyone may add you to a group), following (only people you follow; the default) ' +
+        'or nobody; anyone else can only invite you.',
+      request: settingsUpdate,
+      ack: userSettings,
+      handler: async (ctx, update) => {
+        await ensureProfile(ctx);
+        return ctx.services.actors.ref(UserActor, ctx.session.userId).ask('updateSettings', update);
+      },
     }),
     decline: defineEvent({
       ...write,

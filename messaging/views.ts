@@ -1,7 +1,7 @@
 // What clients see of conversations and messages: the ack and event schemas
 // of the conversations channel, and the functions that build them.
 import { z } from 'zod';
-import { CONVERSATION_KINDS, FOLDERS, MEMBER_ROLES, type ConversationDoc, type ConversationMember } from '../models/conversation.ts';
+import { CONVERSATION_KINDS, FOLDERS, MEMBER_ROLES, type ConversationDoc, type ConversationInvite, type ConversationMember } from '../models/conversation.ts';
 import { MESSAGE_KINDS, SYSTEM_ACTIONS, type MessageDoc } from '../models/message.ts';
 
 export const messageView = z.object({
@@ -41,6 +41,7 @@ export const conversationView = z.object({
   lastMessageAt: z.number().int(),
   folder: z.enum(FOLDERS).describe("The viewer's folder: inbox, requests (a message request) or declined"),
   unread: z.number().int().describe("Messages after the viewer's read receipt"),
+  invited: z.array(z.string()).describe('Users invited to the group who have not accepted yet (not members: they read and get nothing)'),
 });
 export type ConversationView = z.infer<typeof conversationView>;
 
@@ -77,5 +78,20 @@ export function toConversationView(doc: ConversationDoc, viewer: ConversationMem
     lastMessageAt: new Date(doc.lastMessageAt).getTime(),
     folder: viewer.folder,
     unread: unreadOf(doc, viewer),
+    invited: doc.invitedIds ?? [],
   };
+}
+
+/** An invite to a group, as the invitee sees it (conversations:invites and the conversations:invited stream event). */
+export const inviteView = z.object({
+  conversationId: z.string(),
+  title: z.string().nullable(),
+  by: z.string().describe('Who invited you'),
+  at: z.number().int().describe('When, in milliseconds since the epoch'),
+  members: z.number().int().describe('Members of the group now'),
+});
+export type InviteView = z.infer<typeof inviteView>;
+
+export function toInviteView(doc: Pick<ConversationDoc, '_id' | 'title' | 'members'>, invite: ConversationInvite): InviteView {
+  return { conversationId: doc._id, title: doc.title, by: invite.by, at: new Date(invite.at).getTime(), members: doc.members.length };
 }

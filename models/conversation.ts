@@ -1,13 +1,18 @@
 // Conversations (1:1 and groups): one document each, owned and written only by
 // its ConversationActor (actors/conversation.ts), fenced by the actor's
 // activation epoch. It holds the members with their receipts (read and
-// delivered up to a sequence number) and folder, the last sequence number
-// handed out, and the client message ids of the latest messages (resend
-// detection).
+// delivered up to a sequence number) and folder, and the last sequence
+// number handed out. Resend keys have documents of their own
+// (models/message-key.ts); `recent` holds those of documents written before.
+//
+// Users invited to a group who have not accepted yet (`invites`, mirrored in
+// `invitedIds`) are not members: they read nothing and get nothing but the
+// invite (conversations:invited).
 //
 // Access paths and their indexes:
 //   a conversation by id (every request)                  _id
 //   a user's conversations, latest activity first         { memberIds, lastMessageAt, _id }
+//   a user's pending invites, latest activity first       { invitedIds, lastMessageAt, _id }
 // Arrays hold objects of scalars or strings only: FerretDB v1 has no nested arrays.
 import { Schema, type Connection, type Model } from 'mongoose';
 import { z } from 'zod';
@@ -36,6 +41,14 @@ const memberFields = z.object({
 });
 export type ConversationMember = z.output<typeof memberFields>;
 
+const inviteFields = z.object({
+  userId: z.string(),
+  /** Who invited them. */
+  by: z.string(),
+  at: z.date(),
+});
+export type ConversationInvite = z.output<typeof inviteFields>;
+
 /**
  * The fields of a conversation document, as ConversationActor holds them in
  * memory (its state) and as they are parsed when it activates. The actor's
@@ -55,13 +68,20 @@ export const conversationFields = z.object({
   /** The last sequence number handed out (0: no message yet). */
   lastSeq: z.number().int(),
   lastMessageAt: z.date(),
-  /** Resend keys (sender and client message id) of the latest messages, and the message each made. */
+  /** Invites not yet accepted or declined (groups only); they count towards the member limit. */
+  invites: z.array(inviteFields).default([]),
+  /** Mirrors invites[].userId, for the index of a user's invites. */
+  invitedIds: z.array(z.string()).default([]),
+  /** Legacy: resend keys (sender and client message id) of the latest messages before they had documents (models/message-key.ts); read, not written. */
   recent: z.array(z.object({ key: z.string(), seq: z.number().int() })),
 });
 export type ConversationFields = z.output<typeof conversationFields>;
 
-export interface ConversationDoc extends ConversationFields {
+export interface ConversationDoc extends Omit<ConversationFields, 'invites' | 'invitedIds'> {
   _id: string;
+  /** As stored: documents written before invites existed have neither field. */
+  invites?: ConversationInvite[];
+  invitedIds?: string[];
   /** The owning actor's bookkeeping (actors/state-store.ts). */
   epoch: number;
   version?: number;
@@ -93,6 +113,8 @@ export const conversationSchema = new Schema<ConversationDoc>(
     former: { type: [new Schema({ userId: String, joinedSeq: Number, leftSeq: Number }, { _id: false })], default: [] },
     lastSeq: { type: Number, required: true },
     lastMessageAt: { type: Date, required: true },
+    invites: { type: [new Schema({ userId: String, by: String, at: Date }, { _id: false })], default: [] },
+    invitedIds: { type: [String], default: [] },
     recent: { type: [new Schema({ key: String, seq: Number }, { _id: false })], default: [] },
     epoch: { type: Number, required: true },
     version: { type: Number, default: 0 },
@@ -102,6 +124,7 @@ export const conversationSchema = new Schema<ConversationDoc>(
   { collection: CONVERSATION_COLLECTION, versionKey: false, minimize: false, strict: 'throw' },
 );
 conversationSchema.index({ memberIds: 1, lastMessageAt: -1, _id: -1 });
+conversationSchema.index({ invitedIds: 1, lastMessageAt: -1, _id: -1 });
 
 export type ConversationModel = Model<ConversationDoc>;
 

@@ -16,7 +16,8 @@ import { modelOn } from '../kernel/mongo.ts';
 export const MESSAGE_COLLECTION = 'messages';
 export const MESSAGE_KINDS = ['text', 'system'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
-export const SYSTEM_ACTIONS = ['created', 'added', 'removed', 'left', 'renamed', 'role'] as const;
+/** joined: an invited user accepted the invite. */
+export const SYSTEM_ACTIONS = ['created', 'added', 'joined', 'removed', 'left', 'renamed', 'role'] as const;
 export type SystemAction = (typeof SYSTEM_ACTIONS)[number];
 
 export interface SystemInfo {

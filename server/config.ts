@@ -410,7 +410,37 @@ export const configVariables = {
     schema: z.coerce.number().int().min(2).max(10_000).default(256),
     expects: 'an integer from 2 to 10000',
     default: '256',
-    doc: 'Members of a group conversation, owner included (CONVERSATION_FULL beyond).',
+    doc: 'Members of a group conversation, owner included, with pending invites (CONVERSATION_FULL beyond).',
+  }),
+  CONVERSATION_RESEND_WINDOW_HOURS: variable({
+    schema: z.coerce.number().int().min(1).max(720).default(24),
+    expects: 'an integer number of hours from 1 to 720',
+    default: '24',
+    doc: 'How long a clientMessageId names its message: a resend within it returns the stored message (duplicate: true) instead of a second one.',
+  }),
+  CONVERSATION_UNREAD_SCAN: variable({
+    schema: z.coerce.number().int().min(1).max(10_000).default(100),
+    expects: 'an integer from 1 to 10000',
+    default: '100',
+    doc: 'conversations:unread counts over this many of the most recently active conversations of the user (capped: true when there are more).',
+  }),
+  STREAM_MAX_BYTES: variable({
+    schema: z.coerce.number().int().min(65_536).max(1_073_741_824).default(8_388_608),
+    expects: 'an integer number of bytes from 65536 to 1073741824',
+    default: '8388608',
+    doc: 'Bytes one personal stream keeps (type and data of each event plus 64); the oldest events are trimmed beyond, and a client resuming from before them gets a resync.',
+  }),
+  STREAM_SENDER_BYTES_PER_MINUTE: variable({
+    schema: z.coerce.number().int().min(65_536).max(1_073_741_824).default(16_777_216),
+    expects: 'an integer number of bytes from 65536 to 1073741824',
+    default: '16777216',
+    doc: "Bytes one user's requests may append to other users' personal streams per minute, all recipients together (STREAM_QUOTA_EXCEEDED beyond; nothing is written).",
+  }),
+  STREAM_SENDER_BYTES_PER_RECIPIENT: variable({
+    schema: z.coerce.number().int().min(65_536).max(1_073_741_824).default(2_097_152),
+    expects: 'an integer number of bytes from 65536 to 1073741824',
+    default: '2097152',
+    doc: "Bytes one user's requests may append to one other user's personal stream per 24 hours (STREAM_QUOTA_EXCEEDED beyond; nothing is written).",
   }),
   JOBS_PROCESS_EVERY: variable({
     schema: duration.default('10 seconds'),
@@ -477,7 +507,8 @@ export interface Config {
   jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
   social: { maxFollowing: number };
-  messaging: { maxMembers: number };
+  messaging: { maxMembers: number; resendWindowMs: number; unreadScan: number };
+  streams: { maxBytes: number; senderBytesPerMinute: number; senderBytesPerRecipient: number };
   feeds: { fanoutThreshold: number; maxLength: number; shards: number };
 }
 
@@ -568,7 +599,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       askTimeoutMs: v.ACTOR_ASK_TIMEOUT_MS,
     },
     social: { maxFollowing: v.SOCIAL_MAX_FOLLOWING },
-    messaging: { maxMembers: v.CONVERSATION_MAX_MEMBERS },
+    messaging: {
+      maxMembers: v.CONVERSATION_MAX_MEMBERS,
+      resendWindowMs: v.CONVERSATION_RESEND_WINDOW_HOURS * 3_600_000,
+      unreadScan: v.CONVERSATION_UNREAD_SCAN,
+    },
+    streams: {
+      maxBytes: v.STREAM_MAX_BYTES,
+      senderBytesPerMinute: v.STREAM_SENDER_BYTES_PER_MINUTE,
+      senderBytesPerRecipient: v.STREAM_SENDER_BYTES_PER_RECIPIENT,
+    },
     feeds: { fanoutThreshold: v.FEED_FANOUT_THRESHOLD, maxLength: v.FEED_MAX_LENGTH, shards: v.FEED_SHARDS },
   };
 }

@@ -34,6 +34,7 @@ import { createLoginThrottle } from '../auth/throttle.ts';
 import { createTokenService } from '../auth/tokens.ts';
 import { createOAuthService } from '../auth/oauth/oauth-service.ts';
 import { createPersonalStream } from '../streams/personal-stream.ts';
+import { createSenderQuota } from '../streams/sender-quota.ts';
 import { actorTypes } from '../actors/registry.ts';
 import { defaultMessagingSettings, MessagingStore } from '../messaging/store.ts';
 import { notificationHandler } from '../consumers/notifications.ts';
@@ -125,7 +126,10 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const messaging = new MessagingStore(mongoose.connection, {
     ...defaultMessagingSettings,
     idLookup: social.settings.idLookup,
+    ttlIndexes: !(await isFerretDB(mongoose.connection)),
     maxMembers: config.messaging.maxMembers,
+    resendWindowMs: config.messaging.resendWindowMs,
+    unreadScan: config.messaging.unreadScan,
   });
   await messaging.init();
   const notifications = new NotificationStore(mongoose.connection);
@@ -146,6 +150,11 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       feeds: feedStore,
       feedShards: config.feeds.shards,
       deliver: async (userId, type, data) => (delivery ?? (await starting())).deliver(userId, type, data),
+      streamQuota: createSenderQuota({
+        redis,
+        prefix,
+        settings: { bytesPerMinute: config.streams.senderBytesPerMinute, bytesPerRecipient: config.streams.senderBytesPerRecipient },
+      }),
       isOnline: (userId) => isOnline(userId),
     },
     redisUrl: services.redisUrl,
@@ -170,7 +179,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     maxPayloadBytes: config.socketMaxPayloadBytes,
     log: log.child({ subsystem: 'realtime' }),
   });
-  const streams = createPersonalStream({ redis, prefix });
+  const streams = createPersonalStream({ redis, prefix, settings: { maxBytes: config.streams.maxBytes } });
   delivery = new Delivery(io, streams, config.env !== 'production');
   const live = delivery;
   const presence = createPresence({ redis, prefix, nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });

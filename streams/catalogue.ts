@@ -5,7 +5,7 @@
 // gets the union to switch on.
 import { z } from 'zod';
 import { ACCOUNT_ROLES, OAUTH_PROVIDERS } from '../models/account.ts';
-import { messageView } from '../messaging/views.ts';
+import { inviteView, messageView } from '../messaging/views.ts';
 import { notificationView } from '../notifications/views.ts';
 import { personalEventSchema, resumeResultOf, type PersonalEvent } from './envelope.ts';
 
@@ -61,6 +61,11 @@ export const streamEventSchema = z.discriminatedUnion('type', [
   ),
   streamEvent('conversations:messageUpdated', 'A message was edited, or deleted (a tombstone): replace it by (conversationId, seq).', conversationMessageData),
   streamEvent('conversations:receipt', "A member's read or delivery receipt moved forward.", conversationReceiptData),
+  streamEvent(
+    'conversations:invited',
+    'Someone invited you to a group (your groupAdds setting did not let them add you directly): accept or decline it. Until you accept, you get nothing of the group.',
+    inviteView,
+  ),
 ]);
 
 export type StreamEvent = z.output<typeof streamEventSchema>;

@@ -35,6 +35,7 @@ interface Ack {
 
 test.serial('an older owner resuming mid-turn after a newer one activated cannot land a message the newer one would overwrite', async (t) => {
   const [a, b] = (await cluster.quickUsers(2, 'stale')) as [SocialUser, SocialUser];
+  await b.c.request('conversations:updateSettings', { groupAdds: 'everyone' }); // added at once, not invited
   const { conversationId } = await a.c.request('conversations:createGroup', { title: 'stale', memberIds: [b.userId] });
   const resendKey = `c-${randomBytes(9).toString('base64url')}`;
   await a.c.request('conversations:send', { conversationId, clientMessageId: resendKey, text: 'one' });
@@ -98,6 +99,7 @@ test.serial(
     t.timeout(120_000);
     const users = await cluster.quickUsers(6, 'fail');
     const [creator, ...others] = users as [SocialUser, ...SocialUser[]];
+    await Promise.all(others.map((u) => u.c.request('conversations:updateSettings', { groupAdds: 'everyone' }))); // added at once, not invited
     const live = new Map(users.map((u) => [u.userId, [] as MessageView[]]));
     for (const u of users) {
       u.c.on('stream:event', (e) => {

@@ -16,12 +16,23 @@ import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { assertEventsValid } from './helpers/clients.ts';
 import { fullHistory } from './helpers/conversations.ts';
-import { SocialCluster, streamedMessages, type SocialUser } from './helpers/social.ts';
+import { SocialCluster, streamedMessages, streamOf, type SocialUser } from './helpers/social.ts';
+import { FlockRequestError } from '../client/flock-client.ts';
 
 /** Small, so the limit test reaches it; every other group here stays within it. */
 const MAX_MEMBERS = 6;
 const cluster = new SocialCluster();
-test.before(() => cluster.start('conversations', { CONVERSATION_MAX_MEMBERS: String(MAX_MEMBERS) }));
+/** Small too, so tests reach them with a few users; every other test stays well within them. */
+const UNREAD_SCAN = 5;
+const QUOTA = { perRecipient: 256 * 1024, perMinute: 1024 * 1024 };
+test.before(() =>
+  cluster.start('conversations', {
+    CONVERSATION_MAX_MEMBERS: String(MAX_MEMBERS),
+    CONVERSATION_UNREAD_SCAN: String(UNREAD_SCAN),
+    STREAM_SENDER_BYTES_PER_RECIPIENT: String(QUOTA.perRecipient),
+    STREAM_SENDER_BYTES_PER_MINUTE: String(QUOTA.perMinute),
+  }),
+);
 test.after.always(() => cluster.stop());
 
 type Receipt = StreamEventData<'conversations:receipt'>;
@@ -52,10 +63,21 @@ class Received {
 type Member = SocialUser & { got: Received };
 type Tuple<N extends number, T, R extends T[] = []> = number extends N ? T[] : R['length'] extends N ? R : Tuple<N, T, [...R, T]>;
 
-/** `n` users alternating between node 0 and node 1, each recording what it receives from the start. */
+/**
+ * `n` users alternating between node 0 and node 1, each recording what it
+ * receives from the start, who let anyone add them to groups (groupAdds:
+ * everyone), so that groups here have their members at once; the default
+ * (following) and invites are tested with users of their own.
+ */
 async function members<N extends number>(n: N, name: string): Promise<Tuple<N, Member>> {
   const users = await cluster.quickUsers(n, name);
+  await Promise.all(users.map((u) => u.c.request('conversations:updateSettings', { groupAdds: 'everyone' })));
   return users.map((u) => ({ ...u, got: new Received(u) })) as Tuple<N, Member>;
+}
+
+/** `n` users with the default settings (groupAdds: following), alternating between the nodes. */
+async function users<N extends number>(n: N, name: string): Promise<Tuple<N, SocialUser>> {
+  return (await cluster.quickUsers(n, name)) as Tuple<N, SocialUser>;
 }
 
 const cmid = () => `c-${randomBytes(9).toString('base64url')}`;
@@ -64,6 +86,18 @@ const seqs = (messages: MessageView[]) => messages.map((m) => m.seq);
 
 function send(u: SocialUser, conversationId: string, text: string, clientMessageId = cmid()) {
   return u.c.request('conversations:send', { conversationId, clientMessageId, text });
+}
+
+/** send(), waiting out the sender's rate limit (REQUEST_RATE_LIMITED) and retrying with the same clientMessageId. */
+async function sendPaced(u: SocialUser, conversationId: string, text: string, clientMessageId = cmid()) {
+  for (;;) {
+    try {
+      return await send(u, conversationId, text, clientMessageId);
+    } catch (err) {
+      if (!(err instanceof FlockRequestError) || err.code !== 'REQUEST_RATE_LIMITED') throw err;
+      await new Promise((resolve) => setTimeout(resolve, Number(err.details?.retryAfterMs ?? 100)));
+    }
+  }
 }
 
 async function group(owner: SocialUser, others: SocialUser[], title = 'a group') {
@@ -303,7 +337,11 @@ test('unread counts and receipts are exact under concurrent senders; markRead ne
   await send(s2, d, 'anyone?');
   t.like(await reader.c.request('conversations:get', { conversationId: b }), { folder: 'inbox', unread: 6 });
   t.like(await reader.c.request('conversations:get', { conversationId: d }), { folder: 'requests', unread: 2 });
-  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 3 * N + 6, conversations: 2, requests: 1 }, 'requests are not counted as unread');
+  t.deepEqual(
+    await reader.c.request('conversations:unread', {}),
+    { unread: 3 * N + 6, conversations: 2, requests: 1, capped: false },
+    'requests are not counted as unread',
+  );
 
   t.deepEqual(await reader.c.request('conversations:markRead', { conversationId: a, seq: 10 }), { readSeq: 10, deliveredSeq: 10 });
   t.is((await reader.c.request('conversations:get', { conversationId: a })).unread, lastA - 10);
@@ -315,13 +353,13 @@ test('unread counts and receipts are exact under concurrent senders; markRead ne
     { readSeq: lastA, deliveredSeq: lastA },
     'clamped to the last message',
   );
-  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 6, conversations: 1, requests: 1 });
+  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 6, conversations: 1, requests: 1, capped: false });
 
   // Concurrent receipts in any order end at the highest.
   const acks = await Promise.all([4, 1, 6, 2, 5, 3].map((seq) => reader.c.request('conversations:markRead', { conversationId: b, seq })));
   t.true(acks.every((r) => r.readSeq <= 6 && r.deliveredSeq >= r.readSeq));
   t.like(await reader.c.request('conversations:get', { conversationId: b }), { unread: 0 });
-  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 1 });
+  t.deepEqual(await reader.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 1, capped: false });
   const seenBy = (await s2.c.request('conversations:get', { conversationId: a })).members;
   t.like(
     seenBy.find((m) => m.userId === reader.userId),
@@ -381,7 +419,7 @@ test('non-members can neither read nor write: CONVERSATION_NOT_FOUND, as for an 
   t.deepEqual((await a.c.request('conversations:get', { conversationId: g })).members.map((m) => m.userId).sort(), [a.userId, b.userId].sort());
   t.deepEqual(await listed(outsider, 'inbox'), []);
   t.deepEqual(await listed(outsider, 'requests'), []);
-  t.deepEqual(await outsider.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 0 });
+  t.deepEqual(await outsider.c.request('conversations:unread', {}), { unread: 0, conversations: 0, requests: 0, capped: false });
   t.deepEqual(outsider.got.messages, []);
 });
 
@@ -456,7 +494,7 @@ test('a removed member gets the removal and then nothing, reads up to it, and ca
   t.is((await fullHistory(stays, g))[2]!.text, 'two', "the removed member's message stays");
 
   // Added back, they read from the new join on.
-  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: g, userIds: [gone.userId] }), { added: [gone.userId] });
+  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: g, userIds: [gone.userId] }), { added: [gone.userId], invited: [] });
   t.deepEqual(seqs(await fullHistory(gone, g)), [7]);
   t.like(await gone.c.request('conversations:get', { conversationId: g }), { lastSeq: 7, unread: 1 });
 });
@@ -476,7 +514,10 @@ test('only the owner and admins manage a group, only the owner sets roles, and a
 
   t.deepEqual(await owner.c.request('conversations:setRole', { conversationId: g, userId: admin.userId, role: 'admin' }), { changed: true });
   t.deepEqual(await owner.c.request('conversations:setRole', { conversationId: g, userId: admin.userId, role: 'admin' }), { changed: false });
-  t.deepEqual(await admin.c.request('conversations:addMembers', { conversationId: g, userIds: [extra.userId, m1.userId] }), { added: [extra.userId] });
+  t.deepEqual(await admin.c.request('conversations:addMembers', { conversationId: g, userIds: [extra.userId, m1.userId] }), {
+    added: [extra.userId],
+    invited: [],
+  });
   t.deepEqual(await admin.c.request('conversations:rename', { conversationId: g, title: 'renamed by an admin' }), { changed: true });
   t.deepEqual(await admin.c.request('conversations:removeMember', { conversationId: g, userId: m2.userId }), { changed: true });
   t.is(await codeOf(admin.c.request('conversations:removeMember', { conversationId: g, userId: owner.userId })), 'CONVERSATION_FORBIDDEN');
@@ -589,7 +630,7 @@ test('message requests: a 1:1 from someone you do not follow waits in requests; 
     [f],
     'someone you follow lands in the inbox',
   );
-  t.deepEqual(await r.c.request('conversations:unread', {}), { unread: 1, conversations: 1, requests: 1 });
+  t.deepEqual(await r.c.request('conversations:unread', {}), { unread: 1, conversations: 1, requests: 1, capped: false });
 
   t.deepEqual(await r.c.request('conversations:accept', { conversationId: s }), { changed: true });
   t.deepEqual(await r.c.request('conversations:accept', { conversationId: s }), { changed: false });
@@ -677,11 +718,11 @@ test(`a group holds at most CONVERSATION_MAX_MEMBERS (${MAX_MEMBERS}) members: C
   t.is(await codeOf(add(others.slice(MAX_MEMBERS - 2))), 'CONVERSATION_FULL', 'two more would be one too many');
   t.like(await owner.c.request('conversations:get', { conversationId: g }), { lastSeq: 1 });
   t.is((await owner.c.request('conversations:get', { conversationId: g })).members.length, MAX_MEMBERS - 1);
-  t.deepEqual(await add([others[MAX_MEMBERS - 2]!]), { added: [others[MAX_MEMBERS - 2]!.userId] });
+  t.deepEqual(await add([others[MAX_MEMBERS - 2]!]), { added: [others[MAX_MEMBERS - 2]!.userId], invited: [] });
   t.is(await codeOf(add([others[MAX_MEMBERS - 1]!])), 'CONVERSATION_FULL');
   t.is(await codeOf(others[MAX_MEMBERS - 1]!.c.request('conversations:get', { conversationId: g })), 'CONVERSATION_NOT_FOUND');
   await owner.c.request('conversations:removeMember', { conversationId: g, userId: others[0]!.userId });
-  t.deepEqual(await add([others[MAX_MEMBERS - 1]!]), { added: [others[MAX_MEMBERS - 1]!.userId] }, 'room again after a removal');
+  t.deepEqual(await add([others[MAX_MEMBERS - 1]!]), { added: [others[MAX_MEMBERS - 1]!.userId], invited: [] }, 'room again after a removal');
   t.is((await owner.c.request('conversations:get', { conversationId: g })).members.length, MAX_MEMBERS);
 });
 
@@ -823,7 +864,7 @@ test('history pages before and after with hasMore, and a member added later read
   }
   t.deepEqual(back, range(1, 21));
 
-  t.deepEqual(await a.c.request('conversations:addMembers', { conversationId: g, userIds: [late.userId] }), { added: [late.userId] });
+  t.deepEqual(await a.c.request('conversations:addMembers', { conversationId: g, userIds: [late.userId] }), { added: [late.userId], invited: [] });
   await send(a, g, 'welcome');
   await send(b, g, 'hi');
   t.deepEqual(await page({}, late), [[22, 23, 24], false], 'from the join on');
@@ -846,6 +887,204 @@ test('history pages before and after with hasMore, and a member added later read
   t.true(await eventually(async () => late.got.of(g).length === 4));
   t.deepEqual(seqs(late.got.of(g)), [22, 23, 24, 25], 'live from the join on, too');
   t.deepEqual(seqs(await fullHistory(b, g)), range(1, 25));
+});
+
+// ---- who may add whom (issue 13) ----
+
+test('group adds need consent: only people a user follows add them directly (the default); anyone else sends an invite, and the invitee gets nothing but it until they accept', async (t) => {
+  const [owner, friend, stranger, picky, open] = await users(5, 'consent');
+  await friend.c.request('graph:follow', { userId: owner.userId });
+  await picky.c.request('graph:follow', { userId: owner.userId });
+  t.deepEqual(await stranger.c.request('conversations:settings', {}), { groupAdds: 'following' }, 'the default');
+  t.deepEqual(await picky.c.request('conversations:updateSettings', { groupAdds: 'nobody' }), { groupAdds: 'nobody' });
+  t.deepEqual(await open.c.request('conversations:updateSettings', { groupAdds: 'everyone' }), { groupAdds: 'everyone' });
+  const ids = (us: { userId: string }[]) => us.map((u) => u.userId).sort();
+
+  const g = await group(owner, [friend, stranger, picky, open], 'consent');
+  const id = g.conversationId;
+  t.deepEqual(ids(g.members), ids([owner, friend, open]), 'a follower of the owner, and who lets anyone add them');
+  t.deepEqual([...g.invited].sort(), ids([stranger, picky]), 'a stranger, and a follower who lets nobody add them');
+  t.is((await open.c.request('conversations:get', { conversationId: id })).folder, 'requests', 'added by someone they do not follow: a message request');
+  t.like(await friend.c.request('conversations:get', { conversationId: id }), { folder: 'inbox', invited: g.invited });
+  await send(owner, id, 'welcome, members');
+
+  for (const u of [stranger, picky]) {
+    t.like(await u.c.request('conversations:invites', {}), {
+      items: [{ conversationId: id, title: 'consent', by: owner.userId, members: 3 }],
+      nextCursor: null,
+    });
+    const refused = await Promise.all(
+      [
+        u.c.request('conversations:get', { conversationId: id }),
+        u.c.request('conversations:history', { conversationId: id }),
+        send(u, id, 'let me in'),
+        u.c.request('conversations:markRead', { conversationId: id, seq: 1 }),
+        u.c.request('conversations:typing', { conversationId: id }),
+      ].map(codeOf),
+    );
+    t.deepEqual(refused, Array(5).fill('CONVERSATION_NOT_FOUND'), 'not a member');
+    // Stored before the acks above: what the stream lacks now was never delivered.
+    const stream = await streamOf(u);
+    t.deepEqual(
+      stream.map((e) => e.type),
+      ['conversations:invited'],
+      'the invite, and none of the messages',
+    );
+    t.like(stream[0]?.data, { conversationId: id, by: owner.userId, title: 'consent' });
+  }
+  t.is((await fullHistory(friend, id)).length, 2, 'invites take no sequence number');
+
+  // Accepting: a member from the join on.
+  const joined = await stranger.c.request('conversations:acceptInvite', { conversationId: id });
+  t.like(joined, { folder: 'inbox', lastSeq: 3, unread: 0, invited: [picky.userId] });
+  t.deepEqual(ids(joined.members), ids([owner, friend, open, stranger]));
+  const readable = await fullHistory(stranger, id);
+  t.is(readable.length, 1, 'history from the join on');
+  t.like(readable[0], { seq: 3, kind: 'system', system: { action: 'joined', by: stranger.userId, userIds: [stranger.userId] } });
+  await send(friend, id, 'hello, stranger');
+  t.deepEqual(await streamedMessages(stranger, id), [3, 4], 'delivered from the join on');
+  t.deepEqual(await streamedMessages(friend, id), [1, 2, 3, 4], 'the others are told of the join');
+  t.like(await stranger.c.request('conversations:acceptInvite', { conversationId: id }), { lastSeq: 4 }, 'accepting again changes nothing');
+  t.deepEqual((await stranger.c.request('conversations:invites', {})).items, []);
+
+  // Declining: the invite goes, nothing else happens.
+  t.deepEqual(await picky.c.request('conversations:declineInvite', { conversationId: id }), { changed: true });
+  t.deepEqual(await picky.c.request('conversations:declineInvite', { conversationId: id }), { changed: false });
+  t.is(await codeOf(picky.c.request('conversations:acceptInvite', { conversationId: id })), 'CONVERSATION_NOT_FOUND');
+  t.deepEqual((await owner.c.request('conversations:get', { conversationId: id })).invited, []);
+
+  // addMembers decides by the same setting; an invite is sent once and can be withdrawn.
+  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: id, userIds: [picky.userId] }), { added: [], invited: [picky.userId] });
+  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: id, userIds: [picky.userId] }), { added: [], invited: [] });
+  t.deepEqual(await owner.c.request('conversations:removeMember', { conversationId: id, userId: picky.userId }), { changed: true }, 'withdrawn');
+  t.deepEqual((await picky.c.request('conversations:invites', {})).items, []);
+  t.is(await codeOf(picky.c.request('conversations:acceptInvite', { conversationId: id })), 'CONVERSATION_NOT_FOUND');
+  t.deepEqual(await picky.c.request('conversations:updateSettings', { groupAdds: 'following' }), { groupAdds: 'following' });
+  t.deepEqual(await owner.c.request('conversations:addMembers', { conversationId: id, userIds: [picky.userId] }), { added: [picky.userId], invited: [] });
+  t.deepEqual(
+    (await streamOf(picky)).map((e) => e.type),
+    ['conversations:invited', 'conversations:invited', 'conversations:message'],
+    'two invites, then the messages from the add on',
+  );
+  t.is(await lastSeq(owner, id), 5);
+});
+
+test('a block stops adds and invites either way; an invite from someone blocked later is left out of the list and cannot be accepted', async (t) => {
+  const [x, y, z] = await users(3, 'blockinv');
+  await x.c.request('graph:block', { userId: y.userId });
+  t.is(await codeOf(group(y, [x])), 'GRAPH_BLOCKED', 'the blocked one cannot invite the blocker');
+  t.is(await codeOf(group(x, [y])), 'GRAPH_BLOCKED', 'nor the blocker the blocked one');
+  const g = await group(y, [z]);
+  t.deepEqual(g.invited, [z.userId]);
+  t.is(await codeOf(y.c.request('conversations:addMembers', { conversationId: g.conversationId, userIds: [x.userId] })), 'GRAPH_BLOCKED');
+  t.deepEqual((await x.c.request('conversations:invites', {})).items, []);
+  t.deepEqual(await streamOf(x), [], 'nothing reached the blocker');
+
+  await z.c.request('graph:block', { userId: y.userId });
+  t.deepEqual((await z.c.request('conversations:invites', {})).items, [], 'hidden once blocked');
+  t.is(await codeOf(z.c.request('conversations:acceptInvite', { conversationId: g.conversationId })), 'GRAPH_BLOCKED');
+  t.is(await codeOf(z.c.request('conversations:get', { conversationId: g.conversationId })), 'CONVERSATION_NOT_FOUND');
+  t.deepEqual(await z.c.request('conversations:declineInvite', { conversationId: g.conversationId }), { changed: true }, 'declining still works');
+});
+
+// ---- personal-stream quotas of senders (issue 13) ----
+
+test(`a sender over the quota into another user's stream (${QUOTA.perRecipient} bytes a day here) gets STREAM_QUOTA_EXCEEDED; nothing is stored or delivered`, async (t) => {
+  const [a, b, c] = await members(3, 'quota');
+  const d = (await a.c.request('conversations:openDirect', { userId: b.userId })).conversationId;
+  const big = 'q'.repeat(4_000);
+  let sent = 0;
+  let refusal: unknown;
+  let refusedKey = '';
+  for (; sent < 100 && refusal === undefined; sent++) {
+    refusedKey = cmid();
+    await send(a, d, big, refusedKey).catch((err: unknown) => (refusal = err));
+  }
+  sent -= 1;
+  t.true(refusal instanceof FlockRequestError && refusal.code === 'STREAM_QUOTA_EXCEEDED', String(refusal));
+  const details = (refusal as FlockRequestError).details;
+  t.like(details, { scope: 'recipient', limit: QUOTA.perRecipient });
+  t.true(Number(details?.retryAfterMs) > 0 && Number(details?.retryAfterMs) <= 24 * 3_600_000);
+  const eventBytes = QUOTA.perRecipient / sent;
+  t.true(eventBytes > 4_000 && eventBytes < 4_600, `about ${sent} messages of 4,000 characters fit: ${eventBytes} bytes each`);
+
+  t.is(await lastSeq(a, d), sent, 'the refused message took no sequence number');
+  t.deepEqual(await streamedMessages(b, d), range(1, sent), 'and was not delivered');
+  t.is(await codeOf(send(a, d, big, refusedKey)), 'STREAM_QUOTA_EXCEEDED', 'its resend key was not recorded either: refused again, not a duplicate');
+  t.is(await codeOf(a.c.request('conversations:markRead', { conversationId: d, seq: 1 })), 'ok', 'nothing to deliver: a receipt that changes nothing');
+  // The budget is per sender and recipient: b answers, and a still writes to c.
+  t.like(await send(b, d, 'got them all'), { duplicate: false, message: { seq: sent + 1 } });
+  const other = (await a.c.request('conversations:openDirect', { userId: c.userId })).conversationId;
+  t.like(await send(a, other, big), { duplicate: false });
+});
+
+test(`a sender over the per-minute quota across recipients (${QUOTA.perMinute} bytes here) gets STREAM_QUOTA_EXCEEDED for a group message`, async (t) => {
+  const [a, ...others] = await members(MAX_MEMBERS, 'quotamin');
+  const g = (await group(a, others)).conversationId;
+  const big = 'm'.repeat(4_000);
+  let code = 'ok';
+  let sent = 0;
+  for (; sent < 100 && code === 'ok'; sent++) code = await codeOf(send(a, g, big));
+  t.is(code, 'STREAM_QUOTA_EXCEEDED');
+  sent -= 1;
+  // Each message goes to the five others: the minute's budget lasts about 1 MiB / (5 x 4.4 KB).
+  t.true(sent > 40 && sent < 52, `${sent} sent`);
+  t.is(await lastSeq(a, g), 1 + sent);
+  t.like(await send(others[0], g, 'someone else may still talk'), { duplicate: false, message: { seq: 2 + sent } });
+});
+
+// ---- bounds (issue 13) ----
+
+test(`conversations:unread counts over the ${UNREAD_SCAN} most recently active conversations and says when there are more`, async (t) => {
+  const [r, ...senders] = (await members(UNREAD_SCAN + 2, 'unreadcap')) as [Member, ...Member[]];
+  await Promise.all(senders.map((s) => r.c.request('graph:follow', { userId: s.userId })));
+  const direct: string[] = [];
+  for (const [i, s] of senders.entries()) {
+    const d = (await s.c.request('conversations:openDirect', { userId: r.userId })).conversationId;
+    for (let k = 0; k <= i; k++) await send(s, d, `${i}/${k}`);
+    direct.push(d); // oldest activity first: conversation i has i + 1 unread messages
+  }
+  const countOf = (idx: number[]) => ({ unread: idx.reduce((sum, i) => sum + i + 1, 0), conversations: idx.length, requests: 0, capped: true });
+  const newest = range(senders.length - UNREAD_SCAN, senders.length - 1);
+  t.deepEqual(await r.c.request('conversations:unread', {}), countOf(newest), 'the oldest conversation is left out');
+  // Activity brings the oldest back into the counted ones (now with 2 unread) and pushes the next oldest out.
+  await send(senders[0]!, direct[0]!, 'me again');
+  t.deepEqual(await r.c.request('conversations:unread', {}), {
+    ...countOf(newest.slice(1)),
+    unread: countOf(newest.slice(1)).unread + 2,
+    conversations: UNREAD_SCAN,
+  });
+});
+
+// ---- resends (issue 13) ----
+
+test('a resend after more than 500 later messages still returns the stored message, and within the window only', async (t) => {
+  const all = await members(MAX_MEMBERS, 'resend500');
+  const [a, ...rest] = all;
+  const g = (await group(a, rest, 'resend window')).conversationId;
+  const key = cmid();
+  const first = await send(a, g, 'the one', key);
+  // 510 messages from the five others (102 each, at their rate limit) before the retry.
+  const PER_SENDER = 102;
+  await Promise.all(
+    rest.map(async (u) => {
+      for (let k = 0; k < PER_SENDER; k++) await sendPaced(u, g, `${k}`);
+    }),
+  );
+  t.is(await lastSeq(a, g), 2 + rest.length * PER_SENDER);
+  const retried = await send(a, g, 'the one', key);
+  t.true(retried.duplicate, 'recognised after 510 others');
+  t.deepEqual(retried.message, first.message);
+  t.is(await lastSeq(a, g), 2 + rest.length * PER_SENDER, 'nothing stored twice');
+  t.is((await fullHistory(rest[0], g)).filter((m) => m.clientMessageId === key).length, 1);
+
+  // Past the window (CONVERSATION_RESEND_WINDOW_HOURS) the key no longer names the message: the same id makes a new one.
+  await cluster.withDb((db) =>
+    db
+      .collection<{ _id: string; expireAt: Date }>('message_keys')
+      .updateOne({ _id: `${g}|${a.userId}|${key}` }, { $set: { expireAt: new Date(Date.now() - 1) } }),
+  );
+  t.like(await send(a, g, 'the one, a day later', key), { duplicate: false, message: { seq: 3 + rest.length * PER_SENDER } });
 });
 
 // ---- helpers ----

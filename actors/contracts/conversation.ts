@@ -1,5 +1,5 @@
 // ConversationActor's interface: one per conversation (key = conversation
-// id). It owns the conversation document (members, roles, folders,
+// id). It owns the conversation document (members, invites, roles, folders,
 // receipts, the sequence counter) and the conversation's messages, so every
 // member sees the same order and receipts and unread counts are exact.
 import { z } from 'zod';
@@ -25,11 +25,15 @@ export const ConversationActor = defineActorInterface({
     /** Creates the 1:1 conversation of userId and otherId (key = directConversationId). Idempotent. */
     openDirect: { input: z.object({ userId: userIdInput, otherId: userIdInput }), output: changed },
     createGroup: { input: z.object({ userId: userIdInput, title: groupTitle, memberIds: z.array(userIdInput).max(ADD_MAX) }), output: changed },
+    /** Adds those whose groupAdds setting lets userId add them; invites the others. */
     addMembers: {
       input: z.object({ userId: userIdInput, memberIds: z.array(userIdInput).min(1).max(ADD_MAX) }),
-      output: z.object({ added: z.array(z.string()) }),
+      output: z.object({ added: z.array(z.string()), invited: z.array(z.string()) }),
     },
+    /** Removes a member, or withdraws an invite. */
     removeMember: { input: z.object({ userId: userIdInput, memberId: userIdInput }), output: changed },
+    /** The invitee accepts (joins the group) or declines an invite. */
+    respondInvite: { input: z.object({ userId: userIdInput, accept: z.boolean() }), output: changed },
     leave: { input: z.object({ userId: userIdInput }), output: changed },
     rename: { input: z.object({ userId: userIdInput, title: groupTitle }), output: changed },
     setRole: { input: z.object({ userId: userIdInput, memberId: userIdInput, role: z.enum(['admin', 'member']) }), output: changed },
