@@ -87,6 +87,11 @@ export const errorCatalogue = {
     message: 'Too many requests',
     fix: 'Slow down; retry after the time given in details.retryAfterMs.',
   },
+  REQUEST_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    message: 'Too many open connections',
+    fix: 'Close sockets you no longer use; details.scope says whether the limit is per user or per IP and details.limit how many are allowed.',
+  },
   REQUEST_CURSOR_INVALID: {
     status: 400,
     message: 'The cursor is not one this list returned',

@@ -222,6 +222,36 @@ export const configVariables = {
     default: 'false',
     doc: "How many proxies in front of the nodes append to X-Forwarded-For. The client IP is the address the outermost of them saw (the entry that many from the right); entries a client sends itself are ignored. false: the connection's peer.",
   }),
+  OPS_TOKEN: variable({
+    schema: z.string().min(32).max(512).optional(),
+    expects: 'a random string of 32 to 512 characters',
+    secret: 'value',
+    doc: 'Bearer token for /metrics and the detail of /readyz (which services, how they failed). Unset: they are open, so keep them internal at the proxy (deploy/nginx.conf does).',
+  }),
+  SOCKETS_PER_USER: variable({
+    schema: z.coerce.number().int().min(1).max(10_000).default(20),
+    expects: 'an integer from 1 to 10000',
+    default: '20',
+    doc: 'Signed-in sockets of one user on one node; one more is refused with REQUEST_TOO_MANY_CONNECTIONS (at the handshake, or the sign-in request on an open socket).',
+  }),
+  SOCKETS_PER_IP: variable({
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+    expects: 'an integer from 1 to 1000000',
+    default: '1000',
+    doc: 'Open sockets from one client IP on one node (mobile carriers put many users behind one address); one more is refused at the handshake with REQUEST_TOO_MANY_CONNECTIONS.',
+  }),
+  SOCKET_SIGN_IN_SECONDS: variable({
+    schema: z.coerce.number().int().min(1).max(3_600).default(60),
+    expects: 'an integer number of seconds from 1 to 3600',
+    default: '60',
+    doc: 'How long a socket may stay open without a session (connected without a token, or signed out); then it gets flock:error AUTH_REQUIRED and is disconnected.',
+  }),
+  ACCESS_TOKEN_GRACE_SECONDS: variable({
+    schema: z.coerce.number().int().min(0).max(3_600).default(60),
+    expects: 'an integer number of seconds from 0 to 3600',
+    default: '60',
+    doc: 'After auth:expired, how long a socket keeps its rooms (personal events, presence, live feed) waiting for auth:reauthenticate; then it is signed out: it leaves every room and gets flock:error AUTH_TOKEN_EXPIRED.',
+  }),
   RATE_LIMIT_IP_PER_SECOND: variable({
     schema: z.coerce.number().int().min(1).max(100_000).default(100),
     expects: 'an integer from 1 to 100000',
@@ -489,6 +519,8 @@ export interface Config {
   /** Proxies in front of the node that append to X-Forwarded-For (0: trust none). */
   trustProxyHops: number;
   ipRatePerSecond: number;
+  sockets: { perUser: number; perIp: number; signInSeconds: number; graceSeconds: number };
+  opsToken: string | undefined;
   devServices: 'auto' | 'off';
   dataDir: string;
   cacheDir: string;
@@ -576,6 +608,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     oauth: v.OAUTH_CONFIG,
     ipRatePerSecond: v.RATE_LIMIT_IP_PER_SECOND,
+    opsToken: v.OPS_TOKEN,
+    sockets: {
+      perUser: v.SOCKETS_PER_USER,
+      perIp: v.SOCKETS_PER_IP,
+      signInSeconds: v.SOCKET_SIGN_IN_SECONDS,
+      graceSeconds: v.ACCESS_TOKEN_GRACE_SECONDS,
+    },
     devServices,
     dataDir: path.resolve(v.FLOCK_DATA_DIR),
     cacheDir: path.resolve(v.FLOCK_CACHE_DIR ?? defaultCacheDir()),

@@ -15,6 +15,7 @@ import { createS3Client, ensureBucket, pingS3 } from './s3.ts';
 import { createStripe } from './stripe.ts';
 import { openEngine, registerEngineMetric } from './socket-engine.ts';
 import { routes } from '../routes/registry.ts';
+import { opsAccess } from './ops-access.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
 import { channels } from '../channels/registry.ts';
@@ -182,7 +183,14 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const streams = createPersonalStream({ redis, prefix, settings: { maxBytes: config.streams.maxBytes } });
   delivery = new Delivery(io, streams, config.env !== 'production');
   const live = delivery;
-  const presence = createPresence({ redis, prefix, nodeId: config.nodeId, leaseMs: config.actors.leaseMs, log: log.child({ subsystem: 'presence' }) });
+  const presence = createPresence({
+    redis,
+    prefix,
+    nodeId: config.nodeId,
+    leaseMs: config.actors.leaseMs,
+    maxSocketsPerUser: config.sockets.perUser,
+    log: log.child({ subsystem: 'presence' }),
+  });
   await presence.start();
   isOnline = async (userId) => (await presence.status([userId])).get(userId)?.online ?? false;
   const accounts = createAccountService({ connection: mongoose.connection });
@@ -265,6 +273,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     allowedOrigins: config.allowedOrigins,
     trustProxyHops: config.trustProxyHops,
     ipRatePerSecond: config.ipRatePerSecond,
+    sockets: config.sockets,
     limiter,
     delivery: live,
     log: log.child({ subsystem: 'gateway' }),
@@ -279,6 +288,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
       asyncApi,
       oauth,
+      opsAccess: opsAccess(config.opsToken),
     },
     authenticate: (token) => tokens.verifyAccessToken(token),
     limiter,
