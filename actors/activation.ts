@@ -38,8 +38,8 @@ export interface ActivationHost {
   context(activation: Activation): ActorContext<unknown, unknown>;
   /** Called when a write was refused: this activation is stale. */
   fenced(activation: Activation): void;
-  /** Called when the node lease is no longer valid. */
-  leaseLost(): void;
+  /** Called when the node lease is no longer valid; `activation` found out, and is dropped with every other one. */
+  leaseLost(activation: Activation): void;
   /** Sends a turn that cannot run here back through routing. */
   reroute(turn: Turn): void;
 }
@@ -91,9 +91,11 @@ export class Activation {
     private readonly store: StateStore,
     private readonly host: ActivationHost,
     private readonly capacity: number,
+    /** The stored effects are known done (this node ran them before it lost its lease): no redo. */
+    effectsDone = false,
   ) {
     this.pending = pending;
-    this.pendingUndone = pending.length > 0;
+    this.pendingUndone = pending.length > 0 && !effectsDone;
     this.pendingStored = pending.length > 0;
     this.depthGauge = host.metrics.mailboxDepth.labels(def.type);
     this.turnHistogram = host.metrics.turnSeconds.labels(def.type);
@@ -110,6 +112,11 @@ export class Activation {
   /** The version the state gets at the next commit. */
   get nextVersion(): number {
     return this.version + 1;
+  }
+
+  /** The stored state's version, if the effects it lists are all done (a passivation's final write would clear them); else undefined. */
+  get doneAtVersion(): number | undefined {
+    return this.pendingStored && !this.pendingUndone ? this.version : undefined;
   }
 
   submit(turn: Turn): void {
@@ -130,7 +137,7 @@ export class Activation {
       for (const timer of this.timers.values()) clearTimeout(timer);
       this.timers.clear();
       clearTimeout(this.flushTimer);
-      if (reason !== 'fenced') await this.finalWrite().catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final write failed'));
+      if (reason !== 'fenced') await this.finalWrite(reason).catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final write failed'));
       this.status = 'closed';
       const queued = this.queue.splice(0);
       this.depthGauge.dec(queued.length);
@@ -164,10 +171,16 @@ export class Activation {
   /**
    * Cached state, and the list of effects that are done (so the next
    * activation does not redo them); an activation that never saved anything
-   * drops its claim instead.
+   * drops its claim instead. After a lease loss only the cached state: every
+   * actor of the node would write at once (seconds of queued writes on the
+   * embedded database, asks timing out behind them). The runtime remembers
+   * `doneAtVersion` instead, so the activation that comes back here skips the
+   * redo; one on another node redoes the effects (at least once, as after a
+   * crash), and passivating that one releases a claim without state.
    */
-  private async finalWrite(): Promise<void> {
+  private async finalWrite(reason: CloseReason): Promise<void> {
     await this.flush();
+    if (reason === 'lease-lost') return;
     if (this.version === 0) {
       await this.store.release?.(this.key, this.epoch);
       return;
@@ -196,9 +209,10 @@ export class Activation {
     }
     if (!this.host.leaseValid()) {
       // This node may have been presumed dead: never act on possibly stale state. Losing the lease
-      // first marks this activation closing, so the rerouted turn waits for a new owner instead of
-      // landing here again (which recursed without end).
-      this.host.leaseLost();
+      // first marks this activation closing (even one activated while an earlier loss was being
+      // handled), so the rerouted turn waits for a new owner instead of landing here again: that
+      // re-entered submit -> pump -> run -> reroute until the stack overflowed.
+      this.host.leaseLost(this);
       this.host.reroute(turn);
       return;
     }

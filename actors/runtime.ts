@@ -25,6 +25,7 @@ import type { ActorContext, ActorInterface, ActorType, InputOf, MessageName, Out
 import { Directory } from './directory.ts';
 import type { RequestEnvelope } from './envelope.ts';
 import { AskCounters, createActorMetrics, type ActorMetrics } from './metrics.ts';
+import { Admission } from './admission.ts';
 import { ActorRef, type ActorSender, type AskOptions } from './ref.ts';
 import { Reminders, type ReminderDelivery } from './reminders.ts';
 import type { ActorServices } from './services.ts';
@@ -54,6 +55,10 @@ export interface RuntimeOptions {
 
 const MAX_HOPS = 4;
 const MAX_ROUTES = 100_000;
+/** Activations loading their state at once on one node (actors/admission.ts). */
+const ACTIVATIONS_AT_ONCE = 16;
+/** Activations waiting for one of those slots beyond which a message is refused at once (ACTOR_UNAVAILABLE). */
+const ACTIVATIONS_WAITING = 256;
 
 export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, TransportHost, ReminderDelivery {
   readonly id: string;
@@ -71,6 +76,8 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
   private readonly resolving = new Map<string, Promise<void>>();
   /** Last known owner of remote actors. */
   private readonly routes = new Map<string, string>();
+  /** Actors dropped at a lease loss whose stored effects were all done, with the stored version: not redone if they come back here unchanged. */
+  private readonly doneEffects = new Map<string, number>();
   /** Deadlines of local turns: one timer for all of them. */
   private readonly turnDeadlines = new Deadlines<LocalTurn>((t) => t.expire());
   private readonly directory: Directory;
@@ -80,6 +87,9 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
   private readonly leaseMs: number;
   private readonly idleAfterMs: number;
   private readonly mailboxCapacity: number;
+  private readonly admission = new Admission(ACTIVATIONS_AT_ONCE, ACTIVATIONS_WAITING);
+  /** The highest fencing epoch this runtime has held or seen stored: after Redis lost its counter, new epochs start above it. */
+  private maxEpoch = 0;
   private leaseValidUntil = 0;
   private losingLease: Promise<void> | undefined;
   private stopping = false;
@@ -174,15 +184,21 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
     return Date.now() < this.leaseValidUntil;
   }
 
-  leaseLost(): void {
-    // Synchronously up to its first await, this marks every activation closing,
-    // so messages rerouted meanwhile wait for the new lease instead of landing in them again.
+  leaseLost(found?: Activation): void {
+    // Synchronously up to its first await, this marks every activation closing (and the one that
+    // found out, which may be newer than a loss already being handled), so messages rerouted
+    // meanwhile wait for the new lease instead of landing in them again.
+    if (found) void this.deactivate(found, 'lease-lost');
     this.losingLease ??= (async () => {
       this.log.warn({ activations: this.activations.size }, 'node lease lost: dropping every activation');
       this.leaseValidUntil = 0;
       this.routes.clear();
       await Promise.allSettled([...this.activations.values()].map((a) => this.deactivate(a, 'lease-lost')));
-      if (!this.stopping) await this.registerLease();
+      if (this.stopping) return;
+      // If Redis lost its data the epoch counter starts again at 1: move it past every epoch this node used,
+      // so its claims are not all refused by MongoDB once each (see activate).
+      await this.directory.raiseEpoch(this.maxEpoch).catch(() => {});
+      await this.registerLease();
     })().finally(() => {
       this.losingLease = undefined;
     });
@@ -290,18 +306,20 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       const local = this.activations.get(request.address);
       if (local) {
         if (local.status === 'active') return this.runLocal(local, request);
-        await (local.ended ?? sleep(5));
+        await byDeadline(local.ended ?? sleep(5), request);
         continue;
       }
       const owner = this.routes.get(request.address);
       if (!owner) {
-        // One lookup per actor at a time on this node, however many messages wait for it.
+        // One lookup per actor at a time on this node, however many messages wait for it; each waits
+        // until its own deadline at most (a slow database must not hold asks past theirs).
         let resolving = this.resolving.get(request.address);
         if (!resolving) {
           resolving = this.resolve(request).finally(() => this.resolving.delete(request.address));
+          resolving.catch(() => {}); // its waiters may all have left at their deadlines
           this.resolving.set(request.address, resolving);
         }
-        await resolving;
+        await byDeadline(resolving, request);
         continue;
       }
       if (request.hops >= MAX_HOPS) throw new FlockError('ACTOR_UNAVAILABLE', `${request.address}: routing did not settle`);
@@ -381,18 +399,21 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       return;
     }
     try {
-      await this.activate(request, claim.epoch);
+      // undefined: the request's deadline passed while it waited for a slot; its caller gives up or tries again.
+      await this.admission.run(request.deadline, () => this.activate(request, claim.epoch, claim.status === 'mine'));
     } catch (err) {
       if (!(isFlockError(err) && err.code === 'ACTOR_FENCED')) throw err;
       await sleep(20); // a refused claim is retried by the caller's loop: not at once, not in a tight loop
     }
   }
 
-  private async activate(request: Request, epoch: number): Promise<void> {
+  private async activate(request: Request, epoch: number, held: boolean): Promise<void> {
     const { def, key, address } = request;
     const store = this.stores.get(def.type)!;
-    const claim = await store.claim(key, epoch);
+    this.maxEpoch = Math.max(this.maxEpoch, epoch);
+    const claim = await store.claim(key, epoch, held);
     if (!claim.ok) {
+      this.maxEpoch = Math.max(this.maxEpoch, claim.storedEpoch);
       if (claim.storedEpoch >= epoch) {
         // Redis lost its epoch counter (restart without persistence): move it past MongoDB's and claim again.
         await this.directory.release(address, epoch);
@@ -409,7 +430,22 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       await this.directory.release(address, epoch);
       throw new FlockError('ACTOR_STATE_INVALID', `${address}: ${valid.success ? 'stored effects do not match the effect schema' : valid.error.message}`);
     }
-    const activation = new Activation(def, key, address, epoch, claim.version, valid.data, pending, store, this, def.mailboxCapacity ?? this.mailboxCapacity);
+    // Versions only grow: the same version is the very state (and effect list) this node saved, then ran the effects of.
+    const effectsDone = this.doneEffects.get(address) === claim.version;
+    this.doneEffects.delete(address);
+    const activation = new Activation(
+      def,
+      key,
+      address,
+      epoch,
+      claim.version,
+      valid.data,
+      pending,
+      store,
+      this,
+      def.mailboxCapacity ?? this.mailboxCapacity,
+      effectsDone,
+    );
     this.activations.set(address, activation);
     this.metrics.activations.inc({ type: def.type });
     this.metrics.active.inc({ type: def.type });
@@ -451,6 +487,11 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
       if (reason === 'passivate' || reason === 'shutdown') {
         await this.directory.release(activation.address, activation.epoch).catch(() => {});
       }
+      const done = activation.doneAtVersion;
+      if (reason === 'lease-lost' && done !== undefined) {
+        if (this.doneEffects.size >= MAX_ROUTES) this.doneEffects.clear();
+        this.doneEffects.set(activation.address, done);
+      }
       if (this.activations.get(activation.address) === activation) {
         this.activations.delete(activation.address);
         this.metrics.active.dec({ type: activation.def.type });
@@ -473,4 +514,17 @@ export class ActorRuntime implements ActorSender, ActivationHost, ContextHost, T
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Waits for `work` until the request's deadline at most, then fails with ACTOR_TIMEOUT (`work` goes on without this waiter). */
+async function byDeadline(work: Promise<unknown>, request: Request): Promise<void> {
+  const left = request.deadline - Date.now();
+  const timeout = () => new FlockError('ACTOR_TIMEOUT', `${request.address}: no answer to ${request.message} in time`);
+  if (left <= 0) throw timeout();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), left)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

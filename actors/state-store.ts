@@ -14,8 +14,13 @@ import { actorDocId, actorStateModel, type ActorStateModel } from '../models/act
 export type ClaimOutcome = { ok: true; version: number; state: unknown; pending: unknown[] } | { ok: false; storedEpoch: number };
 
 export interface StateStore {
-  /** Takes the stored state for `epoch` and returns it; refused when a newer epoch holds it. */
-  claim(key: string, epoch: number): Promise<ClaimOutcome>;
+  /**
+   * Takes the stored state for `epoch` and returns it; refused when a newer
+   * epoch holds it. `held`: this runtime held `epoch` already (activating the
+   * actor again after a lease loss, with the directory still naming it), so a
+   * read that finds the state stamped with it needs no write.
+   */
+  claim(key: string, epoch: number, held?: boolean): Promise<ClaimOutcome>;
   /**
    * Writes `next` (and the effects still to do) as version `version + 1`;
    * false when this activation was fenced out. `previous` is the state as
@@ -44,8 +49,12 @@ export class ActorStateStore implements StateStore {
     await this.model.init();
   }
 
-  async claim(key: string, epoch: number): Promise<ClaimOutcome> {
+  async claim(key: string, epoch: number, held = false): Promise<ClaimOutcome> {
     const _id = actorDocId(this.type, key);
+    if (held) {
+      const doc = await this.model.findById(_id).lean();
+      if (doc?.epoch === epoch) return { ok: true, version: doc.version, state: doc.state, pending: doc.pending ?? [] };
+    }
     try {
       const doc = await this.model
         .findOneAndUpdate(
@@ -112,13 +121,14 @@ export class DocumentStateStore implements StateStore {
     return this.connection.collection<StoredDocument>(this.collectionName);
   }
 
-  async claim(key: string, epoch: number): Promise<ClaimOutcome> {
-    const doc = await this.collection.findOneAndUpdate({ _id: key, epoch: { $lte: epoch } }, { $set: { epoch } }, { returnDocument: 'after' });
-    if (doc) {
-      const state: Record<string, unknown> = {};
-      for (const [field, value] of Object.entries(doc)) if (!BOOKKEEPING.has(field)) state[field] = value;
-      return { ok: true, version: typeof doc.version === 'number' ? doc.version : 0, state, pending: Array.isArray(doc.pending) ? doc.pending : [] };
+  async claim(key: string, epoch: number, held = false): Promise<ClaimOutcome> {
+    if (held) {
+      const doc = await this.collection.findOne({ _id: key });
+      if (!doc) return { ok: true, version: 0, state: null, pending: [] };
+      if (doc.epoch === epoch) return claimed(doc);
     }
+    const doc = await this.collection.findOneAndUpdate({ _id: key, epoch: { $lte: epoch } }, { $set: { epoch } }, { returnDocument: 'after' });
+    if (doc) return claimed(doc);
     const existing = await this.collection.findOne({ _id: key }, { projection: { epoch: 1 } });
     if (existing) return { ok: false, storedEpoch: existing.epoch };
     return { ok: true, version: 0, state: null, pending: [] };
@@ -154,4 +164,11 @@ export class DocumentStateStore implements StateStore {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A claimed document as the actor's state: its fields without the bookkeeping. */
+function claimed(doc: StoredDocument): ClaimOutcome {
+  const state: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(doc)) if (!BOOKKEEPING.has(field)) state[field] = value;
+  return { ok: true, version: typeof doc.version === 'number' ? doc.version : 0, state, pending: Array.isArray(doc.pending) ? doc.pending : [] };
 }

@@ -4,9 +4,10 @@
 //     below the fan-out threshold;
 //   - the recent posts of followed authors at or above the threshold
 //     ("celebrities", kept in a Redis set when they post), read from MongoDB;
-//   - when the stored feed cannot answer (it is missing, or the page goes past
-//     its oldest entry and it is at its cap): the posts of every followed
-//     author, read from MongoDB.
+//   - when the stored feed cannot answer (it is missing, the page goes past
+//     its oldest entry and it is at its cap, or reaches its floor: a feed made
+//     after Redis lost the old one holds only what came since): the posts of
+//     every followed author, read from MongoDB.
 // Every candidate then goes through the same rules as any other read
 // (blocks, mutes, visibility, deletion; social/reads.ts), and only authors the
 // viewer follows now, or the viewer, are kept: an unfollow or a block takes
@@ -120,19 +121,21 @@ export class HomeFeeds {
   private async candidates(viewerId: string, options: { before?: Cursor; after?: Cursor; limit: number }): Promise<PostDoc[]> {
     const want = options.limit + 1;
     const toEntry = (c: Cursor): FeedEntry => ({ postId: c.id, at: c.t });
-    const [stored, exists, celebs] = await Promise.all([
+    const [stored, exists, floor, celebs] = await Promise.all([
       this.store.range(viewerId, {
         ...(options.before && { before: toEntry(options.before) }),
         ...(options.after && { after: toEntry(options.after) }),
         limit: want,
       }),
       this.store.exists(viewerId),
+      this.store.floor(viewerId),
       this.followedCelebrities(viewerId),
     ]);
     const authors = new Set(celebs);
     // The stored feed cannot answer: merge everyone the viewer follows.
     const capped = exists && stored.length < want && !options.after && (await this.redis.zcard(this.store.key(viewerId))) >= this.store.settings.maxLength;
-    if (!exists || capped) for (const id of [viewerId, ...(await this.following(viewerId))]) authors.add(id);
+    const belowFloor = floor !== null && (options.after ? options.after.t <= floor : stored.length < want || stored[stored.length - 1]!.at <= floor);
+    if (!exists || capped || belowFloor) for (const id of [viewerId, ...(await this.following(viewerId))]) authors.add(id);
     const [fromStore, fromAuthors] = await Promise.all([
       this.social.byIds<PostDoc>(
         this.social.posts,

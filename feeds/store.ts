@@ -5,6 +5,14 @@
 // the cap cut off, or a feed Redis lost, comes back through the merge path
 // (feeds/home.ts). Ties on the score are broken by post id, like every post
 // list (cursor (t, id)).
+//
+// A feed is complete only from its floor up. Fan-out creates a missing feed
+// (a new user's, or one Redis lost: expired, flushed, restarted empty) with
+// the one post it brings, so a member FLOOR is added with the time of the
+// oldest entry of that first write: older posts of the accounts followed are
+// not in it, and pages that reach below the floor come from the merge path.
+// The floor goes when the cap trims it (it is the lowest entry then, so
+// everything kept is above it).
 import { z } from 'zod';
 import { RedisScript } from '../kernel/redis-script.ts';
 import type { Redis } from '../kernel/redis.ts';
@@ -27,11 +35,24 @@ export interface FeedEntry {
   at: number;
 }
 
-/** KEYS: feeds; ARGV: max length, TTL in seconds, then score/member pairs. Each feed gets the entries, its cap and its TTL. */
+/** The member of a stored feed that marks its floor (its score); no post id has a '!'. */
+export const FLOOR = '!floor';
+
+/**
+ * KEYS: feeds; ARGV: max length, TTL in seconds, then score/member pairs.
+ * Each feed gets the entries, its cap and its TTL; a feed this creates gets
+ * its floor.
+ */
 const ADD = `
 local entries = {}
-for i = 3, #ARGV do entries[#entries + 1] = ARGV[i] end
+local oldest = nil
+for i = 3, #ARGV, 2 do
+  entries[#entries + 1] = ARGV[i]
+  entries[#entries + 1] = ARGV[i + 1]
+  if oldest == nil or tonumber(ARGV[i]) < oldest then oldest = tonumber(ARGV[i]) end
+end
 for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then redis.call('ZADD', key, oldest, '${FLOOR}') end
   redis.call('ZADD', key, unpack(entries))
   redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(ARGV[1]) + 1))
   redis.call('EXPIRE', key, ARGV[2])
@@ -74,6 +95,12 @@ export class FeedStore {
     return (await this.redis.exists(this.key(userId))) === 1;
   }
 
+  /** The time (ms) at and below which the stored feed may lack posts; null when it is complete down to its oldest entry (or missing). */
+  async floor(userId: string): Promise<number | null> {
+    const score = await this.redis.zscore(this.key(userId), FLOOR);
+    return score === null ? null : Number(score);
+  }
+
   /**
    * Entries older than `before` (newest first) or newer than `after` (oldest
    * first), at most `limit` (ties on the time broken by post id).
@@ -89,7 +116,7 @@ export class FeedStore {
       raw = await this.redis.zrevrangebyscore(key, options.before ? options.before.at : '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, fetch);
     }
     const entries: FeedEntry[] = [];
-    for (let i = 0; i < raw.length; i += 2) entries.push({ postId: raw[i]!, at: Number(raw[i + 1]) });
+    for (let i = 0; i < raw.length; i += 2) if (raw[i] !== FLOOR) entries.push({ postId: raw[i]!, at: Number(raw[i + 1]) });
     const newer = (a: FeedEntry, b: FeedEntry) => a.at > b.at || (a.at === b.at && a.postId > b.postId);
     const kept = options.after ? entries.filter((e) => newer(e, options.after!)) : options.before ? entries.filter((e) => newer(options.before!, e)) : entries;
     kept.sort((a, b) => (options.after ? (newer(a, b) ? 1 : -1) : newer(a, b) ? -1 : 1));

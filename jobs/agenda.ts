@@ -56,8 +56,16 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const redis = createRedis(options.redisUrl, `flock:${options.nodeId}:jobs`, log);
   const notificationChannel = new RedisNotificationChannel({ redis, channelName: `${options.keyPrefix}:jobs` });
   // Without a listener an 'error' (Redis restarting) would crash the node; the
-  // channel reconnects by itself and polling covers the gap.
-  notificationChannel.on('error', (err: Error) => log.warn({ err: err.message }, 'job notification channel error'));
+  // channel reconnects by itself and polling covers the gap. Its clients report
+  // every reconnection attempt: logged once per outage (thousands a minute otherwise).
+  let channelDown = false;
+  notificationChannel.on('error', (err: Error) => {
+    if (!channelDown) log.warn({ err: err.message }, 'job notification channel error; polling covers the gap until Redis is back');
+    channelDown = true;
+  });
+  redis.on('ready', () => {
+    channelDown = false;
+  });
   const agenda = new Agenda({
     name: options.nodeId,
     backend: new MongoBackend({ mongo: options.db, collection: JOBS_COLLECTION }),

@@ -286,6 +286,23 @@ test.serial('a graceful stop records the effects as done, so the next activation
   else b = await start('b');
 });
 
+test.serial(
+  'a node that lost its lease takes its actors back on their next message without redoing the effects it ran, and writes nothing at the loss',
+  async (t) => {
+    const key = `ledger-${randomBytes(3).toString('hex')}`;
+    await a.ref(Ledger, key).ask('record', { note: 'l1' });
+    const host = a.activeAddresses().includes(`ledger/${key}`) ? a : b;
+    // What Redis losing the node's lease (a restart, a flush, a pause past the lease) looks like to the node.
+    const redis = services.redis();
+    await redis.del(`${namespace}:actors:node:${host.id}`);
+    t.true(await eventually(async () => !host.activeAddresses().includes(`ledger/${key}`), 10_000), 'every activation dropped');
+    t.deepEqual(await listed(key), ['l1'], 'no write at the loss: the effect stays listed');
+    t.deepEqual(await host.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+    t.true(host.activeAddresses().includes(`ledger/${key}`), 'back on the same node');
+    t.deepEqual(runsOf(key), ['l1'], 'the node knew it had run it: not redone');
+  },
+);
+
 test.serial('a crash leaves the effects listed with the state, and the next activation redoes them before its first turn', async (t) => {
   const key = `ledger-${randomBytes(3).toString('hex')}`;
   // What a node leaves when it dies after saving a turn and before (or while) running its effects.

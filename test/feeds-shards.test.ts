@@ -120,6 +120,31 @@ test('a backfill goes only into feeds that exist', async (t) => {
   t.false(await store.exists(unknown), 'a missing feed stays missing: the read path rebuilds it');
 });
 
+test('a feed the fan-out creates (new, or lost by Redis) is complete only from its floor up; a capped feed keeps its newest entries', async (t) => {
+  const [user] = usersOf(6, 1) as [string];
+  t.is(await store.floor(user), null, 'no feed, no floor');
+  const first = { postId: postId(), at: 7_000 };
+  await a.ref(FeedShardActor, '6').ask('add', { userIds: [user], entries: [first] });
+  t.is(await store.floor(user), 7_000, 'older posts of the accounts followed may be missing: pages that reach this time merge them');
+  await a.ref(FeedShardActor, '6').ask('add', {
+    userIds: [user],
+    entries: [
+      { postId: postId(), at: 6_000 },
+      { postId: postId(), at: 8_000 },
+    ],
+  });
+  t.is(await store.floor(user), 7_000, 'later writes keep it');
+  t.is((await feedOf(user)).length, 3, 'reads never return the floor marker');
+  const many = Array.from({ length: MAX_LENGTH }, (_, i) => ({ postId: postId(), at: 9_000 + i }));
+  await a.ref(FeedShardActor, '6').ask('add', { userIds: [user], entries: many });
+  t.is(await store.floor(user), null, 'the cap trims the floor with the oldest entries: what is left is above it');
+  t.deepEqual(
+    await feedOf(user),
+    [...many].reverse().map((e) => e.postId),
+    'the newest entries',
+  );
+});
+
 test('a shard refuses feeds it does not own and bad input with typed errors, and writes nothing', async (t) => {
   const [mine] = usersOf(1, 1) as [string];
   const [stranger] = usersOf(2, 1) as [string];

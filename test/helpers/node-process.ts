@@ -14,6 +14,8 @@ export interface NodeProcess {
   child: ChildProcess;
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[];
+  /** What the process wrote to stderr (the last 64 KiB): an uncaught exception ends up there, not in the logs. */
+  stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
@@ -51,7 +53,7 @@ export async function startNodeProcess(options: NodeOptions = {}): Promise<NodeP
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
+      stderr = (stderr + chunk.toString()).slice(-64 * 1024);
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
@@ -63,6 +65,7 @@ export async function startNodeProcess(options: NodeOptions = {}): Promise<NodeP
     url: `http://127.0.0.1:${port}`,
     child,
     logs,
+    stderr: () => stderr,
     exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

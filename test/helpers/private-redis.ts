@@ -1,7 +1,10 @@
 // A throwaway redis-server on a free loopback port, for tests that stop and
-// restart Redis without disturbing the suite's shared one.
+// restart Redis without disturbing the suite's shared one. With `persist` it
+// keeps its data across a restart (append-only file, fsync on every write),
+// as a production Redis with AOF does; without, a restart empties it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { tempDir } from './env.ts';
 
 export interface PrivateRedis {
   url: string;
@@ -21,14 +24,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function privateRedis(): Promise<PrivateRedis> {
+export async function privateRedis(options: { persist?: boolean } = {}): Promise<PrivateRedis> {
   const port = await freePort();
+  const storage = options.persist
+    ? ['--dir', await tempDir('redis'), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+    : ['--save', '', '--appendonly', 'no'];
   let child: ChildProcess | undefined;
   const handle: PrivateRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...storage], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,9 @@ export interface SocialUser {
 
 export class SocialCluster {
   nodes: NodeProcess[] = [];
+  /** The cluster's Redis and MongoDB: the suite's, or private ones a test starts and stops (test/chaos/). */
+  readonly redisUrl: string;
+  readonly mongoUrl: string;
   private readonly clients: FlockClient[] = [];
   private readonly ipBase = `10.${1 + Math.floor(Math.random() * 250)}`;
   private ipSeq = 1;
@@ -28,6 +31,11 @@ export class SocialCluster {
   dbName = '';
   /** The cluster's own Redis key prefix (REDIS_KEY_PREFIX): its social events stream is its own. */
   redisPrefix = '';
+
+  constructor(services: { redisUrl?: string; mongoUrl?: string } = {}) {
+    this.redisUrl = services.redisUrl ?? requireEnv('REDIS_URL');
+    this.mongoUrl = services.mongoUrl ?? requireEnv('MONGO_URL');
+  }
 
   /**
    * Asks and requests wait up to a minute: the suite shares one embedded
@@ -39,7 +47,7 @@ export class SocialCluster {
   async start(prefix: string, env: Record<string, string> = {}): Promise<void> {
     this.dbName = uniqueDbName(prefix);
     this.redisPrefix = `t${randomBytes(4).toString('hex')}`;
-    env = { ACTOR_ASK_TIMEOUT_MS: '60000', REDIS_KEY_PREFIX: this.redisPrefix, ...env };
+    env = { ACTOR_ASK_TIMEOUT_MS: '60000', REDIS_KEY_PREFIX: this.redisPrefix, REDIS_URL: this.redisUrl, MONGO_URL: this.mongoUrl, ...env };
     this.nodes = await Promise.all(
       [0, 1].map(() => startNodeProcess({ dbName: this.dbName, env: { TRUST_PROXY: 'true', RATE_LIMIT_IP_PER_SECOND: '1000', ...env } })),
     );
@@ -61,7 +69,7 @@ export class SocialCluster {
    * may check that an event led to nothing.
    */
   async eventsSettled(group: 'notifications' | 'feeds', timeoutMs = 60_000): Promise<void> {
-    const redis = new Redis(requireEnv('REDIS_URL'));
+    const redis = new Redis(this.redisUrl);
     const stream = `${this.redisPrefix}:social:events`;
     try {
       const [newest] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
@@ -80,7 +88,7 @@ export class SocialCluster {
 
   /** Runs `fn` against the cluster's database with a client of its own. */
   async withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    const client = await MongoClient.connect(requireEnv('MONGO_URL'));
+    const client = await MongoClient.connect(this.mongoUrl);
     try {
       return await fn(client.db(this.dbName));
     } finally {
@@ -117,7 +125,7 @@ export class SocialCluster {
    */
   async quickUsers(n: number, name = 'q', options: { profiles?: boolean } = {}): Promise<SocialUser[]> {
     const secret = new Uint8Array(Buffer.from(requireEnv('JWT_SECRET'), 'base64'));
-    const client = await MongoClient.connect(requireEnv('MONGO_URL'));
+    const client = await MongoClient.connect(this.mongoUrl);
     const made = Array.from({ length: n }, (_, i) => {
       const username = `${name}${randomBytes(6).toString('hex')}`.slice(0, 30);
       return { userId: `u_${randomBytes(12).toString('base64url')}`, username, node: i % 2 };

@@ -1,0 +1,377 @@
+// What the chaos tests (test/chaos/) share: a workload of signed-in users
+// sending messages, liking and posting on a two-node cluster while a fault is
+// injected; the ledger of what was acknowledged; the check that every
+// acknowledged operation is stored (lost == 0) and nothing twice; and recovery
+// probes that pass only when the whole path works again end to end (both
+// nodes ready, a message crossing nodes live through the Socket.IO adapter, a
+// like turned into a notification by the consumer group, a post fanned out
+// live, presence, rate limits).
+import { randomBytes } from 'node:crypto';
+import { FlockRequestError, type FlockClient } from '../../client/flock-client.ts';
+import type { EdgeDoc } from '../../models/edge.ts';
+import type { PostDoc } from '../../models/post.ts';
+import { fullHistory } from './conversations.ts';
+import { SocialCluster, type SocialUser } from './social.ts';
+
+/** Codes a client retries: the service, the actor or the rate limit is away or busy for a moment. Anything else during a fault is a bug. */
+export const RETRYABLE = new Set(['SERVICE_UNAVAILABLE', 'ACTOR_UNAVAILABLE', 'ACTOR_TIMEOUT', 'ACTOR_BUSY', 'ACTOR_FENCED', 'REQUEST_RATE_LIMITED']);
+/** What a request that got no ack in time is recorded as. */
+export const NO_ACK = 'NO_ACK';
+/** How long a workload request waits for its ack: every request must be answered, error or not, well within it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface Group {
+  conversationId: string;
+  members: SocialUser[];
+}
+
+export interface Outcome {
+  op: 'send' | 'like' | 'post';
+  /** When it was sent, in ms since the workload started. */
+  at: number;
+  /** When its ack came (or its wait ended). */
+  end: number;
+  /** ms to the ack. */
+  ms: number;
+  code: string;
+}
+
+/** A cluster of two nodes on its own Redis and MongoDB, with users in group conversations, following each other, and posts to like. */
+export class ChaosCluster extends SocialCluster {
+  people: SocialUser[] = [];
+  groups: Group[] = [];
+  /** Posts of the setup, liked by the workload. */
+  seedPosts: { postId: string; authorId: string; group: number }[] = [];
+
+  /** `n` users in groups of `groupSize` (both nodes in every group); each follows the next two of its group and is watched by them. */
+  async populate(n: number, groupSize = 6): Promise<void> {
+    this.people = await this.quickUsers(n, 'chaos');
+    // Members join their group at once instead of being invited (the default lets only followed users add you).
+    await Promise.all(this.people.map((u) => u.c.request('conversations:updateSettings', { groupAdds: 'everyone' })));
+    for (let g = 0; g * groupSize < n; g++) {
+      const members = this.people.slice(g * groupSize, (g + 1) * groupSize);
+      const [owner, ...rest] = members as [SocialUser, ...SocialUser[]];
+      const { conversationId } = await owner.c.request('conversations:createGroup', { title: `chaos ${g}`, memberIds: rest.map((u) => u.userId) });
+      this.groups.push({ conversationId, members });
+      await Promise.all(
+        members.map(async (u, i) => {
+          for (const k of [1, 2]) {
+            const followee = members[(i + k) % members.length]!;
+            if (followee !== u) await u.c.request('graph:follow', { userId: followee.userId });
+          }
+        }),
+      );
+      const post = await owner.c.request('posts:create', { text: `seed of group ${g}` });
+      this.seedPosts.push({ postId: post.postId, authorId: owner.userId, group: g });
+    }
+  }
+
+  groupOf(u: SocialUser): number {
+    return this.groups.findIndex((g) => g.members.includes(u));
+  }
+
+  /** The accounts `u` follows (set up by populate). */
+  followees(u: SocialUser): SocialUser[] {
+    const members = this.groups[this.groupOf(u)]!.members;
+    const i = members.indexOf(u);
+    return [1, 2].map((k) => members[(i + k) % members.length]!).filter((f) => f !== u);
+  }
+}
+
+/** Every event a user received live, and the last personal-stream id (the cursor the app would resume from). */
+export class LiveLog {
+  lastStreamId: string | undefined;
+  readonly streamTypes: string[] = [];
+  readonly messages: { conversationId: string; seq: number }[] = [];
+  readonly notifications: { subjectId: string; kind: string }[] = [];
+  readonly feedPosts: string[] = [];
+
+  constructor(c: FlockClient) {
+    c.on('stream:event', (e) => {
+      this.lastStreamId = e.id;
+      this.streamTypes.push(e.type);
+      if (e.type === 'conversations:message') this.messages.push({ conversationId: e.data.conversationId, seq: e.data.message.seq });
+      if (e.type === 'notifications:changed') this.notifications.push({ subjectId: e.data.notification.subjectId, kind: e.data.notification.kind });
+    });
+    c.on('feeds:post', (p) => this.feedPosts.push(p.post.postId));
+  }
+}
+
+/** Messages, likes and posts from every user at about `opsPerSecond` in all, each recorded with its outcome. */
+export class Workload {
+  readonly sends: { conversationId: string; clientMessageId: string; seq: number; senderId: string }[] = [];
+  readonly likes: { postId: string; userId: string }[] = [];
+  readonly posts: { postId: string; authorId: string }[] = [];
+  readonly outcomes: Outcome[] = [];
+  readonly started = performance.now();
+  private running = true;
+  private readonly loops: Promise<void>[];
+
+  constructor(
+    private readonly cluster: ChaosCluster,
+    opsPerSecond: number,
+  ) {
+    const meanGapMs = (1000 * cluster.people.length) / opsPerSecond;
+    this.loops = cluster.people.map(async (u) => {
+      await pause(Math.random() * meanGapMs);
+      while (this.running) {
+        await this.one(u);
+        await pause(meanGapMs * (0.5 + Math.random()));
+      }
+    });
+  }
+
+  /** ms since the workload started. */
+  now(): number {
+    return performance.now() - this.started;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** Outcomes by code, e.g. { ok: 812, SERVICE_UNAVAILABLE: 40 }. */
+  codes(from = 0, to = Number.POSITIVE_INFINITY): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const o of this.outcomes) if (o.at >= from && o.at < to) out[o.code] = (out[o.code] ?? 0) + 1;
+    return out;
+  }
+
+  /** Whether a request sent after `from` failed already (the clients have seen the fault). */
+  failedSince(from: number): boolean {
+    return this.outcomes.some((o) => o.at >= from && o.code !== 'ok');
+  }
+
+  /** Failed outcomes whose code a client would not retry (anything but RETRYABLE), and requests never answered. */
+  unexpected(): Outcome[] {
+    return this.outcomes.filter((o) => o.code !== 'ok' && !RETRYABLE.has(o.code));
+  }
+
+  /** The slowest ack (ms), failures included. */
+  slowestAck(): number {
+    return Math.max(0, ...this.outcomes.map((o) => o.ms));
+  }
+
+  private async one(u: SocialUser): Promise<void> {
+    const roll = Math.random();
+    const g = this.cluster.groupOf(u);
+    const at = this.now();
+    let op: Outcome['op'];
+    let request: Promise<void>;
+    if (roll < 0.5) {
+      op = 'send';
+      const { conversationId } = this.cluster.groups[g]!;
+      const clientMessageId = `c-${randomBytes(9).toString('base64url')}`;
+      request = u.c
+        .request('conversations:send', { conversationId, clientMessageId, text: `m ${clientMessageId}` }, { timeoutMs: REQUEST_TIMEOUT_MS })
+        .then((r) => {
+          this.sends.push({ conversationId, clientMessageId, seq: r.message.seq, senderId: u.userId });
+        });
+    } else if (roll < 0.85) {
+      op = 'like';
+      const targets = [...this.cluster.seedPosts.filter((p) => p.group === g).map((p) => p.postId), ...this.posts.slice(-20).map((p) => p.postId)];
+      const postId = targets[Math.floor(Math.random() * targets.length)]!;
+      request = u.c.request('posts:like', { postId }, { timeoutMs: REQUEST_TIMEOUT_MS }).then(() => {
+        this.likes.push({ postId, userId: u.userId });
+      });
+    } else {
+      op = 'post';
+      request = u.c
+        .request(
+          'posts:create',
+          { text: `p ${randomBytes(6).toString('hex')}`, idempotencyKey: `k-${randomBytes(9).toString('base64url')}` },
+          { timeoutMs: REQUEST_TIMEOUT_MS },
+        )
+        .then((r) => {
+          this.posts.push({ postId: r.postId, authorId: u.userId });
+        });
+    }
+    const code = await request.then(
+      () => 'ok',
+      (err: unknown) => (err instanceof FlockRequestError ? err.code : NO_ACK),
+    );
+    const end = this.now();
+    this.outcomes.push({ op, at, end, ms: end - at, code });
+  }
+}
+
+export interface LossReport {
+  acknowledged: number;
+  lost: number;
+  /** What went wrong, for the failure message (at most a few entries). */
+  problems: string[];
+}
+
+/**
+ * Reads back everything the workload was told was done: every acknowledged
+ * message in its conversation's history under its seq (histories dense, no
+ * clientMessageId twice), every acknowledged like as an active like edge
+ * (each post's count equal to its edges), every acknowledged post stored.
+ */
+export async function checkNothingLost(cluster: ChaosCluster, work: Workload): Promise<LossReport> {
+  const problems: string[] = [];
+  let lost = 0;
+  for (const group of cluster.groups) {
+    const history = await fullHistory(group.members[0]!, group.conversationId);
+    const bySeq = new Map(history.map((m) => [m.seq, m]));
+    if (history.some((m, i) => m.seq !== i + 1)) problems.push(`${group.conversationId}: history is not dense`);
+    const ids = history.flatMap((m) => (m.clientMessageId ? [m.clientMessageId] : []));
+    if (new Set(ids).size !== ids.length) problems.push(`${group.conversationId}: a clientMessageId is stored twice`);
+    for (const s of work.sends.filter((x) => x.conversationId === group.conversationId)) {
+      const m = bySeq.get(s.seq);
+      if (m?.clientMessageId !== s.clientMessageId || m.senderId !== s.senderId) {
+        lost += 1;
+        problems.push(`message ${s.clientMessageId} acknowledged as seq ${s.seq} is not there`);
+      }
+    }
+  }
+  await cluster.withDb(async (db) => {
+    const likeIds = [...new Set(work.likes.map((l) => `like|${l.postId}|${l.userId}`))];
+    const edges = await db
+      .collection<EdgeDoc>('edges')
+      .find({ _id: { $in: likeIds }, status: 'active' })
+      .toArray();
+    const found = new Set(edges.map((e) => e._id));
+    for (const id of likeIds) {
+      if (!found.has(id)) {
+        lost += 1;
+        problems.push(`like ${id} acknowledged, not stored`);
+      }
+    }
+    const postIds = [...new Set([...work.posts.map((p) => p.postId), ...work.likes.map((l) => l.postId)])];
+    const posts = await db
+      .collection<PostDoc>('posts')
+      .find({ _id: { $in: postIds } })
+      .toArray();
+    const stored = new Set(posts.filter((p) => !p.deleted).map((p) => p._id));
+    for (const p of work.posts) {
+      if (!stored.has(p.postId)) {
+        lost += 1;
+        problems.push(`post ${p.postId} acknowledged, not stored`);
+      }
+    }
+    for (const p of posts) {
+      const edgesOfPost = await db.collection<EdgeDoc>('edges').countDocuments({ kind: 'like', owner: p._id, status: 'active' });
+      if (edgesOfPost !== p.likes) problems.push(`post ${p._id} counts ${p.likes} likes for ${edgesOfPost} like edges`);
+    }
+  });
+  return { acknowledged: work.sends.length + new Set(work.likes.map((l) => `${l.postId}|${l.userId}`)).size + work.posts.length, lost, problems };
+}
+
+/** One round of recovery probes; resolves with what failed (empty when everything works end to end). */
+export async function probeOnce(cluster: ChaosCluster, live: Map<string, LiveLog>, waitMs: number): Promise<string[]> {
+  const failed: string[] = [];
+  const attempt = async (name: string, fn: () => Promise<boolean>) => {
+    const ok = await fn().catch((err: unknown) => (err instanceof FlockRequestError ? err.code : err instanceof Error ? err.message : String(err)));
+    if (ok !== true) failed.push(ok === false ? name : `${name} (${ok})`);
+  };
+  const group = cluster.groups[0]!;
+  const [a, b] = [group.members.find((m) => m.node === 0)!, group.members.find((m) => m.node === 1)!];
+  await Promise.all([
+    attempt('readyz', async () => {
+      const statuses = await Promise.all(cluster.nodes.map(async (n) => (await fetch(`${n.url}/readyz`, { signal: AbortSignal.timeout(waitMs) })).status));
+      return statuses.every((s) => s === 200);
+    }),
+    attempt('message across nodes, live', async () => {
+      const r = await a.c.request(
+        'conversations:send',
+        { conversationId: group.conversationId, clientMessageId: `c-${randomBytes(9).toString('base64url')}`, text: 'probe' },
+        { timeoutMs: waitMs },
+      );
+      return until(() => live.get(b.userId)!.messages.some((m) => m.conversationId === group.conversationId && m.seq === r.message.seq), waitMs);
+    }),
+    attempt('like notified', async () => {
+      const post = await b.c.request('posts:create', { text: `probe ${randomBytes(4).toString('hex')}` }, { timeoutMs: waitMs });
+      await a.c.request('posts:like', { postId: post.postId }, { timeoutMs: waitMs });
+      return until(() => live.get(b.userId)!.notifications.some((n) => n.subjectId === post.postId && n.kind === 'like'), waitMs);
+    }),
+    attempt('post fanned out live', async () => {
+      // b's followers that watch their home timeline (every user of the workload does) get it live, on either node.
+      const post = await b.c.request('posts:create', { text: `live ${randomBytes(4).toString('hex')}` }, { timeoutMs: waitMs });
+      const followers = group.members.filter((m) => cluster.followees(m).includes(b));
+      return until(() => followers.every((f) => live.get(f.userId)!.feedPosts.includes(post.postId)), waitMs);
+    }),
+    attempt('presence across nodes', async () => {
+      const { statuses } = await a.c.request('presence:watch', { userIds: [b.userId] }, { timeoutMs: waitMs });
+      return statuses[0]?.online === true;
+    }),
+  ]);
+  return failed;
+}
+
+/**
+ * Probes until one round passes; resolves with the ms it took (from `since`,
+ * a performance.now() time) and what the rounds before found broken, or
+ * throws after `timeoutMs`.
+ */
+export async function recovered(
+  cluster: ChaosCluster,
+  live: Map<string, LiveLog>,
+  since: number,
+  timeoutMs: number,
+): Promise<{ ms: number; rounds: string[] }> {
+  const rounds: string[] = [];
+  while (performance.now() - since < timeoutMs) {
+    const failed = await probeOnce(cluster, live, 5_000);
+    const at = Math.round(performance.now() - since);
+    if (failed.length === 0) return { ms: at, rounds };
+    rounds.push(`${at} ms: ${failed.join(', ')}`);
+  }
+  throw new Error(`not recovered within ${timeoutMs} ms: ${rounds.join('; ')}`);
+}
+
+/**
+ * The first page of the home timeline of each user is what MongoDB says it
+ * must be: the newest posts of the user and the accounts it follows. Run it
+ * once the feeds consumers have handled every event (cluster.eventsSettled).
+ * Resolves with one line per user whose page differs.
+ */
+export async function checkHomeFeeds(cluster: ChaosCluster, users: readonly SocialUser[]): Promise<string[]> {
+  const wrong: string[] = [];
+  for (const u of users) {
+    const authors = [u.userId, ...cluster.followees(u).map((f) => f.userId)];
+    const expected = await cluster.withDb(async (db) =>
+      (
+        await db
+          .collection<PostDoc>('posts')
+          .find({ authorId: { $in: authors }, deleted: false, kind: { $ne: 'reply' } })
+          .sort({ createdAt: -1, _id: -1 })
+          .limit(20)
+          .toArray()
+      ).map((p) => p._id),
+    );
+    const page = await u.c.request('feeds:home', { limit: 20 });
+    const got = page.items.map((p) => p.postId);
+    const missing = expected.filter((id) => !got.includes(id));
+    if (missing.length > 0) wrong.push(`${u.userId}: home misses ${missing.length} of its ${expected.length} newest posts`);
+  }
+  return wrong;
+}
+
+/** Rate limits are enforced again: a burst past an event's bucket (system:whoami, 20) is partly refused. */
+export async function rateLimitsWork(u: SocialUser): Promise<{ ok: number; limited: number }> {
+  const codes = await Promise.all(
+    Array.from({ length: 30 }, () =>
+      u.c.request('system:whoami', {}).then(
+        () => 'ok',
+        (err: unknown) => (err instanceof FlockRequestError ? err.code : NO_ACK),
+      ),
+    ),
+  );
+  return { ok: codes.filter((c) => c === 'ok').length, limited: codes.filter((c) => c === 'REQUEST_RATE_LIMITED').length };
+}
+
+/** Resolves true as soon as `check` holds, false after `ms` (polling every 20 ms: it reads local state only). */
+export async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) return false;
+    await pause(20);
+  }
+  return true;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
