@@ -235,8 +235,10 @@ export class Activation {
       await this.runEffects(ctx, 'turn');
       turn.resolve(parsed.data);
     } catch (err) {
-      if (!isFlockError(err)) this.host.log.error({ err, actor: this.address, message: turn.message }, 'actor handler failed');
-      turn.reject(isFlockError(err) ? err : new FlockError('ACTOR_HANDLER_FAILED', `${this.address}: ${turn.message} failed`, { cause: err }));
+      // A backing service that is away (a read in the handler) is SERVICE_UNAVAILABLE: retryable, and no bug to log.
+      const failure = isFlockError(err) ? err : serviceUnavailable(err);
+      if (!failure) this.host.log.error({ err, actor: this.address, message: turn.message }, 'actor handler failed');
+      turn.reject(failure ?? new FlockError('ACTOR_HANDLER_FAILED', `${this.address}: ${turn.message} failed`, { cause: err }));
     } finally {
       this.currentTurn = undefined;
       this.turnHistogram.observe((performance.now() - started) / 1000);
@@ -252,7 +254,7 @@ export class Activation {
       try {
         await this.def.onActivate(ctx);
       } catch (err) {
-        throw new FlockError('ACTOR_UNAVAILABLE', `${this.address}: activation hook failed`, { cause: err });
+        throw serviceUnavailable(err) ?? new FlockError('ACTOR_UNAVAILABLE', `${this.address}: activation hook failed`, { cause: err });
       }
       if (!(await this.commitStaged())) throw new FlockError('ACTOR_FENCED', `${this.address}: ownership moved to another node`);
       await this.runEffects(ctx, 'redo');

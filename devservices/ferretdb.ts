@@ -31,6 +31,8 @@ export async function startEmbeddedMongo(options: {
   dataDir: string;
   cacheDir: string;
   onBuild?: (message: string) => void;
+  /** A fixed loopback port (a test that restarts the server keeps its URL); default: any free one. */
+  port?: number;
 }): Promise<RunningService & { url: string }> {
   let binary: string;
   try {
@@ -43,7 +45,7 @@ export async function startEmbeddedMongo(options: {
   const proc = await startProcess({
     name: 'ferretdb',
     command: binary,
-    args: ['-sqlite-dir', dir, '-listen', '127.0.0.1:0', '-exit-on-stdin-close'],
+    args: ['-sqlite-dir', dir, '-listen', `127.0.0.1:${options.port ?? 0}`, '-exit-on-stdin-close'],
     ready: /^ready (mongodb:\/\/\S+)$/m,
   });
   return {

@@ -1,8 +1,11 @@
 // A consumer group on the social domain events stream (events/domain.ts).
 // Every node runs one consumer per group; Redis hands each event to one of
 // them. An event is acknowledged once its handler succeeded; one that failed
-// stays pending and is claimed again (by any node) after 30 s, so a node that
-// dies mid-batch loses nothing. While a batch is being handled its consumer
+// stays pending, and its consumer tries it again after 1 s, then 2, 4, 8 s
+// (a backing service or an actor's node was away: notifications and fan-out
+// resume seconds after it is back, not after the claim time); one a dead
+// consumer left is claimed by another node after 30 s, so a node that dies
+// mid-batch loses nothing. While a batch is being handled its consumer
 // keeps resetting the events' idle time, so a slow handler on a live node is
 // not taken over. Handlers must still be idempotent. A malformed entry is
 // acknowledged and dropped (nothing would ever make it readable).
@@ -37,8 +40,14 @@ end
 return kept`;
 const keepClaimedScript = new RedisScript('events keep claimed', KEEP_CLAIMED_LUA, z.number());
 
+/** First retry of this consumer's own failed events, doubled while they keep failing. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 8_000;
+
 /** A stream entry: its id and its field/value list. */
 const entry = z.tuple([z.string(), z.array(z.string())]);
+/** XREADGROUP of this consumer's pending entries: one deleted from the stream meanwhile comes back without fields. */
+const ownReply = z.array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.array(z.string()).nullable()]))])).nullable();
 type Entry = z.output<typeof entry>;
 /** XREADGROUP on one stream: null when nothing came within BLOCK_MS. */
 const readReply = z.array(z.tuple([z.string(), z.array(entry)])).nullable();
@@ -68,6 +77,9 @@ export class EventConsumer {
   private lastClaim = 0;
   private claims = 0;
   private recreated = 0;
+  /** 0 while none of this consumer's events has failed; else the wait before the next retry of them. */
+  private retryDelay = 0;
+  private retryAt = 0;
   private readonly claimIdleMs: number;
   private readonly claimEveryMs: number;
 
@@ -108,6 +120,7 @@ export class EventConsumer {
     while (this.running) {
       try {
         if (Date.now() - this.lastClaim > this.claimEveryMs) await this.claimStale();
+        if (this.retryDelay > 0 && Date.now() >= this.retryAt) await this.retryOwn();
         const res = readReply.parse(await this.redis.xreadgroup('GROUP', group, nodeId, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', streamKey, '>'));
         const entries = res?.[0]?.[1];
         if (entries) await this.handle(entries);
@@ -139,6 +152,25 @@ export class EventConsumer {
     return this.claims;
   }
 
+  /** Handles again this consumer's events that failed (its pending entries), backing off while they keep failing. */
+  private async retryOwn(): Promise<void> {
+    const { streamKey, group, nodeId } = this.options;
+    const res = ownReply.parse(await this.redis.xreadgroup('GROUP', group, nodeId, 'COUNT', BATCH, 'STREAMS', streamKey, '0'));
+    const entries = (res?.[0]?.[1] ?? []).map(([id, fields]): Entry => [id, fields ?? []]);
+    if (entries.length === 0) {
+      this.retryDelay = 0;
+      return;
+    }
+    const failed = await this.handle(entries);
+    if (failed === 0) {
+      // More may wait beyond this batch: go on at once (an empty read ends it).
+      this.retryAt = Date.now();
+      return;
+    }
+    this.retryDelay = Math.min(2 * this.retryDelay, RETRY_MAX_MS);
+    this.retryAt = Date.now() + this.retryDelay;
+  }
+
   /** Takes over events another consumer (perhaps a dead node) left unacknowledged. */
   private async claimStale(): Promise<void> {
     this.lastClaim = Date.now();
@@ -149,7 +181,8 @@ export class EventConsumer {
     this.claims += 1;
   }
 
-  private async handle(entries: Entry[]): Promise<void> {
+  /** Handles a batch and acknowledges what succeeded; resolves with how many failed (left pending, retried later). */
+  private async handle(entries: Entry[]): Promise<number> {
     const { log, group, streamKey, nodeId } = this.options;
     const done: string[] = [];
     // Until the ack, every event of the batch (a slow one may hold up the others) stays claimed.
@@ -166,6 +199,12 @@ export class EventConsumer {
       clearInterval(keepClaimed);
     }
     if (done.length > 0) await this.redis.xack(streamKey, group, ...done);
+    const failed = entries.length - done.length;
+    if (failed > 0 && this.retryDelay === 0) {
+      this.retryDelay = RETRY_FIRST_MS;
+      this.retryAt = Date.now() + RETRY_FIRST_MS;
+    }
+    return failed;
   }
 
   private async handleAll(entries: Entry[], done: string[]): Promise<void> {

@@ -119,3 +119,28 @@ test('a group Redis lost (the stream deleted, as by FLUSHALL) is created again, 
   await a.stop();
   t.deepEqual(handled, ['before', 'after-1', 'after-2', 'later']);
 });
+
+test('a failed event is tried again by its own consumer within seconds, long before another could claim it', async (t) => {
+  const key = streamKey();
+  let attempts = 0;
+  const handled: string[] = [];
+  // Claims only after a minute: only the consumer's own retries can handle it in time.
+  const a = new EventConsumer({
+    redisUrl,
+    streamKey: key,
+    group: 'g',
+    nodeId: 'a',
+    log,
+    claimIdleMs: 60_000,
+    handle: async (e) => {
+      attempts += 1;
+      if (attempts < 3) throw new Error('a backing service is away');
+      handled.push(e.id);
+    },
+  });
+  await a.start();
+  await publish(key, event('retried'));
+  t.true(await eventually(async () => handled.length === 1 && (await pendingCount(key)) === 0, 15_000), 'handled after 1 s and 2 s of backoff');
+  await a.stop();
+  t.is(attempts, 3);
+});

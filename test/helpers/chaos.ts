@@ -6,10 +6,12 @@
 // nodes ready, a message crossing nodes live through the Socket.IO adapter, a
 // like turned into a notification by the consumer group, a post fanned out
 // live, presence, rate limits).
+import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { FlockRequestError, type FlockClient } from '../../client/flock-client.ts';
 import type { EdgeDoc } from '../../models/edge.ts';
 import type { PostDoc } from '../../models/post.ts';
+import { Redis } from 'ioredis';
 import { fullHistory } from './conversations.ts';
 import { SocialCluster, type SocialUser } from './social.ts';
 
@@ -27,6 +29,8 @@ export interface Group {
 
 export interface Outcome {
   op: 'send' | 'like' | 'post';
+  /** The node the user's socket is on. */
+  node: number;
   /** When it was sent, in ms since the workload started. */
   at: number;
   /** When its ack came (or its wait ended). */
@@ -66,6 +70,54 @@ export class ChaosCluster extends SocialCluster {
     }
   }
 
+  /** Logs every user's live events (LiveLog) and has every user watch its home timeline. */
+  async watchEveryone(): Promise<Map<string, LiveLog>> {
+    const live = new Map<string, LiveLog>();
+    for (const u of this.people) {
+      live.set(u.userId, new LiveLog(u.c));
+      await u.c.request('feeds:watch', {});
+    }
+    return live;
+  }
+
+  /** ms from `since` (a performance.now() time) until every node answers /readyz with 200; throws after `boundMs`. */
+  async readyAgain(since: number, boundMs: number): Promise<number> {
+    for (;;) {
+      const statuses = await Promise.all(
+        this.nodes.map((n) =>
+          fetch(`${n.url}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        ),
+      );
+      if (statuses.every((s) => s === 200)) return Math.round(performance.now() - since);
+      if (performance.now() - since > boundMs) throw new Error(`/readyz not 200 within ${boundMs} ms: ${statuses.join(', ')}`);
+      await pause(100);
+    }
+  }
+
+  /** Writes what a node that exited wrote to stderr (an uncaught exception is there, not in its logs). */
+  reportCrashes(): void {
+    for (const [i, n] of this.nodes.entries()) {
+      if (n.child.exitCode !== null) process.stderr.write(`node ${i} exited with ${n.child.exitCode}:\n${n.stderr()}\n`);
+    }
+  }
+
+  /** The node whose actor runtime owns an actor now (the directory entry "{runtimeId} {epoch}"; each node logs its runtime id). */
+  async hostOf(address: string): Promise<{ node: number; epoch: number } | undefined> {
+    const redis = new Redis(this.redisUrl);
+    try {
+      const entry = await redis.get(`${this.redisPrefix}:actors:dir:${address}`);
+      if (!entry) return undefined;
+      const [runtimeId, epoch] = entry.split(' ');
+      const node = this.nodes.findIndex((n) => n.logs.some((l) => l.msg === 'actor runtime started' && l.runtime === runtimeId));
+      return node < 0 ? undefined : { node, epoch: Number(epoch) };
+    } finally {
+      redis.disconnect();
+    }
+  }
+
   groupOf(u: SocialUser): number {
     return this.groups.findIndex((g) => g.members.includes(u));
   }
@@ -82,7 +134,7 @@ export class ChaosCluster extends SocialCluster {
 export class LiveLog {
   lastStreamId: string | undefined;
   readonly streamTypes: string[] = [];
-  readonly messages: { conversationId: string; seq: number }[] = [];
+  readonly messages: { conversationId: string; seq: number; clientMessageId: string | null }[] = [];
   readonly notifications: { subjectId: string; kind: string }[] = [];
   readonly feedPosts: string[] = [];
 
@@ -90,7 +142,9 @@ export class LiveLog {
     c.on('stream:event', (e) => {
       this.lastStreamId = e.id;
       this.streamTypes.push(e.type);
-      if (e.type === 'conversations:message') this.messages.push({ conversationId: e.data.conversationId, seq: e.data.message.seq });
+      if (e.type === 'conversations:message') {
+        this.messages.push({ conversationId: e.data.conversationId, seq: e.data.message.seq, clientMessageId: e.data.message.clientMessageId });
+      }
       if (e.type === 'notifications:changed') this.notifications.push({ subjectId: e.data.notification.subjectId, kind: e.data.notification.kind });
     });
     c.on('feeds:post', (p) => this.feedPosts.push(p.post.postId));
@@ -192,7 +246,7 @@ export class Workload {
       (err: unknown) => (err instanceof FlockRequestError ? err.code : NO_ACK),
     );
     const end = this.now();
-    this.outcomes.push({ op, at, end, ms: end - at, code });
+    this.outcomes.push({ op, node: u.node, at, end, ms: end - at, code });
   }
 }
 
@@ -257,6 +311,25 @@ export async function checkNothingLost(cluster: ChaosCluster, work: Workload): P
     }
   });
   return { acknowledged: work.sends.length + new Set(work.likes.map((l) => `${l.postId}|${l.userId}`)).size + work.posts.length, lost, problems };
+}
+
+/**
+ * Every message a user got live is the one history holds under its seq: a
+ * stale owner never delivered a message that did not stay (repeats of the
+ * same message are allowed: delivery is at least once).
+ */
+export async function checkLiveMessages(cluster: ChaosCluster, live: Map<string, LiveLog>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const group of cluster.groups) {
+    const history = await fullHistory(group.members[0]!, group.conversationId);
+    for (const m of group.members) {
+      for (const got of live.get(m.userId)!.messages.filter((x) => x.conversationId === group.conversationId)) {
+        if (history[got.seq - 1]?.clientMessageId !== got.clientMessageId)
+          problems.push(`${m.userId} got seq ${got.seq} as ${got.clientMessageId}, stored otherwise`);
+      }
+    }
+  }
+  return problems;
 }
 
 /** One round of recovery probes; resolves with what failed (empty when everything works end to end). */
@@ -360,6 +433,73 @@ export async function rateLimitsWork(u: SocialUser): Promise<{ ok: number; limit
     ),
   );
   return { ok: codes.filter((c) => c === 'ok').length, limited: codes.filter((c) => c === 'REQUEST_RATE_LIMITED').length };
+}
+
+/** Load goes on after recovery until a hundred more operations went through; then it stops. */
+export async function keepGoing(t: ExecutionContext, work: Workload): Promise<void> {
+  const from = work.now();
+  t.true(await until(() => work.outcomes.filter((o) => o.at > from && o.code === 'ok').length >= 100, 60_000), 'the workload goes on');
+  await work.stop();
+}
+
+/**
+ * What every scenario checks once the workload stopped: both nodes up and
+ * never out of stack, only retryable failures, every request answered,
+ * nothing acknowledged lost, home timelines whole, rate limits enforced.
+ */
+export async function checkAfterFault(t: ExecutionContext, cluster: ChaosCluster, work: Workload): Promise<LossReport> {
+  for (const [i, n] of cluster.nodes.entries()) {
+    t.is(n.child.exitCode, null, `node ${i} is still running`);
+    t.false(
+      n.logs.some((l) => /Maximum call stack/.test(JSON.stringify(l))),
+      `node ${i} never overflowed its stack`,
+    );
+  }
+  const unexpected = work.unexpected();
+  t.deepEqual(
+    unexpected.filter((o) => o.code !== NO_ACK).map((o) => o.code),
+    [],
+    'failures are retryable codes only',
+  );
+  t.deepEqual(
+    unexpected.filter((o) => o.code === NO_ACK),
+    [],
+    'every request got its ack',
+  );
+  const report = await checkNothingLost(cluster, work);
+  t.deepEqual(report.problems, []);
+  t.is(report.lost, 0);
+  await cluster.eventsSettled('feeds');
+  t.deepEqual(await checkHomeFeeds(cluster, cluster.people.slice(0, 24)), [], 'home timelines hold the newest posts of everyone followed');
+  const limits = await rateLimitsWork(cluster.people[0]!);
+  t.true(limits.limited > 0 && limits.ok >= 15, `rate limits enforced again (${JSON.stringify(limits)})`);
+  return report;
+}
+
+/** The personal-stream position of every user now (the last event it got live). */
+export function streamCursors(cluster: ChaosCluster, live: Map<string, LiveLog>): Map<string, string | undefined> {
+  return new Map(cluster.people.map((u) => [u.userId, live.get(u.userId)!.lastStreamId]));
+}
+
+/** Every user that had a position resumes from it: how many got their events, how many a resync, how many an error. */
+export async function resumeEveryone(
+  cluster: ChaosCluster,
+  cursors: Map<string, string | undefined>,
+): Promise<{ events: number; resync: number; failed: number }> {
+  const out = { events: 0, resync: 0, failed: 0 };
+  await Promise.all(
+    cluster.people.map(async (u) => {
+      const lastId = cursors.get(u.userId);
+      if (!lastId) return;
+      try {
+        const r = await u.c.request('stream:resume', { lastId, limit: 500 });
+        out[r.kind === 'events' ? 'events' : 'resync'] += 1;
+      } catch {
+        out.failed += 1;
+      }
+    }),
+  );
+  return out;
 }
 
 /** Resolves true as soon as `check` holds, false after `ms` (polling every 20 ms: it reads local state only). */
