@@ -26,7 +26,7 @@ export function createRealtime(options: RealtimeOptions): FlockServer {
     pingInterval: 25_000,
     pingTimeout: 20_000,
     connectTimeout: 10_000,
-    adapter: createAdapter(options.pub, options.sub, { key: options.adapterKey }),
+    adapter: createAdapter(publishingSafely(options.pub, options.log), options.sub, { key: options.adapterKey }),
   };
   const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(serverOptions);
   options.engine.attach(io, serverOptions);
@@ -34,6 +34,29 @@ export function createRealtime(options: RealtimeOptions): FlockServer {
     options.log.debug({ sid: socket.id }, 'socket connected');
   });
   return io;
+}
+
+/**
+ * The adapter publishes every broadcast and inter-node request without
+ * handling a failure: while Redis is away each would be an unhandled
+ * rejection, and that ends the process. Broadcasts are best effort (what they
+ * carry can be read again: streams, timelines, presence), so a failed publish
+ * is logged once per outage and dropped.
+ */
+function publishingSafely(pub: Redis, log: Logger): Redis {
+  let failing = false;
+  pub.on('ready', () => {
+    failing = false;
+  });
+  const publish = (channel: string, message: string): Promise<number> =>
+    pub.publish(channel, message).catch((err: unknown) => {
+      if (!failing) log.warn({ err: err instanceof Error ? err.message : String(err) }, 'broadcast to other nodes failed; dropped until Redis is back');
+      failing = true;
+      return 0;
+    });
+  return new Proxy(pub, {
+    get: (target, property, receiver): unknown => (property === 'publish' ? publish : Reflect.get(target, property, receiver)),
+  });
 }
 
 /** Disconnects every socket on this node (clients reconnect, to another node). */

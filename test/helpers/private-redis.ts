@@ -47,7 +47,7 @@ export async function privateRedis(options: { persist?: boolean } = {}): Promise
       });
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGKILL');
       await exited;
