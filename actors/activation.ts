@@ -9,7 +9,11 @@
 // replaces them (the next commit, or the final write when the actor
 // passivates), so a crash anywhere after the save leaves them to be redone
 // when the actor next activates: at least once, never lost. Until they are
-// known done, no other turn runs.
+// known done, no other turn runs. Effects that failed (a backing service was
+// away) are redone before the next turn, and also by themselves when the
+// mailbox is empty, after 1 s, 2 s, ... up to 30 s, so that what a turn saved
+// (a count) and what its effects write (the edges counted) agree again
+// without waiting for another message.
 import { FlockError, isFlockError, serviceUnavailable } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { ActorContext, ActorType } from './define.ts';
@@ -26,6 +30,10 @@ export interface Turn {
   resolve(output: unknown): void;
   reject(err: unknown): void;
 }
+
+/** First wait before effects left undone are redone without a turn; doubled while they fail, up to REDO_MAX_MS. */
+const REDO_FIRST_MS = 1_000;
+const REDO_MAX_MS = 30_000;
 
 export type CloseReason = 'passivate' | 'shutdown' | 'lease-lost' | 'fenced';
 
@@ -74,6 +82,10 @@ export class Activation {
   private readonly turnHistogram: { observe(v: number): void };
   private readonly queue: Turn[] = [];
   private running: Promise<void> | undefined;
+  /** The redo of effects left undone, between turns (see armRedo). */
+  private redoTimer: NodeJS.Timeout | undefined;
+  private redoDelayMs = 0;
+  private redoDue = false;
   private dirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -137,6 +149,7 @@ export class Activation {
       for (const timer of this.timers.values()) clearTimeout(timer);
       this.timers.clear();
       clearTimeout(this.flushTimer);
+      clearTimeout(this.redoTimer);
       if (reason !== 'fenced') await this.finalWrite(reason).catch((err: unknown) => this.host.log.warn({ err, actor: this.address }, 'final write failed'));
       this.status = 'closed';
       const queued = this.queue.splice(0);
@@ -193,6 +206,10 @@ export class Activation {
   }
 
   private async pump(): Promise<void> {
+    if (this.redoDue) {
+      this.redoDue = false;
+      await this.redo();
+    }
     while (this.queue.length > 0 && this.status === 'active') {
       const turn = this.queue.shift()!;
       this.depthGauge.dec();
@@ -200,6 +217,31 @@ export class Activation {
     }
     this.running = undefined;
     this.lastActive = Date.now();
+    if (!this.activated && this.pendingUndone && this.status === 'active') this.armRedo();
+  }
+
+  /** Schedules a redo of the effects left undone, backing off while it fails; a turn that comes first redoes them itself. */
+  private armRedo(): void {
+    if (this.redoTimer !== undefined) return;
+    this.redoDelayMs = Math.min(this.redoDelayMs === 0 ? REDO_FIRST_MS : 2 * this.redoDelayMs, REDO_MAX_MS);
+    this.redoTimer = setTimeout(() => {
+      this.redoTimer = undefined;
+      if (this.status !== 'active' || this.activated) return;
+      this.redoDue = true;
+      this.running ??= this.pump();
+    }, this.redoDelayMs);
+    this.redoTimer.unref();
+  }
+
+  /** Runs the effects left undone (and the activation hook), as the next turn would before its handler. */
+  private async redo(): Promise<void> {
+    if (this.activated || !this.host.leaseValid()) return;
+    try {
+      await this.activate((this.ctx ??= this.host.context(this)));
+      this.redoDelayMs = 0;
+    } catch (err) {
+      this.host.log.warn({ err, actor: this.address }, 'effects left undone could not be redone yet; trying again later');
+    }
   }
 
   private async run(turn: Turn): Promise<void> {

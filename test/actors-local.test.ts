@@ -264,6 +264,15 @@ test.serial('a failed effect answers ACTOR_UNAVAILABLE, the state stays saved, a
   t.is(runsOf(key).length, 2, 'not redone again once it succeeded');
 });
 
+test.serial('a failed effect is redone by itself while no message comes, backing off while it keeps failing', async (t) => {
+  const key = `ledger-${randomBytes(3).toString('hex')}`;
+  ledgerFailures.set(`${key}-r`, 2);
+  t.is(await codeOf(a.ref(Ledger, key).ask('record', { note: `${key}-r` })), 'ACTOR_UNAVAILABLE');
+  t.true(await eventually(async () => runsOf(key).length === 3, 15_000), 'failed again after 1 s, succeeded after 2 s more');
+  t.deepEqual(await a.ref(Ledger, key).ask('get', {}), { entries: 1, voided: 0 });
+  t.is(runsOf(key).length, 3, 'the next turn finds it done');
+});
+
 test.serial('an effect that can never succeed compensates: its state is saved with nothing left to do, and the sender gets its error', async (t) => {
   const key = `ledger-${randomBytes(3).toString('hex')}`;
   t.is(await codeOf(b.ref(Ledger, key).ask('record', { note: 'c1', compensate: true })), 'POST_NOT_FOUND');

@@ -20,6 +20,7 @@ import {
   Workload,
   type LiveLog,
 } from '../helpers/chaos.ts';
+import { privateMongo, type PrivateMongo } from '../helpers/private-mongo.ts';
 
 const LEASE_MS = 2_000;
 const USERS = 200;
@@ -28,11 +29,14 @@ const PAUSED = 0;
 /** The bound stated in the README: once the paused node runs again, everything works end to end within this. */
 const RECOVERY_BOUND_MS = 30_000;
 
+let mongo: PrivateMongo;
 let cluster: ChaosCluster;
 let live: Map<string, LiveLog>;
 
 test.before(async () => {
-  cluster = new ChaosCluster();
+  // A database of its own: the suite's shared one, loaded by other files, would blur what the pause does.
+  mongo = await privateMongo();
+  cluster = new ChaosCluster({ mongoUrl: mongo.url });
   await cluster.start('chaospause', { ACTOR_LEASE_MS: String(LEASE_MS), ACTOR_ASK_TIMEOUT_MS: '5000' });
   await cluster.populate(USERS);
   live = await cluster.watchEveryone();
@@ -41,6 +45,7 @@ test.after.always(async () => {
   cluster?.nodes[PAUSED]?.child.kill('SIGCONT');
   cluster?.reportCrashes();
   await cluster?.stop();
+  await mongo?.stop();
 });
 
 test('a node paused past its lease and resumed: its actors move, its stale turns are fenced, no duplicate effect, nothing acknowledged lost', async (t) => {
