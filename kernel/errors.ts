@@ -259,6 +259,57 @@ export const errorCatalogue = {
     message: "You have written as much as you may into other users' streams for now",
     fix: 'Retry after details.retryAfterMs; details.scope says which budget ran out (minute: all recipients, recipient: one user per 24 h).',
   },
+  // Media uploads and processing
+  MEDIA_NOT_FOUND: {
+    status: 404,
+    message: 'No such media, or it is not yours',
+    fix: 'Check the media id; only the uploader may use or manage a media item.',
+  },
+  MEDIA_UNSUPPORTED_TYPE: {
+    status: 415,
+    message: 'The file is not an image or video of a supported type',
+    fix: 'Upload JPEG, PNG, WebP, GIF, HEIC or AVIF images and MP4, MOV, WebM or Matroska videos; the type is read from the content, never from the name.',
+  },
+  MEDIA_TOO_LARGE: {
+    status: 413,
+    message: 'The file is larger, longer or has more pixels than allowed for its kind',
+    fix: 'details.limit names the limit (bytes, seconds or pixels) and its value; shorten or shrink the file.',
+  },
+  MEDIA_QUOTA_EXCEEDED: {
+    status: 429,
+    message: 'You have uploaded as much as you may for now',
+    fix: 'details.scope says which quota ran out (bytes per day or concurrent uploads); retry after details.retryAfterMs or finish uploads in progress.',
+  },
+  MEDIA_UPLOAD_CONFLICT: {
+    status: 409,
+    message: 'The upload offset does not match what the server holds, or another request is writing the upload',
+    fix: 'Ask the server for its offset (HEAD) and resume from there.',
+  },
+  MEDIA_UPLOAD_EXPIRED: {
+    status: 410,
+    message: 'The upload expired or was terminated',
+    fix: 'Start a new upload.',
+  },
+  MEDIA_UPLOAD_INVALID: {
+    status: 400,
+    message: 'The upload request does not follow the protocol',
+    fix: 'Follow tus 1.0 (Tus-Resumable, Upload-Length, Upload-Offset, Content-Type: application/offset+octet-stream) or the direct-upload events as documented.',
+  },
+  MEDIA_NOT_READY: {
+    status: 409,
+    message: 'The media is not in a state that allows this',
+    fix: 'details.state says where it is; wait for media:ready, or upload it first.',
+  },
+  MEDIA_CODEC_UNSUPPORTED: {
+    status: 415,
+    message: 'The file uses a codec or layout Flock does not process',
+    fix: 'Encode video as H.264, HEVC, VP8, VP9 or AV1 and audio as AAC, MP3, Opus or Vorbis.',
+  },
+  MEDIA_PROCESSING_FAILED: {
+    status: 422,
+    message: 'The file could not be processed',
+    fix: 'The file is damaged or could not be decoded; re-encode it and upload it again.',
+  },
   // Actor runtime
   ACTOR_MESSAGE_INVALID: {
     status: 400,
@@ -343,6 +394,7 @@ export const ERROR_SUBSYSTEMS = [
   'FEED',
   'CONVERSATION',
   'STREAM',
+  'MEDIA',
   'ACTOR',
   'JOB',
 ] as const;
