@@ -26,7 +26,7 @@ export function createRealtime(options: RealtimeOptions): FlockServer {
     pingInterval: 25_000,
     pingTimeout: 20_000,
     connectTimeout: 10_000,
-    adapter: createAdapter(publishingSafely(options.pub, options.log), options.sub, { key: options.adapterKey }),
+    adapter: createAdapter(publishingSafely(options.pub, options.log), subscribingSafely(options.sub, options.log), { key: options.adapterKey }),
   };
   const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(serverOptions);
   options.engine.attach(io, serverOptions);
@@ -56,6 +56,36 @@ function publishingSafely(pub: Redis, log: Logger): Redis {
     });
   return new Proxy(pub, {
     get: (target, property, receiver): unknown => (property === 'publish' ? publish : Reflect.get(target, property, receiver)),
+  });
+}
+
+/**
+ * The adapter subscribes when it is created and does not handle a failure
+ * either: Redis going away just then would end the process, and a
+ * subscription that failed is not among those ioredis renews on reconnect.
+ * A failed (p)subscribe is logged and made again when Redis is back.
+ */
+function subscribingSafely(sub: Redis, log: Logger): Redis {
+  const failed: (() => Promise<unknown>)[] = [];
+  sub.on('ready', () => {
+    for (const again of failed.splice(0)) void again();
+  });
+  const safely =
+    (command: 'subscribe' | 'psubscribe') =>
+    (...channels: (string | string[])[]): Promise<unknown> => {
+      const attempt = (): Promise<unknown> =>
+        sub[command](...channels.flat()).catch((err: unknown) => {
+          log.warn({ err: err instanceof Error ? err.message : String(err), command }, 'adapter subscription failed; made again when Redis is back');
+          failed.push(attempt);
+          return 0;
+        });
+      return attempt();
+    };
+  const subscribe = safely('subscribe');
+  const psubscribe = safely('psubscribe');
+  return new Proxy(sub, {
+    get: (target, property, receiver): unknown =>
+      property === 'subscribe' ? subscribe : property === 'psubscribe' ? psubscribe : Reflect.get(target, property, receiver),
   });
 }
 
