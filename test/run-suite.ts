@@ -39,9 +39,11 @@ function ava(args: string[]): Promise<number> {
   return new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
-// Scale tests (*.scale.test.ts) load the shared embedded database for minutes:
-// with no files named, they run on their own after the rest, so they slow no
-// other test down.
+// Scale tests (*.scale.test.ts) load the shared embedded database for
+// minutes, and the fault tests (test/chaos/) load the whole machine with two
+// nodes and 200 users each: with no files named, they run after the rest,
+// one file at a time, so they slow no other test down and measure recovery
+// on a machine that is not also running the suite.
 const args = process.argv.slice(2);
 const named = args.some((a) => !a.startsWith('-'));
 let code: number;
@@ -53,9 +55,9 @@ if (named) {
     .filter((f) => f.endsWith('.test.ts'))
     .map((f) => path.join('test', f))
     .sort();
-  const scale = all.filter((f) => f.endsWith('.scale.test.ts'));
-  code = await ava([...args, ...all.filter((f) => !scale.includes(f))]);
-  if (scale.length > 0) code = Math.max(code, await ava([...args, ...scale]));
+  const heavy = all.filter((f) => f.endsWith('.scale.test.ts') || f.startsWith(path.join('test', 'chaos') + path.sep));
+  code = await ava([...args, ...all.filter((f) => !heavy.includes(f))]);
+  if (heavy.length > 0) code = Math.max(code, await ava([...args, '--concurrency', '1', ...heavy]));
 }
 await services.stop();
 await fs.rm(dataDir, { recursive: true, force: true });

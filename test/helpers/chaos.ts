@@ -51,21 +51,24 @@ export class ChaosCluster extends SocialCluster {
   async populate(n: number, groupSize = 6): Promise<void> {
     this.people = await this.quickUsers(n, 'chaos');
     // Members join their group at once instead of being invited (the default lets only followed users add you).
-    await Promise.all(this.people.map((u) => u.c.request('conversations:updateSettings', { groupAdds: 'everyone' })));
+    await Promise.all(this.people.map((u) => settingUp(() => u.c.request('conversations:updateSettings', { groupAdds: 'everyone' }))));
     for (let g = 0; g * groupSize < n; g++) {
       const members = this.people.slice(g * groupSize, (g + 1) * groupSize);
       const [owner, ...rest] = members as [SocialUser, ...SocialUser[]];
-      const { conversationId } = await owner.c.request('conversations:createGroup', { title: `chaos ${g}`, memberIds: rest.map((u) => u.userId) });
+      const { conversationId } = await settingUp(() =>
+        owner.c.request('conversations:createGroup', { title: `chaos ${g}`, memberIds: rest.map((u) => u.userId) }),
+      );
       this.groups.push({ conversationId, members });
       await Promise.all(
         members.map(async (u, i) => {
           for (const k of [1, 2]) {
             const followee = members[(i + k) % members.length]!;
-            if (followee !== u) await u.c.request('graph:follow', { userId: followee.userId });
+            if (followee !== u) await settingUp(() => u.c.request('graph:follow', { userId: followee.userId }));
           }
         }),
       );
-      const post = await owner.c.request('posts:create', { text: `seed of group ${g}` });
+      const idempotencyKey = `chaos-seed-${g}-${randomBytes(4).toString('hex')}`;
+      const post = await settingUp(() => owner.c.request('posts:create', { text: `seed of group ${g}`, idempotencyKey }));
       this.seedPosts.push({ postId: post.postId, authorId: owner.userId, group: g });
     }
   }
@@ -75,7 +78,7 @@ export class ChaosCluster extends SocialCluster {
     const live = new Map<string, LiveLog>();
     for (const u of this.people) {
       live.set(u.userId, new LiveLog(u.c));
-      await u.c.request('feeds:watch', {});
+      await settingUp(() => u.c.request('feeds:watch', {}));
     }
     return live;
   }
@@ -514,4 +517,20 @@ export async function until(check: () => boolean, ms: number): Promise<boolean> 
 
 function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A setup request, retried while it fails with a retryable code: on a loaded
+ * machine 200 users set up at once can outrun an ask's deadline, and setup is
+ * not what the tests measure. Every setup request is idempotent.
+ */
+async function settingUp<T>(request: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (attempt >= attempts || !(err instanceof FlockRequestError && RETRYABLE.has(err.code))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
 }
