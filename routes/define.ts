@@ -75,7 +75,7 @@ export interface RouteContext {
 
 type Headers = readonly (readonly [string, string])[];
 
-/** What a handler answers. */
+/** What a handler answers. A HEAD route's answer goes without its body (an error's JSON too). */
 export type RouteResult =
   | { status: number; json: unknown; headers?: Headers }
   | { status: number; text: string; contentType: string; headers?: Headers }
@@ -91,6 +91,8 @@ export interface RouteDef<B extends BodySpec = BodySpec> {
   body: B;
   /** Requests per client IP, on every node together; none for probes that must answer while Redis is away. */
   rateLimit?: RateLimit;
+  /** Headers on every answer of this route, errors included (a protocol's version header); the handler's own headers of the same name win. */
+  headers?: Headers;
   /** A FlockError becomes its catalogue status with `{ error: { code, message } }`; anything else is SERVICE_UNAVAILABLE (503) when a backing service is away, SERVER_INTERNAL otherwise. */
   handler(request: RouteRequest<B>, ctx: RouteContext): Promise<RouteResult>;
 }

@@ -3,6 +3,8 @@
 // the implementations.
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { ReadinessReport } from '../kernel/readiness.ts';
+import type { DirectUploads } from '../media/direct-upload.ts';
+import type { UploadStore } from '../media/upload-store.ts';
 
 export interface RouteServices {
   nodeId: string;
@@ -20,4 +22,17 @@ export interface RouteServices {
    * Unset: everyone may.
    */
   opsAccess?: (authorization: string) => boolean;
+  /**
+   * Uploads: the tus routes (media/tus.ts) and the storage webhook
+   * (media/storage-webhook.ts). Unset where the node serves no uploads;
+   * those routes then answer HTTP_NOT_FOUND.
+   */
+  media?: {
+    /** Uploads' state in `media_uploads` and their bytes in S3; holds the UploadLifecycle it reports to (uploads.lifecycle). */
+    uploads: UploadStore;
+    /** Direct-to-S3 uploads over the same store, which the storage webhook finishes. */
+    direct: DirectUploads;
+    /** STORAGE_WEBHOOK_TOKEN, the bearer token bucket notifications carry; unset: the webhook refuses every call (AUTH_REQUIRED). */
+    storageWebhookToken: string | undefined;
+  };
 }

@@ -186,8 +186,11 @@ async function serve(route: RouteDef, exchange: Exchange, copied: Copied, server
   }
   if (copied.body !== undefined && !(copied.body instanceof Promise)) copied.body.discard();
   if (copied.aborted.value) return;
+  const reply = render(result, route.headers);
+  // A body on a HEAD answer would be read as the start of the next response on the connection.
+  if (route.method === 'HEAD') reply.body = undefined;
   try {
-    exchange.send(render(result));
+    exchange.send(reply);
   } catch (err) {
     log.warn({ err }, 'answer not written');
   }
@@ -348,9 +351,10 @@ function streamBody(source: BodySource, maxBytes: number, header: (name: string)
   };
 }
 
-/** A handler's result as status, headers and body. */
-function render(result: RouteResult): Reply {
+/** A handler's result as status, headers (the route's own after the result's) and body. */
+function render(result: RouteResult, routeHeaders: RouteDef['headers'] = []): Reply {
   const headers: [string, string][] = (result.headers ?? []).map(([name, value]) => [name, value]);
+  for (const [name, value] of routeHeaders) if (!headers.some(([n]) => n.toLowerCase() === name.toLowerCase())) headers.push([name, value]);
   let body: string | undefined;
   if ('location' in result) {
     headers.push(['location', result.location]);

@@ -49,6 +49,27 @@ export function httpRoutesSpec(engineName: EngineName): void {
       handler: async (req) => ({ status: 200, json: { id: req.params.id, q: req.query.get('q') } }),
     }),
     defineRoute({
+      method: 'HEAD',
+      path: '/things/:id',
+      summary: 'A HEAD route with a header on every answer, errors included; refuses "missing".',
+      auth: { kind: 'none' },
+      body: { kind: 'none' },
+      headers: [['x-protocol', '1']],
+      handler: async (req) => {
+        if (req.params.id === 'missing') throw new FlockError('HTTP_NOT_FOUND');
+        return { status: 200, empty: true, headers: [['x-size', '5']] };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/protocol',
+      summary: 'A header on every answer, the token refusal included.',
+      auth: { kind: 'accessToken', roles: ['admin'] },
+      body: { kind: 'none' },
+      headers: [['x-protocol', '1']],
+      handler: async () => ({ status: 200, json: { ok: true }, headers: [['x-protocol', '2']] }),
+    }),
+    defineRoute({
       method: 'GET',
       path: '/admin',
       summary: 'Admins only.',
@@ -206,6 +227,32 @@ export function httpRoutesSpec(engineName: EngineName): void {
   test('path parameters and the query reach the handler', async (t) => {
     const res = await fetch(`${base}/things/a%20b?q=1`);
     t.deepEqual(await res.json(), { id: 'a b', q: '1' });
+  });
+
+  test("a route's own headers go with every answer, errors included; the handler's of the same name win", async (t) => {
+    const refused = await fetch(`${base}/protocol`);
+    t.is(refused.status, 401);
+    t.is(refused.headers.get('x-protocol'), '1');
+    const ok = await fetch(`${base}/protocol`, { headers: { authorization: 'Bearer admin-token' } });
+    t.is(ok.headers.get('x-protocol'), '2');
+  });
+
+  test('HEAD answers have no body, errors included, so the next response on the connection reads right', async (t) => {
+    const socket = net.connect(listening.port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.on('error', () => {});
+    socket.write(
+      'HEAD /things/missing HTTP/1.1\r\nHost: test\r\n\r\nHEAD /things/here HTTP/1.1\r\nHost: test\r\n\r\nGET /things/x HTTP/1.1\r\nHost: test\r\n\r\n',
+    );
+    const deadline = Date.now() + 10_000;
+    while (!answer.includes('"id":"x"') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.destroy();
+    const responses = answer.split(/(?=HTTP\/1\.1 )/);
+    t.is(responses.length, 3, answer);
+    t.regex(responses[0] ?? '', /^HTTP\/1\.1 404 [^]*\r\nx-protocol: 1\r\n[^]*\r\n\r\n$/i, 'the 404 of a HEAD has its headers and no body');
+    t.regex(responses[1] ?? '', /^HTTP\/1\.1 200 [^]*\r\nx-size: 5\r\n[^]*\r\n\r\n$/i);
+    t.regex(responses[2] ?? '', /^HTTP\/1\.1 200 [^]*\{"id":"x","q":null\}/);
   });
 
   test('access-token routes: no token is AUTH_REQUIRED, a bad one AUTH_TOKEN_INVALID, a missing role AUTH_FORBIDDEN', async (t) => {
