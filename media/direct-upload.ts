@@ -4,7 +4,7 @@
 // media item and presigns every part; completing it assembles the object,
 // checks its size against the declared length, shows its head to
 // lifecycle.sniffed and calls lifecycle.complete once, whichever of the
-// client's complete call and the storage webhook (media/storage-webhook.ts)
+// client's complete call and the storage webhook (routes/storage-webhook.ts)
 // gets there first; the other finds it done. A node that dies between S3's
 // complete and lifecycle.complete is relieved by the webhook or by the
 // client calling complete again.

@@ -1,11 +1,13 @@
 // One PATCH body into S3, by the holder of the upload's lock, in memory that
-// does not grow with the file: one part-sized buffer, filled from the
-// incomplete part the last request left (read back from S3) and then from the
-// body. Each full part goes to S3 (UploadPart) and is recorded at once; the
-// file's head goes to lifecycle.sniffed as soon as it is here; at the body's
-// end (or the client's going away) the bytes after the last part are stored
-// as the incomplete part, or, when they are the file's last, become the last
-// part and the upload turns `completing` for the store to finish.
+// does not grow with the file: two part-sized buffers, one filling from the
+// body (after the incomplete part the last request left, read back from S3)
+// while the other is stored as a part (UploadPart), so the client is not
+// held up while S3 takes a part. Each part is recorded as soon as S3 has it,
+// in order; the file's head goes to lifecycle.sniffed as soon as it is here;
+// at the body's end (or the client's going away) the bytes after the last
+// part are stored as the incomplete part, or, when they are the file's last,
+// become the last part and the upload turns `completing` for the store to
+// finish.
 //
 // Part n always holds bytes [(n-1)·partSize, n·partSize) of the file, so a
 // request that lost its lock to another (a pause past the lease) can only
@@ -44,9 +46,13 @@ export async function writeParts(
 ): Promise<{ offset: number; completed: boolean }> {
   const { objects, records, lifecycle } = deps;
   const { _id: mediaId, key, length, partSize } = record;
-  let partsStart = record.parts.length * partSize;
-  if (partsStart + record.pendingSize !== record.offset) throw new FlockError('SERVER_INTERNAL', `upload ${mediaId} has parts and an offset that disagree`);
-  const buffer = Buffer.allocUnsafe(Math.min(partSize, length - partsStart));
+  /** Where the buffer being filled starts in the file. */
+  let bufferStart = record.parts.length * partSize;
+  if (bufferStart + record.pendingSize !== record.offset) throw new FlockError('SERVER_INTERNAL', `upload ${mediaId} has parts and an offset that disagree`);
+  let buffer: Buffer = Buffer.allocUnsafe(Math.min(partSize, length - bufferStart));
+  /** The buffer of the part in flight, filled again once that part is recorded. */
+  let spare: Buffer | undefined;
+  let inFlight: Promise<void> | undefined;
   let fill = record.pendingSize;
   await objects.readInto(record.pendingKey, buffer, fill);
   const pendingAtStart = fill;
@@ -67,14 +73,28 @@ export async function writeParts(
     held(await records.change(mediaId, holder, 'uploading', { sniffed: true }));
     sniffed = true;
   };
-  const storePart = async (size: number, last: boolean) => {
+  const send = async (part: Buffer, number: number, start: number, last: boolean) => {
     if (lease.lost) throw lostLock();
-    const etag = await objects.uploadPart(key, record.s3UploadId, nextPart, size === buffer.length ? buffer : buffer.subarray(0, size));
-    const change = last ? { offset: length, pendingSize: 0, state: 'completing' as const } : { offset: partsStart + size, pendingSize: 0 };
-    held(await records.change(mediaId, holder, 'uploading', change, { number: nextPart, etag, size }));
+    const etag = await objects.uploadPart(key, record.s3UploadId, number, part);
+    const end = start + part.length;
+    const change = last ? { offset: length, pendingSize: 0, state: 'completing' as const } : { offset: end, pendingSize: 0 };
+    held(await records.change(mediaId, holder, 'uploading', change, { number, etag, size: part.length }));
+  };
+  /** Waits for the part in flight to be stored and recorded (its failure is thrown here). */
+  const landed = async () => {
+    const flying = inFlight;
+    inFlight = undefined;
+    await flying;
+  };
+  /** Sends the buffer as the next part while the next one fills: one part in flight at a time, recorded in order. */
+  const storePart = async (size: number, last: boolean) => {
+    await landed();
+    inFlight = send(size === buffer.length ? buffer : buffer.subarray(0, size), nextPart, bufferStart, last);
+    inFlight.catch(() => undefined); // observed by landed()
     nextPart++;
-    partsStart += size;
+    bufferStart += size;
     fill = 0;
+    if (!last) [buffer, spare] = [spare ?? Buffer.allocUnsafe(Math.min(partSize, length - bufferStart)), buffer];
   };
 
   const chunks = body[Symbol.asyncIterator]();
@@ -92,26 +112,28 @@ export async function writeParts(
     const chunk = next.value;
     for (let at = 0; at < chunk.length && !whole;) {
       // Bytes past Upload-Length are not read (tusd does the same).
-      const n = Math.min(buffer.length - fill, length - partsStart - fill, chunk.length - at);
+      const n = Math.min(buffer.length - fill, length - bufferStart - fill, chunk.length - at);
       chunk.copy(buffer, fill, at, at + n);
       fill += n;
       at += n;
-      if (!sniffed && partsStart === 0 && fill >= Math.min(SNIFF_BYTES, length)) await sniff();
-      if (partsStart + fill === length) whole = true;
+      if (!sniffed && bufferStart === 0 && fill >= Math.min(SNIFF_BYTES, length)) await sniff();
+      if (bufferStart + fill === length) whole = true;
       else if (fill === buffer.length) await storePart(fill, false);
     }
   }
   if (whole) {
     await chunks.return?.();
     await storePart(fill, true);
+    await landed();
     return { offset: length, completed: true };
   }
+  await landed();
   const grew = nextPart > record.parts.length + 1 ? fill > 0 : fill > pendingAtStart;
   if (grew) {
-    // Always the bytes from partsStart on: a node that died before recording this left a longer object whose head is still right.
+    // Always the bytes from bufferStart on: a node that died before recording this left a longer object whose head is still right.
     await objects.put(record.pendingKey, buffer.subarray(0, fill));
-    held(await records.change(mediaId, holder, 'uploading', { offset: partsStart + fill, pendingSize: fill }));
+    held(await records.change(mediaId, holder, 'uploading', { offset: bufferStart + fill, pendingSize: fill }));
   }
   if (bodyError !== undefined) throw toFlockError(bodyError);
-  return { offset: partsStart + fill, completed: false };
+  return { offset: bufferStart + fill, completed: false };
 }

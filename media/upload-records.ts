@@ -11,7 +11,7 @@ import type { MediaKind } from './types.ts';
 
 export const UPLOADS_COLLECTION = 'media_uploads';
 
-/** tus: bytes come through this node (media/tus.ts); direct: the client puts parts to S3 itself (media/direct-upload.ts). */
+/** tus: bytes come through this node (routes/uploads.ts); direct: the client puts parts to S3 itself (media/direct-upload.ts). */
 export type UploadMode = 'tus' | 'direct';
 
 /**

@@ -1,6 +1,6 @@
 // Resumable uploads: their state in `media_uploads` (media/upload-records.ts),
 // their bytes in an S3 multipart upload (media/upload-objects.ts), and what
-// tus (media/tus.ts) and direct uploads (media/direct-upload.ts) do with them:
+// tus (routes/uploads.ts) and direct uploads (media/direct-upload.ts) do with them:
 // open, look up, write a PATCH body (media/part-writer.ts), finish, terminate,
 // and expire.
 //
@@ -43,9 +43,9 @@ export interface UploadStoreOptions {
   maxLength: number;
   /** MEDIA_UPLOAD_EXPIRY: how long after its creation an unfinished upload is given up (default 24 h). */
   expiryMs?: number;
-  /** The size of every part but the last (default 8 MiB, at least 5 MiB): the memory one PATCH holds. */
+  /** The size of every part but the last (default 8 MiB, at least 5 MiB); a PATCH holds two in memory. */
   partSize?: number;
-  /** PATCH bodies this node writes at once (default 32); each holds one part in memory. */
+  /** PATCH bodies this node writes at once (default 16; beyond, SERVICE_UNAVAILABLE): at most 2 × partSize × this in part buffers. */
   maxActiveWrites?: number;
 }
 
@@ -87,7 +87,7 @@ export class UploadStore {
     this.maxLength = options.maxLength;
     this.expiryMs = options.expiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS;
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
-    this.maxActiveWrites = options.maxActiveWrites ?? 32;
+    this.maxActiveWrites = options.maxActiveWrites ?? 16;
     if (!Number.isSafeInteger(this.partSize) || this.partSize < MIN_PART_SIZE) throw new Error(`partSize must be at least ${MIN_PART_SIZE} bytes`);
     if (!Number.isSafeInteger(this.maxLength) || this.maxLength < 1) throw new Error('maxLength must be a positive integer');
     if (!(this.expiryMs > 0)) throw new Error('expiryMs must be positive');

@@ -23,8 +23,8 @@ export interface RouteServices {
    */
   opsAccess?: (authorization: string) => boolean;
   /**
-   * Uploads: the tus routes (media/tus.ts) and the storage webhook
-   * (media/storage-webhook.ts). Unset where the node serves no uploads;
+   * Uploads: the tus routes (routes/uploads.ts) and the storage webhook
+   * (routes/storage-webhook.ts). Unset where the node serves no uploads;
    * those routes then answer HTTP_NOT_FOUND.
    */
   media?: {

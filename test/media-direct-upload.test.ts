@@ -1,5 +1,5 @@
 // Direct uploads (media/direct-upload.ts) and the storage webhook
-// (media/storage-webhook.ts) on the suite's real s3rver and FerretDB: the
+// (routes/storage-webhook.ts) on the suite's real s3rver and FerretDB: the
 // client PUTs its parts to presigned URLs with fetch, completes, and the
 // object is checked byte for byte; lifecycle.complete is called once whether
 // the client, the webhook (called with the notification S3/MinIO would send),
@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
 import { DirectUploads, type DirectUploadTicket } from '../media/direct-upload.ts';
-import { storageWebhookRoutes } from '../media/storage-webhook.ts';
+import { storageWebhookRoutes } from '../routes/storage-webhook.ts';
 import { UploadStore } from '../media/upload-store.ts';
 import type { HttpEngine, Listening } from '../server/http-engine.ts';
 import { RateLimiter } from '../server/rate-limit.ts';

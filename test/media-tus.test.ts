@@ -1,4 +1,4 @@
-// tus 1.0 uploads (media/tus.ts over media/upload-store.ts) on two engines
+// tus 1.0 uploads (routes/uploads.ts over media/upload-store.ts) on two engines
 // that stand for two nodes: each has its own store object and database
 // connection, on the suite's one FerretDB and s3rver. Real HTTP requests
 // create, write, interrupt, resume, terminate and expire uploads; the object
@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Session } from '../auth/session.ts';
 import { FlockError } from '../kernel/errors.ts';
 import { DirectUploads } from '../media/direct-upload.ts';
-import { TUS_EXTENSIONS, tusRoutes } from '../media/tus.ts';
+import { TUS_EXTENSIONS, tusRoutes } from '../routes/uploads.ts';
 import type { UploadRecord } from '../media/upload-records.ts';
 import { UploadStore } from '../media/upload-store.ts';
 import type { HttpEngine, Listening } from '../server/http-engine.ts';

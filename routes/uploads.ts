@@ -13,10 +13,10 @@
 import { ROLES, type Session } from '../auth/session.ts';
 import { FlockError, type ErrorCode } from '../kernel/errors.ts';
 import { mediaIdInput } from '../kernel/ids.ts';
-import { defineRoute, type RouteContext, type RouteDef, type RouteRequest, type RouteResult } from '../routes/define.ts';
-import type { RouteServices } from '../routes/services.ts';
-import { formatUploadMetadata, parseUploadMetadata } from './tus-metadata.ts';
-import type { UploadStore } from './upload-store.ts';
+import { defineRoute, type RouteContext, type RouteDef, type RouteRequest, type RouteResult } from './define.ts';
+import type { RouteServices } from './services.ts';
+import { formatUploadMetadata, parseUploadMetadata } from '../media/tus-metadata.ts';
+import type { UploadStore } from '../media/upload-store.ts';
 
 export const TUS_VERSION = '1.0.0';
 export const TUS_EXTENSIONS = 'creation,creation-with-upload,termination,expiration';

@@ -11,8 +11,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { FlockError } from '../kernel/errors.ts';
 import { invalid } from '../kernel/zod-issues.ts';
-import { defineRoute } from '../routes/define.ts';
-import type { RouteServices } from '../routes/services.ts';
+import { defineRoute } from './define.ts';
+import type { RouteServices } from './services.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_RECORDS = 1_000;
