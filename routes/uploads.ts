@@ -69,7 +69,8 @@ export const tusRoutes: RouteDef[] = [
         return unsupportedContentType('A body sent with POST /uploads is the first bytes: Content-Type: application/offset+octet-stream');
       const created = await uploads.create(owner, { length, metadata });
       const headers: Headers = [['location', uploadUrl(req, created.mediaId)]];
-      if (!withBody || req.body.declaredLength === 0) return { status: 201, empty: true, headers: [...headers, expires(created.expiresAt)] };
+      if (!withBody) return { status: 201, empty: true, headers: [...headers, expires(created.expiresAt)] };
+      if (req.body.declaredLength === 0) return { status: 201, empty: true, headers: [...headers, ['upload-offset', '0'], expires(created.expiresAt)] };
       let offset: number;
       try {
         offset = (await uploads.write(owner, created.mediaId, 0, req.body)).offset;

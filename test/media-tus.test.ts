@@ -195,6 +195,25 @@ test.serial('creation-with-upload: POST carries the first bytes and answers thei
   t.true((await readObject(item.key)).equals(small));
 });
 
+test.serial('an upload whose last step failed (the media side away) is finished by the next HEAD, on another node', async (t) => {
+  const file = media(6 * MiB);
+  const { url, mediaId } = await create(a, file.length);
+  lifecycle.failNextComplete = true;
+  const failed = await patch(url, 0, file);
+  t.is(failed.status, 503);
+  t.is((await record(mediaId)).state, 'completing');
+  t.is(lifecycle.item(mediaId).completed.length, 0);
+
+  const offered = await head(on(b, url));
+  t.is(offered.status, 200);
+  t.is(offered.headers.get('upload-offset'), String(file.length));
+  const item = lifecycle.item(mediaId);
+  t.deepEqual(item.completed, [{ key: item.key, bytes: file.length }]);
+  t.is((await record(mediaId)).state, 'completed');
+  t.true((await readObject(item.key)).equals(file));
+  t.is((await patch(url, file.length, Buffer.alloc(0))).status, 204, 'a PATCH at the end of a finished upload changes nothing');
+});
+
 test.serial('a PATCH at another offset than the stored one is MEDIA_UPLOAD_CONFLICT (409)', async (t) => {
   const file = media(64 * 1024);
   const { url } = await create(a, file.length);

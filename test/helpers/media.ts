@@ -26,6 +26,8 @@ export interface MediaItem {
 /** The media side of the tests: items by id, and every call the transports made. */
 export class TestLifecycle implements UploadLifecycle {
   readonly items = new Map<string, MediaItem>();
+  /** Makes the next complete call fail as if the media side were away. */
+  failNextComplete = false;
 
   async begin(owner: string, declared: UploadDeclaration): Promise<{ mediaId: string; key: string }> {
     if (declared.length > 512 * 1024 * 1024) throw new FlockError('MEDIA_TOO_LARGE');
@@ -44,6 +46,10 @@ export class TestLifecycle implements UploadLifecycle {
 
   async complete(mediaId: string, object: { key: string; bytes: number }): Promise<void> {
     const item = this.item(mediaId);
+    if (this.failNextComplete) {
+      this.failNextComplete = false;
+      throw new FlockError('SERVICE_UNAVAILABLE');
+    }
     item.completed.push(object);
     item.state = 'uploaded';
   }
