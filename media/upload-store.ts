@@ -296,9 +296,10 @@ export class UploadStore {
       } else {
         if (!record.cleaned) {
           await this.objects.abortMultipart(record.key, record.s3UploadId);
-          await this.objects.remove(record.pendingKey);
           await this.objects.remove(record.key);
         }
+        // Even when cleaned: a PATCH still running at its termination may have stored its incomplete part after.
+        await this.objects.remove(record.pendingKey);
         await this.lifecycle.abandon(mediaId);
         if (record.state !== 'terminated') {
           // A tombstone, so that its client hears MEDIA_UPLOAD_EXPIRED (410) rather than MEDIA_NOT_FOUND for a while.

@@ -10,6 +10,9 @@
 // speaks another version gets 412 with Tus-Version. Uploads are their
 // owner's: anyone else's id is MEDIA_NOT_FOUND. The bytes go to S3 through
 // media/upload-store.ts; errors are the framework's `{ error: { code, message } }`.
+// On the uWS engine a Content-Length of 10^9 bytes or more drops the
+// connection (uWS's parser refuses it): larger files go in several PATCHes
+// (a tus client's chunkSize) or with chunked transfer encoding.
 import { ROLES, type Session } from '../auth/session.ts';
 import { FlockError, type ErrorCode } from '../kernel/errors.ts';
 import { mediaIdInput } from '../kernel/ids.ts';
