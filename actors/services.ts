@@ -4,6 +4,7 @@
 // itself) refuse any handler that reaches for them (actors/context.ts).
 import type { FeedStore } from '../feeds/store.ts';
 import type { MessagingStore } from '../messaging/store.ts';
+import type { MediaFields } from '../models/media.ts';
 import type { NotificationStore } from '../notifications/store.ts';
 import type { StreamDelivery } from '../streams/catalogue.ts';
 import type { SenderQuota } from '../streams/sender-quota.ts';
@@ -22,4 +23,16 @@ export interface ActorServices {
   deliver: StreamDelivery['deliver'];
   /** What a user's requests may write into other users' personal streams: charged in the turn, before anything is stored. */
   streamQuota: SenderQuota;
+  /** What MediaActor's effects do outside its document. */
+  media: MediaEffects;
+}
+
+/** The effects of media changes (server/media.ts implements them); each is idempotent. */
+export interface MediaEffects {
+  /** Tells the owner about the change just saved, on their personal stream. */
+  notify(mediaId: string, doc: MediaFields, event: 'uploaded' | 'processing' | 'ready' | 'failed'): Promise<void>;
+  /** Schedules the processing job (a second one finds the media claimed or done). */
+  process(mediaId: string): Promise<void>;
+  /** Deletes these objects and everything under these prefixes from S3 (now or by a job). */
+  purge(mediaId: string, keys: readonly string[], prefixes: readonly string[]): Promise<void>;
 }

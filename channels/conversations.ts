@@ -155,14 +155,16 @@ export const conversationsChannel = defineChannel({
         })
         .strict(),
       ack: z.object({ message: messageView, duplicate: z.boolean() }),
-      handler: async (ctx, req) =>
-        actor(ctx, req.conversationId).ask('send', {
+      handler: async (ctx, req) => {
+        await ctx.services.media.reads.assertUsable(ctx.session.userId, req.mediaIds);
+        return actor(ctx, req.conversationId).ask('send', {
           userId: ctx.session.userId,
           clientMessageId: req.clientMessageId,
           text: req.text,
           mediaIds: req.mediaIds,
           replyTo: req.replyTo ?? null,
-        }),
+        });
+      },
     }),
     edit: defineEvent({
       ...write,

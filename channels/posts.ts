@@ -81,6 +81,8 @@ export const postsChannel = defineChannel({
         let quoted: PostDoc | undefined;
         if (req.replyTo) parent = await ctx.services.reads.visibleDoc(me, req.replyTo);
         if (req.quoteOf) quoted = await original(ctx, req.quoteOf);
+        // Only the author's own media, uploaded (it may still be processing: the post shows it once ready).
+        await ctx.services.media.reads.assertUsable(me, req.mediaIds);
         const postId = req.idempotencyKey ? keyedPostId(me, req.idempotencyKey) : newPostId();
         await post(ctx, postId).ask('create', {
           authorId: me,

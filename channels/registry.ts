@@ -4,6 +4,7 @@ import { authChannel } from './auth.ts';
 import { conversationsChannel } from './conversations.ts';
 import { feedsChannel } from './feeds.ts';
 import { graphChannel } from './graph.ts';
+import { mediaChannel } from './media.ts';
 import { notificationsChannel } from './notifications.ts';
 import { postsChannel } from './posts.ts';
 import { presenceChannel } from './presence.ts';
@@ -22,4 +23,5 @@ export const channels = [
   conversationsChannel,
   notificationsChannel,
   feedsChannel,
+  mediaChannel,
 ] as const;

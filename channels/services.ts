@@ -17,6 +17,8 @@ import type { NotificationStore } from '../notifications/store.ts';
 import type { HomeFeeds } from '../feeds/home.ts';
 import type { SocialReads } from '../social/reads.ts';
 import type { SocialStore } from '../social/store.ts';
+import type { DirectUploads } from '../media/direct-upload.ts';
+import type { MediaReads } from '../media/reads.ts';
 
 export interface GatewayServices {
   actors: ActorSystem;
@@ -47,4 +49,6 @@ export interface GatewayServices {
   watchAuthor(userId: string, authorId: string, watch: boolean): void;
   /** Pushes an ephemeral event (never stored) to the users' sockets on every node. */
   toUsers<E extends ServerEventName>(userIds: readonly string[], event: E, payload: ServerEventPayload<E>): void;
+  /** Media documents (read path; writes go through MediaActor) and direct-to-S3 uploads. */
+  media: { reads: MediaReads; direct: DirectUploads };
 }

@@ -11,7 +11,7 @@ import { FlockError } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { createRedis } from '../kernel/redis.ts';
 import { LoggingPushSender, type PushSender } from '../notifications/push.ts';
-import type { JobContext } from './context.ts';
+import type { JobContext, MediaJobServices } from './context.ts';
 import { JOBS_COLLECTION } from './collections.ts';
 import { jobPolicies } from './policy.ts';
 import { jobHandlers } from './registry.ts';
@@ -33,6 +33,8 @@ export interface JobRunnerOptions {
   pushEvery?: string;
   /** The mobile push sender; the default logs each push. */
   push?: PushSender;
+  /** What the media jobs use; set once the node has built it (jobs start after). */
+  media?: () => MediaJobServices;
   log: Logger;
 }
 
@@ -100,6 +102,10 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       db: options.db,
       settings: { retentionDays: options.retentionDays },
       push,
+      get media(): MediaJobServices {
+        if (!options.media) throw new FlockError('SERVICE_UNAVAILABLE', 'media processing is not set up on this node');
+        return options.media();
+      },
       progress: async (percent) => {
         await job.touch(Math.max(0, Math.min(100, percent)));
       },
@@ -127,6 +133,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       await agenda.cancel({ names: [...RENAMED_JOBS] });
       await agenda.every(options.housekeepingEvery, 'housekeeping');
       await agenda.every(options.pushEvery ?? '5 seconds', 'pushOutbox');
+      if (options.media) await agenda.every('10 minutes', 'mediaExpireUploads');
       log.info({ processEvery: options.processEvery }, 'job runner started');
     },
     async stop(timeoutMs) {

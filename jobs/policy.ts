@@ -16,4 +16,9 @@ export const jobPolicies: { readonly [K in JobName]: JobPolicy } = {
   housekeeping: { concurrency: 1, lockLifetimeMs: 5 * 60_000, retries: 2, retryDelayMs: 30_000 },
   // Entries carry their own retries; a failed run simply runs again at the next interval.
   pushOutbox: { concurrency: 1, lockLifetimeMs: 2 * 60_000, retries: 0, retryDelayMs: 0 },
+  // Transcoding takes a core: two at once per node. The run touches its lock every few seconds, so a
+  // node that dies mid-run hands the job to another within the lock lifetime.
+  mediaProcess: { concurrency: 2, lockLifetimeMs: 30_000, retries: 4, retryDelayMs: 5_000 },
+  mediaExpireUploads: { concurrency: 1, lockLifetimeMs: 5 * 60_000, retries: 0, retryDelayMs: 0 },
+  mediaPurge: { concurrency: 2, lockLifetimeMs: 60_000, retries: 5, retryDelayMs: 10_000 },
 };

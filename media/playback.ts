@@ -15,7 +15,7 @@ export interface PlaybackSigner {
   check(mediaId: string, token: string, now?: number): Date | null;
 }
 
-export function createPlaybackSigner(options: { secret: string; ttlSeconds: number; baseUrl: string }): PlaybackSigner {
+export function createPlaybackSigner(options: { secret: string | Uint8Array; ttlSeconds: number; baseUrl: string }): PlaybackSigner {
   // A key of its own, so a playback token can never be mistaken for anything else signed with the secret.
   const key = Buffer.from(hkdfSync('sha256', options.secret, 'flock', 'media-playback-urls', 32));
   const mac = (mediaId: string, expiry: number) => createHmac('sha256', key).update(`${mediaId}.${expiry}`).digest('base64url');

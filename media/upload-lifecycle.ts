@@ -1,6 +1,6 @@
-// What the upload transports (tus, media/tus.ts; direct presigned multipart,
-// media/direct-upload.ts; the storage webhook) ask of the media side. The
-// node implements it over MediaActor (media/service.ts); the transports only
+// What the upload transports (tus, routes/uploads.ts; direct presigned multipart,
+// media/direct-upload.ts; the storage webhook, routes/storage-webhook.ts) ask of the media side. The
+// node implements it over MediaActor (server/media.ts); the transports only
 // move bytes into S3 and say when an object is whole.
 import type { MediaKind } from './types.ts';
 

@@ -4,6 +4,7 @@
 import type { OAuthService } from '../auth/oauth/oauth-service.ts';
 import type { ReadinessReport } from '../kernel/readiness.ts';
 import type { DirectUploads } from '../media/direct-upload.ts';
+import type { PlaybackFiles } from '../media/playback-files.ts';
 import type { UploadStore } from '../media/upload-store.ts';
 
 export interface RouteServices {
@@ -35,4 +36,6 @@ export interface RouteServices {
     /** STORAGE_WEBHOOK_TOKEN, the bearer token bucket notifications carry; unset: the webhook refuses every call (AUTH_REQUIRED). */
     storageWebhookToken: string | undefined;
   };
+  /** Files of processed media behind signed playback URLs (routes/media.ts). */
+  playback?: PlaybackFiles;
 }

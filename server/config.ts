@@ -383,6 +383,78 @@ export const configVariables = {
     expects: 'a path to an ffprobe executable',
     doc: 'ffprobe to use. Unset: ffprobe on PATH, else the @ffprobe-installer binary.',
   }),
+  MEDIA_IMAGE_MAX_BYTES: variable({
+    schema: z.coerce.number().int().min(1024).max(1073741824).default(52428800),
+    expects: 'an integer number of bytes from 1024 to 1073741824',
+    default: '52428800',
+    doc: 'Largest image upload (MEDIA_TOO_LARGE beyond, details.limit bytes).',
+  }),
+  MEDIA_IMAGE_MAX_PIXELS: variable({
+    schema: z.coerce.number().int().min(1000000).max(268402689).default(50000000),
+    expects: 'an integer number of pixels from 1000000 to 268402689',
+    default: '50000000',
+    doc: 'Most pixels an image may have (width x height, read from its header before it is decoded: decompression bombs get MEDIA_TOO_LARGE, details.limit pixels).',
+  }),
+  MEDIA_VIDEO_MAX_BYTES: variable({
+    schema: z.coerce.number().int().min(1048576).max(68719476736).default(4294967296),
+    expects: 'an integer number of bytes from 1048576 to 68719476736',
+    default: '4294967296',
+    doc: 'Largest video upload (MEDIA_TOO_LARGE beyond, details.limit bytes).',
+  }),
+  MEDIA_VIDEO_MAX_SECONDS: variable({
+    schema: z.coerce.number().int().min(1).max(86400).default(600),
+    expects: 'an integer number of seconds from 1 to 86400',
+    default: '600',
+    doc: 'Longest video (MEDIA_TOO_LARGE beyond, details.limit seconds).',
+  }),
+  MEDIA_VIDEO_MAX_PIXELS: variable({
+    schema: z.coerce.number().int().min(65536).max(35389440).default(8847360),
+    expects: 'an integer number of pixels from 65536 to 35389440',
+    default: '8847360',
+    doc: 'Most pixels per video frame (4096 x 2160 by default; MEDIA_TOO_LARGE beyond, details.limit pixels).',
+  }),
+  MEDIA_BYTES_PER_DAY: variable({
+    schema: z.coerce.number().int().min(1048576).max(1099511627776).default(10737418240),
+    expects: 'an integer number of bytes from 1048576 to 1099511627776',
+    default: '10737418240',
+    doc: "Bytes one user may upload per 24 hours, counted at each upload's start from its declared length (MEDIA_QUOTA_EXCEEDED beyond, details.scope bytes).",
+  }),
+  MEDIA_CONCURRENT_UPLOADS: variable({
+    schema: z.coerce.number().int().min(1).max(100).default(5),
+    expects: 'an integer from 1 to 100',
+    default: '5',
+    doc: 'Uploads one user may have in progress at once (MEDIA_QUOTA_EXCEEDED beyond, details.scope concurrent).',
+  }),
+  MEDIA_UPLOAD_EXPIRY_SECONDS: variable({
+    schema: z.coerce.number().int().min(60).max(604800).default(86400),
+    expects: 'an integer number of seconds from 60 to 604800',
+    default: '86400',
+    doc: 'An upload not finished within this expires (tus Upload-Expires): its parts are deleted and its media removed.',
+  }),
+  MEDIA_URL_TTL_SECONDS: variable({
+    schema: z.coerce.number().int().min(60).max(86400).default(3600),
+    expects: 'an integer number of seconds from 60 to 86400',
+    default: '3600',
+    doc: 'How long playback URLs in media views work; media:get gives fresh ones.',
+  }),
+  MEDIA_PUBLIC_URL: variable({
+    schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+    expects: 'an http(s) URL, or empty',
+    default: "'' (URLs relative to the node)",
+    doc: 'Where clients reach the nodes (the proxy in front of them): prefixes playback URLs.',
+  }),
+  MEDIA_WORK_DIR: variable({
+    schema: z.string().min(1).optional(),
+    expects: 'a directory path',
+    default: 'the system temporary directory',
+    doc: 'Where processing keeps its local files (a directory per run, removed after it); needs room for a few sources and their outputs.',
+  }),
+  STORAGE_WEBHOOK_TOKEN: variable({
+    schema: z.string().min(16).max(256).optional(),
+    expects: 'a random token of 16 to 256 characters',
+    doc: 'The bearer token S3/MinIO bucket notifications must carry (POST /webhooks/storage). Unset: the route refuses every call; direct uploads then start processing at media:completeDirectUpload.',
+    secret: 'value',
+  }),
   ACTOR_LEASE_MS: variable({
     schema: z.coerce.number().int().min(500).max(60_000).default(5_000),
     expects: 'an integer number of milliseconds from 500 to 60000',
@@ -535,7 +607,18 @@ export interface Config {
     forcePathStyle: boolean;
   };
   stripe: { apiBase: string | undefined; secretKey: string | undefined; webhookSecret: string | undefined };
-  media: { ffmpegPath: string | undefined; ffprobePath: string | undefined };
+  media: {
+    ffmpegPath: string | undefined;
+    ffprobePath: string | undefined;
+    limits: { image: { maxBytes: number; maxPixels: number }; video: { maxBytes: number; maxSeconds: number; maxPixels: number } };
+    bytesPerDay: number;
+    concurrentUploads: number;
+    uploadExpirySeconds: number;
+    urlTtlSeconds: number;
+    publicUrl: string;
+    workDir: string | undefined;
+    storageWebhookToken: string | undefined;
+  };
   jobs: { processEvery: string; housekeepingEvery: string; retentionDays: number };
   actors: { leaseMs: number; idleAfterMs: number; mailboxCapacity: number; askTimeoutMs: number };
   social: { maxFollowing: number };
@@ -629,7 +712,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       forcePathStyle: v.S3_FORCE_PATH_STYLE,
     },
     stripe: { apiBase: v.STRIPE_API_BASE, secretKey: v.STRIPE_SECRET_KEY, webhookSecret: v.STRIPE_WEBHOOK_SECRET },
-    media: { ffmpegPath: v.FFMPEG_PATH, ffprobePath: v.FFPROBE_PATH },
+    media: {
+      ffmpegPath: v.FFMPEG_PATH,
+      ffprobePath: v.FFPROBE_PATH,
+      limits: {
+        image: { maxBytes: v.MEDIA_IMAGE_MAX_BYTES, maxPixels: v.MEDIA_IMAGE_MAX_PIXELS },
+        video: { maxBytes: v.MEDIA_VIDEO_MAX_BYTES, maxSeconds: v.MEDIA_VIDEO_MAX_SECONDS, maxPixels: v.MEDIA_VIDEO_MAX_PIXELS },
+      },
+      bytesPerDay: v.MEDIA_BYTES_PER_DAY,
+      concurrentUploads: v.MEDIA_CONCURRENT_UPLOADS,
+      uploadExpirySeconds: v.MEDIA_UPLOAD_EXPIRY_SECONDS,
+      urlTtlSeconds: v.MEDIA_URL_TTL_SECONDS,
+      publicUrl: v.MEDIA_PUBLIC_URL,
+      workDir: v.MEDIA_WORK_DIR,
+      storageWebhookToken: v.STORAGE_WEBHOOK_TOKEN,
+    },
     jobs: { processEvery: v.JOBS_PROCESS_EVERY, housekeepingEvery: v.HOUSEKEEPING_EVERY, retentionDays: v.JOBS_RETENTION_DAYS },
     actors: {
       leaseMs: v.ACTOR_LEASE_MS,

@@ -18,6 +18,7 @@ import { routes } from '../routes/registry.ts';
 import { opsAccess } from './ops-access.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ActorRuntime } from '../actors/runtime.ts';
+import { createMedia } from './media.ts';
 import { channels } from '../channels/registry.ts';
 import { buildAsyncApi } from './asyncapi.ts';
 import { Delivery } from './delivery.ts';
@@ -108,9 +109,10 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     processEvery: config.jobs.processEvery,
     housekeepingEvery: config.jobs.housekeepingEvery,
     retentionDays: config.jobs.retentionDays,
+    media: () => mediaParts.jobs(),
     log: log.child({ subsystem: 'jobs' }),
   });
-  await jobs.start();
+  const jwtSecret = await loadJwtSecret(config.auth.jwtSecret, config.dataDir);
 
   const registry = new Registry();
   registry.setDefaultLabels({ node: config.nodeId });
@@ -143,6 +145,24 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   };
   let delivery: Delivery | undefined;
   let isOnline: (userId: string) => Promise<boolean> = starting;
+  let runtime: ActorRuntime | undefined;
+  const mediaParts = await createMedia({
+    config: config.media,
+    secret: jwtSecret,
+    connection: mongoose.connection,
+    db,
+    redis,
+    prefix,
+    s3,
+    bucket: services.s3.bucket,
+    nodeId: config.nodeId,
+    ffmpegPath: services.media.ffmpegPath,
+    ffprobePath: services.media.ffprobePath,
+    jobs,
+    actors: () => runtime ?? unavailable('actors'),
+    deliver: async (userId, type, data) => (delivery ?? (await starting())).deliver(userId, type, data),
+    log: log.child({ subsystem: 'media' }),
+  });
   const actors = await ActorRuntime.start({
     services: {
       social,
@@ -157,6 +177,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
         settings: { bytesPerMinute: config.streams.senderBytesPerMinute, bytesPerRecipient: config.streams.senderBytesPerRecipient },
       }),
       isOnline: (userId) => isOnline(userId),
+      media: mediaParts.effects,
     },
     redisUrl: services.redisUrl,
     connection: mongoose.connection,
@@ -170,6 +191,9 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     mailboxCapacity: config.actors.mailboxCapacity,
     defaultTimeoutMs: config.actors.askTimeoutMs,
   });
+  runtime = actors;
+  // Jobs run once what they use exists.
+  await jobs.start();
 
   await Promise.all([untilReady(pub), untilReady(sub)]);
   const io = createRealtime({
@@ -201,7 +225,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
   const tokens = createTokenService({
     connection: mongoose.connection,
     settings: {
-      secret: await loadJwtSecret(config.auth.jwtSecret, config.dataDir),
+      secret: jwtSecret,
       accessTtlSeconds: config.auth.accessTtlSeconds,
       refreshTtlSeconds: config.auth.refreshTtlSeconds,
     },
@@ -250,6 +274,7 @@ export async function startNode(config: Config, services: ResolvedServices, log:
     feeds,
     watchAuthor: (userId, authorId, watch) => live.watchAuthor(userId, authorId, watch),
     toUsers: (userIds, event, payload) => live.toUsers(userIds, event, payload),
+    media: { reads: mediaParts.reads, direct: mediaParts.direct },
   };
   const consumer = (group: string, handle: EventConsumerOptions['handle']) =>
     new EventConsumer({
@@ -289,6 +314,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       asyncApi,
       oauth,
       opsAccess: opsAccess(config.opsToken),
+      media: { uploads: mediaParts.uploads, direct: mediaParts.direct, storageWebhookToken: config.media.storageWebhookToken },
+      playback: mediaParts.playback,
     },
     authenticate: (token) => tokens.verifyAccessToken(token),
     limiter,
@@ -329,4 +356,8 @@ export async function startNode(config: Config, services: ResolvedServices, log:
       return closing;
     },
   };
+}
+
+function unavailable(what: string): never {
+  throw new FlockError('SERVICE_UNAVAILABLE', `the node is still starting (${what})`);
 }

@@ -5,6 +5,8 @@
 // gets the union to switch on.
 import { z } from 'zod';
 import { ACCOUNT_ROLES, OAUTH_PROVIDERS } from '../models/account.ts';
+import { mediaView } from '../media/views.ts';
+import { MEDIA_KINDS } from '../models/media.ts';
 import { inviteView, messageView } from '../messaging/views.ts';
 import { notificationView } from '../notifications/views.ts';
 import { personalEventSchema, resumeResultOf, type PersonalEvent } from './envelope.ts';
@@ -65,6 +67,26 @@ export const streamEventSchema = z.discriminatedUnion('type', [
     'conversations:invited',
     'Someone invited you to a group (your groupAdds setting did not let them add you directly): accept or decline it. Until you accept, you get nothing of the group.',
     inviteView,
+  ),
+  streamEvent(
+    'media:uploaded',
+    'Your upload is complete and stored; processing starts. Events of one media item come in order: uploaded, processing (percent), then ready or failed.',
+    z.object({ mediaId: z.string(), kind: z.enum(MEDIA_KINDS).nullable(), bytes: z.number().int() }),
+  ),
+  streamEvent(
+    'media:processing',
+    'Processing of your media moved forward (percent only grows; after a retry on another node it may start again from 0).',
+    z.object({ mediaId: z.string(), percent: z.number().int() }),
+  ),
+  streamEvent(
+    'media:ready',
+    'Your media is processed and can be shown: the view carries playback URLs (they expire; media:get gives fresh ones).',
+    z.object({ media: mediaView }),
+  ),
+  streamEvent(
+    'media:failed',
+    'Your media could not be used: error.code says why (MEDIA_UNSUPPORTED_TYPE, MEDIA_CODEC_UNSUPPORTED, MEDIA_TOO_LARGE, MEDIA_PROCESSING_FAILED). Nothing of it is kept.',
+    z.object({ mediaId: z.string(), error: z.object({ code: z.string(), message: z.string() }) }),
   ),
 ]);
 

@@ -27,7 +27,7 @@ export const MediaActor = defineActorInterface({
     /** The content's first bytes decided the kind and container. */
     sniffed: { input: z.object({ kind: z.enum(MEDIA_KINDS), container: z.enum(CONTAINERS) }), output: nothing },
     /** The whole original is stored: processing is scheduled, once however often this comes. */
-    uploaded: { input: z.object({ bytes: z.number().int().nonnegative() }), output: z.object({ changed: z.boolean() }) },
+    uploaded: { input: z.object({ bytes: z.number().int().nonnegative() }), output: z.object({ changed: z.boolean(), owner: z.string() }) },
     /**
      * A processing run asks to be the one: it is when nothing runs or the
      * running attempt's lease lapsed (or it is that attempt, renewing). `go`
@@ -52,9 +52,9 @@ export const MediaActor = defineActorInterface({
     /** Processing refused the file or failed for good. */
     fail: {
       input: z.object({ attemptId: attemptId.nullable(), code: z.string().max(64), message: z.string().max(500) }),
-      output: z.object({ changed: z.boolean() }),
+      output: z.object({ changed: z.boolean(), owner: z.string() }),
     },
     /** Deleted by its owner (userId) or abandoned by the upload (userId null): its objects are removed by a job. */
-    remove: { input: z.object({ userId: userIdInput.nullable() }), output: z.object({ changed: z.boolean() }) },
+    remove: { input: z.object({ userId: userIdInput.nullable() }), output: z.object({ changed: z.boolean(), owner: z.string() }) },
   },
 });
