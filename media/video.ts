@@ -214,10 +214,16 @@ export interface Stills {
 export async function posterAndStoryboard(input: string, outDir: string, options: StillsOptions): Promise<Stills> {
   await fs.mkdir(outDir, { recursive: true });
   const files = ['poster.jpg', 'storyboard.jpg', 'storyboard.vtt'];
+  // The two ffmpeg runs go side by side; when one fails the other is stopped before the files go.
+  const both = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, both.signal]) : both.signal;
+  const stills = [writePoster(input, outDir, { ...options, signal }), writeStoryboard(input, outDir, { ...options, signal })] as const;
   try {
-    const [blurhash, storyboard] = await Promise.all([writePoster(input, outDir, options), writeStoryboard(input, outDir, options)]);
+    const [blurhash, storyboard] = await Promise.all(stills);
     return { poster: 'poster.jpg', storyboard, blurhash, files };
   } catch (err) {
+    both.abort();
+    await Promise.allSettled(stills);
     await removeFiles(outDir, files);
     throw processingFailure(err, 'The poster or the storyboard could not be made', options.signal);
   }
@@ -227,10 +233,15 @@ export async function posterAndStoryboard(input: string, outDir: string, options
 async function writePoster(input: string, outDir: string, { ffmpegPath, container, probe, signal }: StillsOptions): Promise<string> {
   const width = Math.min(POSTER_MAX_WIDTH, probe.width);
   const height = Math.max(1, Math.round((width * probe.height) / probe.width));
-  const at = ((probe.durationMs / 1000) * 0.1).toFixed(3);
-  const frame = await rawFrames(ffmpegPath, ['-ss', at, ...inputArgs(input, container)], `scale=${width}:${height},setsar=1`, width * height * 3, {
-    signal,
-    timeoutMs: 60_000,
+  const grab = (seconds: number) =>
+    rawFrames(ffmpegPath, ['-ss', seconds.toFixed(3), ...inputArgs(input, container)], `scale=${width}:${height},setsar=1`, width * height * 3, {
+      signal,
+      timeoutMs: 60_000,
+    });
+  // A tenth of the way in; a clip too short to have a frame there (a few frames long) shows its first.
+  const frame = await grab((probe.durationMs / 1000) * 0.1).catch((err: unknown) => {
+    if (signal?.aborted) throw err;
+    return grab(0);
   });
   const raw = { raw: { width, height, channels: 3 } } as const;
   await sharp(frame, raw).jpeg({ quality: 82, progressive: true, mozjpeg: true }).toFile(path.join(outDir, 'poster.jpg'));
@@ -251,7 +262,7 @@ async function writeStoryboard(input: string, outDir: string, { ffmpegPath, cont
   const sprite = await rawFrames(
     ffmpegPath,
     inputArgs(input, container),
-    `fps=1/${interval},scale=${w}:${h},setsar=1,tile=${columns}x${rows}`,
+    `fps=1/${interval}:eof_action=pass,scale=${w}:${h},setsar=1,tile=${columns}x${rows}`,
     width * height * 3,
     {
       signal,

@@ -262,6 +262,17 @@ test('a small VP9 WebM without audio becomes one rendition at its own size, vide
     ['video'],
   );
   t.like(await sharp(path.join(outDir, out.poster)).metadata(), { width: 320, height: 240 });
+  t.like(out.storyboard, { interval: 1, columns: 2, rows: 1 });
+  t.like(await sharp(path.join(outDir, out.storyboard.image)).metadata(), { width: 320, height: 120 });
+});
+
+test('a clip of three frames, shorter than one storyboard interval, still gets its poster and a one-tile storyboard', async (t) => {
+  const outDir = outDirFor('blip');
+  const out = await processVideoFile(fx.blip, outDir, { ffmpegPath, ffprobePath, container: 'mp4', limits: limits.video });
+  t.like(out, { width: 640, height: 360, durationMs: 100, hasAudio: false });
+  t.like(out.storyboard, { interval: 1, columns: 1, rows: 1 });
+  t.like(await sharp(path.join(outDir, out.poster)).metadata(), { width: 640, height: 360 });
+  t.regex(await fs.readFile(path.join(outDir, out.storyboard.vtt), 'utf8'), /00:00:00\.000 --> 00:00:00\.100\nstoryboard\.jpg#xywh=0,0,160,90/);
 });
 
 // ---- what is refused ----

@@ -23,6 +23,8 @@ export interface MediaFixtures {
   clipRotated: string;
   /** 2 s, 320x240, VP9 without audio, WebM. */
   webm: string;
+  /** Three frames (0.1 s) of 640x360 H.264: shorter than a storyboard interval. */
+  blip: string;
   /** 1 s of Motion JPEG in Matroska: a codec Flock does not take. */
   mjpegMkv: string;
   /** 6000x4000 JPEG with EXIF orientation 6 (shows as 4000x6000 portrait) and GPS tags; a red square in the stored top-left corner. */
@@ -47,6 +49,7 @@ export async function makeMediaFixtures(ffmpegPath: string, dir: string): Promis
     clip720: file('clip720.mp4'),
     clipRotated: file('clip-rotated.mp4'),
     webm: file('clip.webm'),
+    blip: file('blip.mp4'),
     mjpegMkv: file('mjpeg.mkv'),
     bigJpeg: file('photo.jpg'),
     hugePng: file('huge.png'),
@@ -80,6 +83,7 @@ export async function makeMediaFixtures(ffmpegPath: string, dir: string): Promis
       '300k',
       f.webm,
     ]),
+    ffmpeg(ffmpegPath, ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-frames:v', '3', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', f.blip]),
     ffmpeg(ffmpegPath, ['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '1', '-c:v', 'mjpeg', f.mjpegMkv]),
     makeBigJpeg(f.bigJpeg),
   ]);
