@@ -15,6 +15,7 @@ import { messageId, type MessageDoc } from '../models/message.ts';
 import { eventually } from './helpers/node-process.ts';
 import { codeOf } from './helpers/outcome.ts';
 import { assertEventsValid } from './helpers/clients.ts';
+import { uploadTinyImages } from './helpers/media-upload.ts';
 import { fullHistory } from './helpers/conversations.ts';
 import { SocialCluster, streamedMessages, streamOf, type SocialUser } from './helpers/social.ts';
 import { FlockRequestError } from '../client/flock-client.ts';
@@ -558,8 +559,9 @@ test('only the sender edits or deletes; members get the new version (conversatio
   const [a, b] = await members(2, 'edit');
   const g = (await group(a, [b], 'edits')).conversationId;
   const { message } = await send(a, g, 'first draft');
-  const media = (await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: ['m_photo01', 'm_photo02'] })).message;
-  t.like(media, { seq: 3, text: '', mediaIds: ['m_photo01', 'm_photo02'] });
+  const photos = await uploadTinyImages(a.c, 2);
+  const media = (await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: photos })).message;
+  t.like(media, { seq: 3, text: '', mediaIds: photos });
 
   t.deepEqual(
     await Promise.all(
@@ -730,7 +732,8 @@ test('bad input gets typed errors and changes nothing', async (t) => {
   const [a, b] = await members(2, 'bad');
   const g = (await group(a, [b], 'input')).conversationId;
   await send(a, g, 'x'.repeat(4_000));
-  await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: range(1, 10).map((i) => `m_media${i}x`) });
+  const photos = await uploadTinyImages(a.c, 10);
+  await a.c.request('conversations:send', { conversationId: g, clientMessageId: cmid(), mediaIds: photos });
   const before = { lastSeq: await lastSeq(a, g), history: await fullHistory(b, g), unread: await b.c.request('conversations:unread', {}) };
   t.is(before.lastSeq, 3);
   const unknown = `u_${'Z'.repeat(64)}`;
@@ -739,6 +742,8 @@ test('bad input gets typed errors and changes nothing', async (t) => {
     ['text over 4,000 characters', a.c.request('conversations:send', { ...base, text: 'x'.repeat(4_001) }), 'REQUEST_INVALID'],
     ['11 media ids', a.c.request('conversations:send', { ...base, mediaIds: range(1, 11).map((i) => `m_media${i}x`) }), 'REQUEST_INVALID'],
     ['not a media id', a.c.request('conversations:send', { ...base, mediaIds: ['photo.jpg'] }), 'REQUEST_INVALID'],
+    ['a media id never uploaded', a.c.request('conversations:send', { ...base, mediaIds: ['m_nosuchmedia01'] }), 'MEDIA_NOT_FOUND'],
+    ["someone else's media", b.c.request('conversations:send', { ...base, mediaIds: [photos[0]!] }), 'MEDIA_NOT_FOUND'],
     ['no text, no media', a.c.request('conversations:send', { ...base, text: '' }), 'REQUEST_INVALID'],
     ['blank text', a.c.request('conversations:send', { ...base, text: ' \n ' }), 'REQUEST_INVALID'],
     ['malformed conversation id', a.c.request('conversations:send', { ...base, conversationId: 'nope', text: 'x' }), 'REQUEST_INVALID'],
