@@ -43,6 +43,7 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
   }
   const { container, sourceKey, outputPrefix } = claim;
   const log = ctx.log.child({ mediaId, attemptId });
+  log.info({ container }, 'processing media');
   const work = await mkdtemp(path.join(ctx.media.workDir || os.tmpdir(), `flock-media-${mediaId}-`));
   // The run stops when the node shuts down, or when it learns it lost the claim.
   const abort = new AbortController();
