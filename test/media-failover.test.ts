@@ -54,6 +54,7 @@ test('a node killed mid-transcode: the job completes once on the other node, one
 
   const doc = await cluster.settled(mediaId, 180_000);
   t.is(doc.state, 'ready', JSON.stringify(doc.error));
+  t.log(`killed node ${runner} at ${before?.percent}%; ready ${Math.round(performance.now() - killedAt)} ms later, processed by node ${survivor}`);
   t.true(
     cluster.nodes[survivor]!.logs.some((l) => l.msg === 'media processed' && l.mediaId === mediaId && l.won === true),
     'the survivor finished it',
