@@ -18,6 +18,7 @@ import { FlockError, isFlockError } from '../kernel/errors.ts';
 import { postIdInput } from '../kernel/ids.ts';
 import { EDGE_STATUSES, type EdgeStatus } from '../models/edge.ts';
 import { postFields, type PostFields } from '../models/post.ts';
+import { MediaActor } from './contracts/media.ts';
 import { CHILD_KINDS, MAX_EDITS, PostActor, type ChildKind } from './contracts/post.ts';
 import { implementActor, type ActorContext } from './define.ts';
 
@@ -30,6 +31,8 @@ const postEffect = z.discriminatedUnion('kind', [
   z.object({ kind: z.enum(['link', 'unlink']), childKind: z.enum(CHILD_KINDS), target: postIdInput }),
   z.object({ kind: z.literal('event'), event: domainEventSchema }),
   z.object({ kind: z.literal('trending'), authorId: z.string(), hashtags: z.array(z.string()), at: z.number().int() }),
+  /** The deleted post's media go with it (their files are purged). */
+  z.object({ kind: z.literal('removeMedia'), authorId: z.string(), mediaIds: z.array(z.string()) }),
 ]);
 type PostEffect = z.output<typeof postEffect>;
 type State = PostFields | null;
@@ -109,6 +112,7 @@ export const postActor = implementActor(PostActor, {
       const removal = moderatorReason === undefined ? null : { by: userId, reason: moderatorReason };
       ctx.setState({ ...doc, deleted: true, deletedAt: new Date(), removal });
       childLinks(ctx, 'unlink', doc);
+      if (doc.mediaIds.length > 0) ctx.effect({ kind: 'removeMedia', authorId: doc.authorId, mediaIds: doc.mediaIds });
       emit(ctx, 'posts:deleted', `posts:deleted:${ctx.key}:${ctx.nextVersion}`, { postId: ctx.key, authorId: doc.authorId, removedBy: removal?.by ?? null });
       return { changed: true };
     },
@@ -186,6 +190,15 @@ async function runEffect(ctx: Ctx, effect: PostEffect): Promise<void> {
       return;
     case 'trending':
       await social.trending.record(effect.authorId, effect.hashtags, effect.at);
+      return;
+    case 'removeMedia':
+      for (const mediaId of effect.mediaIds) {
+        try {
+          await ctx.ask(MediaActor, mediaId, 'remove', { userId: effect.authorId });
+        } catch (err) {
+          if (!(isFlockError(err) && err.code === 'MEDIA_NOT_FOUND')) throw err; // already gone, or never the author's
+        }
+      }
       return;
   }
 }

@@ -240,6 +240,15 @@ test.serial('posts and messages carry only their author’s own uploaded media; 
   t.is(await codeOf(alice.c.request('media:delete', { mediaId: 'm_nosuchmedia01' })), 'MEDIA_NOT_FOUND');
   t.true(await eventuallyEmpty(`media/${mediaId}/`), 'outputs purged');
   t.deepEqual((await bob.c.request('media:get', { postId: post.postId })).media, []);
+
+  // Deleting a post removes its media and their files.
+  const other = await tusUpload(alice.at(1), await readFile(fx.bigJpeg), { filename: 'q.jpg' });
+  const second = await alice.c.request('posts:create', { text: 'another', mediaIds: [other] });
+  await cluster.settled(other);
+  t.true((await alice.c.request('posts:delete', { postId: second.postId })).changed);
+  t.is((await cluster.mediaDoc(other))?.state, 'deleted');
+  t.true(await eventuallyEmpty(`media/${other}/`), 'its outputs purged');
+  t.true(await eventuallyEmpty(`uploads/${other}`), 'its original purged');
 });
 
 async function eventuallyEmpty(prefix: string): Promise<boolean> {
