@@ -310,6 +310,32 @@ export const errorCatalogue = {
     message: 'The file could not be processed',
     fix: 'The file is damaged or could not be decoded; re-encode it and upload it again.',
   },
+  // Payments and the ledger
+  PAYMENT_AMOUNT_INVALID: {
+    status: 400,
+    message: 'The amount is not a whole number of minor units within the allowed range',
+    fix: 'Send a positive integer amount in minor units (cents) between details.min and details.max.',
+  },
+  PAYMENT_CURRENCY_UNSUPPORTED: {
+    status: 400,
+    message: 'Payments in this currency are not accepted',
+    fix: 'Use one of the currencies in details.allowed (PAYMENT_CURRENCIES).',
+  },
+  PAYMENT_INSUFFICIENT_BALANCE: {
+    status: 409,
+    message: 'The balance is lower than the amount',
+    fix: 'details.available is what can be moved now; wait for pending funds to become available.',
+  },
+  PAYMENT_DUPLICATE_KEY: {
+    status: 409,
+    message: 'This idempotency key already named a different operation',
+    fix: 'Use a new idempotency key for each new operation; resend the same operation with the same key.',
+  },
+  PAYMENT_LEDGER_UNBALANCED: {
+    status: 500,
+    message: 'A journal entry whose postings do not sum to zero was refused',
+    fix: 'A bug in the code that built the entry: every entry must move as much out of accounts as into them, per currency.',
+  },
   // Actor runtime
   ACTOR_MESSAGE_INVALID: {
     status: 400,
@@ -395,6 +421,7 @@ export const ERROR_SUBSYSTEMS = [
   'CONVERSATION',
   'STREAM',
   'MEDIA',
+  'PAYMENT',
   'ACTOR',
   'JOB',
 ] as const;
