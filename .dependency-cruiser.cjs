@@ -7,7 +7,7 @@
 //   1  models, devservices            documents; local backing services
 //   2  auth, events, presence         accounts and sessions, domain events, presence
 //   3  social                         the social stores and read paths
-//   4  messaging, notifications, feeds, media
+//   4  messaging, notifications, feeds, media, payments
 //   5  streams                        the personal stream and its event catalogue
 //   6  actors                         the runtime and the actor types
 //   7  consumers, jobs                domain-event handlers, background jobs
