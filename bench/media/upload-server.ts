@@ -238,7 +238,10 @@ process.on('message', (message: unknown) => {
   );
 });
 
+let stopping = false;
 const stop = () => {
+  if (stopping) return;
+  stopping = true;
   listening.stopAccepting();
   engine.close();
   redis.disconnect();
