@@ -8,6 +8,7 @@
 // live, presence, rate limits).
 import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { FlockRequestError, type FlockClient } from '../../client/flock-client.ts';
 import type { EdgeDoc } from '../../models/edge.ts';
 import type { PostDoc } from '../../models/post.ts';
@@ -379,7 +380,10 @@ export async function probeOnce(cluster: ChaosCluster, live: Map<string, LiveLog
 /**
  * Probes until one round passes; resolves with the ms it took (from `since`,
  * a performance.now() time) and what the rounds before found broken, or
- * throws after `timeoutMs`.
+ * throws after `timeoutMs`. On a machine loaded past twice its cores (the
+ * suite beside a benchmark and more) the workload's backlog alone can take
+ * longer to drain than the bound: there the bound is tripled, and the rounds
+ * say so. Nothing else is relaxed: what was acknowledged must still be there.
  */
 export async function recovered(
   cluster: ChaosCluster,
@@ -388,13 +392,22 @@ export async function recovered(
   timeoutMs: number,
 ): Promise<{ ms: number; rounds: string[] }> {
   const rounds: string[] = [];
-  while (performance.now() - since < timeoutMs) {
+  let bound = timeoutMs;
+  for (;;) {
     const failed = await probeOnce(cluster, live, 5_000);
     const at = Math.round(performance.now() - since);
     if (failed.length === 0) return { ms: at, rounds };
     rounds.push(`${at} ms: ${failed.join(', ')}`);
+    if (at < bound) continue;
+    const load = os.loadavg()[0] ?? 0;
+    const cores = os.availableParallelism();
+    if (bound === timeoutMs && load > 2 * cores) {
+      bound = 3 * timeoutMs;
+      rounds.push(`machine overloaded (load ${load.toFixed(1)} on ${cores} cores): bound raised to ${bound} ms`);
+      continue;
+    }
+    throw new Error(`not recovered within ${bound} ms: ${rounds.join('; ')}`);
   }
-  throw new Error(`not recovered within ${timeoutMs} ms: ${rounds.join('; ')}`);
 }
 
 /**
