@@ -110,6 +110,8 @@ export const mediaActor = implementActor(MediaActor, {
     },
     finish: async (ctx, { attemptId, output }) => {
       const doc = existing(ctx);
+      // Asked again after it was saved (the first answer was lost): it did win.
+      if (doc.state === 'ready' && doc.outputPrefix === `media/${ctx.key}/${attemptId}/`) return { won: true };
       if (doc.state !== 'processing' || doc.attempt?.id !== attemptId) return { won: false };
       ctx.setState({ ...doc, state: 'ready', percent: 100, attempt: null, outputPrefix: `media/${ctx.key}/${attemptId}/`, output, updatedAt: new Date() });
       ctx.effect({ kind: 'notify', event: 'ready' });
@@ -125,11 +127,20 @@ export const mediaActor = implementActor(MediaActor, {
       ctx.effect({ kind: 'purge', keys: [doc.sourceKey], prefixes: [`media/${ctx.key}/`] });
       return { changed: true, owner: doc.owner };
     },
+    release: async (ctx, { attemptId }) => {
+      const doc = existing(ctx);
+      if (doc.state !== 'processing' || doc.attempt?.id !== attemptId) return { changed: false };
+      // The run failed for a passing reason: the next one may claim at once, from the start.
+      ctx.setState({ ...doc, state: 'uploaded', attempt: null, percent: 0, updatedAt: new Date() });
+      return { changed: true };
+    },
     remove: async (ctx, { userId }) => {
       const doc = ctx.state;
       if (!doc) throw new FlockError('MEDIA_NOT_FOUND');
       if (userId !== null && doc.owner !== userId) throw new FlockError('MEDIA_NOT_FOUND');
       if (doc.state === 'deleted') return { changed: false, owner: doc.owner };
+      // An upload given up (userId null) removes only what never became a whole upload.
+      if (userId === null && doc.state !== 'uploading' && doc.state !== 'failed') return { changed: false, owner: doc.owner };
       const now = new Date();
       ctx.setState({ ...doc, state: 'deleted', attempt: null, output: null, deletedAt: now, updatedAt: now });
       ctx.effect({ kind: 'purge', keys: [doc.sourceKey], prefixes: [`media/${ctx.key}/`] });

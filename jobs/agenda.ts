@@ -109,6 +109,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       progress: async (percent) => {
         await job.touch(Math.max(0, Math.min(100, percent)));
       },
+      lastTry: (job.attrs.failCount ?? 0) >= jobPolicies[name].retries,
       signal: shutdown.signal,
     };
     // TypeScript cannot relate jobSchemas[K] to jobHandlers[K] for a generic K; the tables are keyed alike.

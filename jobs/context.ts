@@ -17,6 +17,8 @@ export interface JobContext {
   progress(percent: number): Promise<void>;
   /** What the media jobs use; MEDIA_UNAVAILABLE-free only on nodes started with media (every node). */
   media: MediaJobServices;
+  /** This run is the job's last: no retry follows if it fails. */
+  lastTry: boolean;
   /** Aborted when the node shuts down; long handlers should stop early. */
   signal: AbortSignal;
 }

@@ -50,6 +50,8 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
   const onShutdown = () => abort.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onShutdown, { once: true });
   let told = 0;
+  let finishing = false;
+  let output: MediaOutput | undefined;
   let telling = Promise.resolve();
   const tell = (percent: number) => {
     if (percent < told + PROGRESS_STEP && percent < 100) return;
@@ -80,25 +82,45 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
     const out = path.join(work, 'out');
     await mkdir(out);
     await downloadToFile(bucket, sourceKey, source, abort.signal);
-    let output: MediaOutput;
     if (container === 'mp4' || container === 'matroska') {
       output = await processVideoFile(source, out, { ffmpegPath, ffprobePath, container, limits: limits.video, onProgress: tell, signal: abort.signal });
     } else {
       output = await processImageFile(source, out, { limits: limits.image, signal: abort.signal });
     }
     await telling;
-    await uploadFiles(bucket, outputPrefix, out, output.files, abort.signal);
-    const { won } = await media.ask('finish', { attemptId, output });
-    // One set of outputs: the winner's. Whatever other attempts (or this one, if it lost) wrote goes.
-    await deletePrefix(bucket, `media/${mediaId}/`, won ? outputPrefix : undefined);
-    log.info({ won, files: output.files.length }, 'media processed');
+    const made = output;
+    await uploadFiles(bucket, outputPrefix, out, made.files, abort.signal);
+    // From here the outputs may be the media's: a failure is retried (finish is idempotent), never cleaned up.
+    finishing = true;
+    const { won } = await media.ask('finish', { attemptId, output: made });
+    // One set of outputs: the winner sweeps what other attempts wrote; a loser removes only its own.
+    if (won) await deletePrefix(bucket, `media/${mediaId}/`, outputPrefix);
+    else await deletePrefix(bucket, outputPrefix);
+    log.info({ won, files: made.files.length }, 'media processed');
   } catch (err) {
+    if (finishing && output) {
+      // The answer to finish was lost, or what followed it failed: asking again says whether it won.
+      const made = output;
+      const again = await media.ask('finish', { attemptId, output: made }).catch(() => undefined);
+      if (again?.won) return;
+      // Lost for sure: its outputs go. Unknown (the actor did not answer): they stay for the retry to settle.
+      if (again) await deletePrefix(bucket, outputPrefix).catch(() => 0);
+      throw err;
+    }
     if (isFlockError(err) && FINAL_CODES.has(err.code)) {
       await media.ask('fail', { attemptId, code: err.code, message: err.message.slice(0, 500) });
       log.info({ code: err.code }, 'media refused');
       return;
     }
     await deletePrefix(bucket, outputPrefix).catch(() => 0);
+    if (ctx.lastTry) {
+      // No run follows: the media fails instead of staying in processing.
+      await media.ask('fail', { attemptId, code: 'MEDIA_PROCESSING_FAILED', message: 'processing failed on every try' });
+      log.warn({ err }, 'media processing failed on its last try');
+      return;
+    }
+    // Let go of the claim, so the retry claims at once instead of waiting for it to lapse.
+    await media.ask('release', { attemptId }).catch(() => undefined);
     throw err;
   } finally {
     clearInterval(renew);

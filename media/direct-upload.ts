@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { FlockError, isFlockError } from '../kernel/errors.ts';
 import { mediaIdInput } from '../kernel/ids.ts';
-import { SNIFF_BYTES } from './part-writer.ts';
+import { SNIFF_BYTES, isContentRefusal } from './part-writer.ts';
 import { MEDIA_KINDS } from './types.ts';
 import { LOCK_LEASE_MS } from './upload-lock.ts';
 import { s3ErrorName } from './upload-objects.ts';
@@ -178,7 +178,7 @@ export class DirectUploads {
         try {
           await store.lifecycle.sniffed(record.owner, mediaId, head);
         } catch (err) {
-          await store.refuse(record, 'uploading');
+          if (isContentRefusal(err)) await store.refuse(record, 'uploading');
           throw err;
         }
         await store.records.change(mediaId, holder, 'uploading', { sniffed: true });

@@ -12,7 +12,7 @@
 // Part n always holds bytes [(n-1)·partSize, n·partSize) of the file, so a
 // request that lost its lock to another (a pause past the lease) can only
 // ever write the same bytes as its successor into the same part.
-import { FlockError, toFlockError } from '../kernel/errors.ts';
+import { FlockError, isFlockError, toFlockError } from '../kernel/errors.ts';
 import type { UploadLifecycle } from './upload-lifecycle.ts';
 import { lostLock, type Lease } from './upload-lock.ts';
 import type { UploadObjects } from './upload-objects.ts';
@@ -67,7 +67,8 @@ export async function writeParts(
     try {
       await lifecycle.sniffed(record.owner, mediaId, head);
     } catch (err) {
-      await deps.refuse(record, 'uploading');
+      // The content was refused: the upload is over. Anything else (a service away) leaves it to be resumed.
+      if (isContentRefusal(err)) await deps.refuse(record, 'uploading');
       throw err;
     }
     held(await records.change(mediaId, holder, 'uploading', { sniffed: true }));
@@ -136,4 +137,9 @@ export async function writeParts(
   }
   if (bodyError !== undefined) throw toFlockError(bodyError);
   return { offset: bufferStart + fill, completed: false };
+}
+
+/** What lifecycle.sniffed throws when the content itself is refused (not a passing failure). */
+export function isContentRefusal(err: unknown): boolean {
+  return isFlockError(err) && (err.code === 'MEDIA_UNSUPPORTED_TYPE' || err.code === 'MEDIA_TOO_LARGE');
 }

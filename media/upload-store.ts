@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { FlockError, SERVICE_RETRY_AFTER_MS } from '../kernel/errors.ts';
+import { FlockError, isFlockError, SERVICE_RETRY_AFTER_MS } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { writeParts, type BodyChunks } from './part-writer.ts';
 import { Lease, LOCK_LEASE_MS, lostLock, offsetConflict } from './upload-lock.ts';
@@ -286,10 +286,18 @@ export class UploadStore {
     try {
       let finished = record.state === 'completed';
       if (record.state === 'completing') {
-        finished = await this.finish(mediaId, holder).then(
-          () => true,
-          (err: unknown) => (this.log.warn({ err, mediaId }, 'expired upload could not be finished; abandoning it'), false),
+        // Every byte is stored: finish it. Given up only when its media is gone; a passing failure waits for the next sweep
+        // (the whole object may already be the media's original).
+        const outcome = await this.finish(mediaId, holder).then(
+          () => 'finished' as const,
+          (err: unknown) => (isFlockError(err) && err.code === 'MEDIA_NOT_FOUND' ? ('gone' as const) : err),
         );
+        if (outcome !== 'finished' && outcome !== 'gone') {
+          this.log.warn({ err: outcome, mediaId }, 'expired upload could not be finished yet; the next sweep tries again');
+          await this.records.release(mediaId, holder).catch(() => undefined);
+          return false;
+        }
+        finished = outcome === 'finished';
       }
       if (finished) {
         await this.objects.remove(record.pendingKey);

@@ -117,7 +117,9 @@ export async function createMedia(w: MediaWiring): Promise<MediaParts> {
       const found = sniff(head);
       const refuse = async (err: FlockError): Promise<never> => {
         const { owner: holder } = await media(mediaId).ask('fail', { attemptId: null, code: err.code, message: err.message.slice(0, 500) });
-        await quota.release(holder, mediaId, 0);
+        // Nothing of a refused file is kept: its whole declared length goes back to the owner's daily bytes.
+        const [refused] = [...(await reads.get([mediaId])).values()];
+        await quota.release(holder, mediaId, refused?.declaredBytes ?? 0);
         throw err;
       };
       if (!found) return refuse(new FlockError('MEDIA_UNSUPPORTED_TYPE'));
@@ -134,9 +136,10 @@ export async function createMedia(w: MediaWiring): Promise<MediaParts> {
     },
     async abandon(mediaId) {
       try {
-        const { owner, changed } = await media(mediaId).ask('remove', { userId: null });
+        const { owner } = await media(mediaId).ask('remove', { userId: null });
         const [doc] = [...(await reads.get([mediaId])).values()];
-        if (changed) await quota.release(owner, mediaId, doc?.bytes === null ? (doc?.declaredBytes ?? 0) : 0);
+        // Idempotent: only the first release of an upload in progress frees its slot and returns its bytes.
+        await quota.release(owner, mediaId, doc?.bytes === null ? (doc?.declaredBytes ?? 0) : 0);
       } catch (err) {
         if (!(err instanceof FlockError && err.code === 'MEDIA_NOT_FOUND')) throw err;
       }

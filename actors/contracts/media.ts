@@ -49,12 +49,14 @@ export const MediaActor = defineActorInterface({
     progress: { input: z.object({ attemptId, percent: z.number().int().min(0).max(100) }), output: z.object({ current: z.boolean() }) },
     /** The attempt finished: its outputs become the media's, if it still holds the claim. */
     finish: { input: z.object({ attemptId, output: mediaOutputSchema }), output: z.object({ won: z.boolean() }) },
+    /** The attempt failed for a passing reason: it lets go of its claim (state uploaded again) so the next run starts at once. */
+    release: { input: z.object({ attemptId }), output: z.object({ changed: z.boolean() }) },
     /** Processing refused the file or failed for good. */
     fail: {
       input: z.object({ attemptId: attemptId.nullable(), code: z.string().max(64), message: z.string().max(500) }),
       output: z.object({ changed: z.boolean(), owner: z.string() }),
     },
-    /** Deleted by its owner (userId) or abandoned by the upload (userId null): its objects are removed by a job. */
+    /** Deleted by its owner (userId), or given up by its upload (userId null: only while uploading or failed): its objects are removed by a job. */
     remove: { input: z.object({ userId: userIdInput.nullable() }), output: z.object({ changed: z.boolean(), owner: z.string() }) },
   },
 });
