@@ -36,12 +36,11 @@ export const mediaChannel = defineChannel({
         const me = ctx.session.userId;
         const reads = ctx.services.media.reads;
         if ('mediaIds' in req) {
-          const docs = await reads.get(req.mediaIds);
-          return { media: await reads.views(req.mediaIds.filter((id) => docs.get(id)?.owner === me)) };
+          return { media: await reads.views(req.mediaIds, me) };
         }
         if ('postId' in req) {
           const post = await ctx.services.reads.visibleDoc(me, req.postId);
-          return { media: post.deleted ? [] : await reads.views(post.mediaIds) };
+          return { media: await reads.views(post.mediaIds) };
         }
         const reader = await ctx.services.messaging.reader(req.conversationId, me);
         if (req.seq < reader.from || req.seq > reader.to) throw new FlockError('CONVERSATION_MESSAGE_NOT_FOUND');

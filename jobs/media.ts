@@ -49,6 +49,13 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
   const abort = new AbortController();
   const onShutdown = () => abort.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onShutdown, { once: true });
+  if (ctx.signal.aborted) onShutdown();
+  const claimLost = () => new FlockError('MEDIA_NOT_READY', 'this run lost its claim on the media', { details: { state: 'processing' } });
+  /** The media was deleted meanwhile: the run stops; anything else is logged and the next renewal tries again. */
+  const gone = (what: string) => (err: unknown) => {
+    if (isFlockError(err) && err.code === 'MEDIA_NOT_FOUND') abort.abort(err);
+    else log.warn({ err }, what);
+  };
   let told = 0;
   let finishing = false;
   let output: MediaOutput | undefined;
@@ -59,9 +66,9 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
     telling = telling
       .then(async () => {
         const { current } = await media.ask('progress', { attemptId, percent });
-        if (!current) abort.abort(new Error('the claim was lost'));
+        if (!current) abort.abort(claimLost());
       })
-      .catch((err: unknown) => log.warn({ err }, 'progress not recorded'));
+      .catch(gone('progress not recorded'));
   };
   // Renew the claim and the job's lock while the run goes on.
   const renew = setInterval(
@@ -69,9 +76,9 @@ export const mediaProcess: JobHandler<'mediaProcess'> = async ({ mediaId }, ctx)
       void media
         .ask('claim', { attemptId, leaseMs: attemptLeaseMs })
         .then((again) => {
-          if (!again.go) abort.abort(new Error('the claim was lost'));
+          if (!again.go) abort.abort(claimLost());
         })
-        .catch((err: unknown) => log.warn({ err }, 'claim not renewed'));
+        .catch(gone('claim not renewed'));
       void ctx.progress(told).catch(() => {});
     },
     Math.max(1_000, Math.floor(attemptLeaseMs / 3)),

@@ -5,6 +5,7 @@
 // redirect to a presigned S3 URL that expires with the token.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Readable } from 'node:stream';
 import { FlockError } from '../kernel/errors.ts';
 import { contentTypeOf } from './objects.ts';
 import type { PlaybackSigner } from './playback.ts';
@@ -34,8 +35,14 @@ export class PlaybackFiles {
     const maxAgeSeconds = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
     if (PLAYLIST.test(file)) {
       const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if ((object.ContentLength ?? 0) > MAX_PLAYLIST_BYTES || !object.Body) throw new FlockError('MEDIA_NOT_FOUND');
-      return { kind: 'text', body: await object.Body.transformToString('utf8'), contentType: contentTypeOf(file), maxAgeSeconds };
+      if (!object.Body) throw new FlockError('MEDIA_NOT_FOUND');
+      // Flock's playlists are small; anything else under that name is not read (its connection is let go).
+      if (object.ContentLength === undefined || object.ContentLength > MAX_PLAYLIST_BYTES) {
+        if (object.Body instanceof Readable) object.Body.destroy();
+        throw new FlockError('MEDIA_NOT_FOUND');
+      }
+      const body = await object.Body.transformToString('utf8');
+      return { kind: 'text', body, contentType: contentTypeOf(file), maxAgeSeconds };
     }
     const url = await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: Math.max(60, maxAgeSeconds) });
     return { kind: 'redirect', url, maxAgeSeconds };

@@ -30,13 +30,17 @@ export class MediaReads {
     return found;
   }
 
-  /** Views for a viewer who may see these media (the caller checked), in the order asked; missing and deleted ones left out. */
-  async views(ids: readonly string[]): Promise<MediaView[]> {
+  /**
+   * Views for a viewer who may see these media (the caller checked), or only
+   * those of `owner` when given, in the order asked; missing and deleted ones
+   * left out.
+   */
+  async views(ids: readonly string[], owner?: string): Promise<MediaView[]> {
     const docs = await this.get(ids);
     const now = Date.now();
     return ids.flatMap((id) => {
       const doc = docs.get(id);
-      return doc && doc.state !== 'deleted' ? [toMediaView(id, doc, this.signer, now)] : [];
+      return doc && doc.state !== 'deleted' && (owner === undefined || doc.owner === owner) ? [toMediaView(id, doc, this.signer, now)] : [];
     });
   }
 

@@ -6,12 +6,9 @@
 // outputs (a job that crashed leaves it to expire, and the next run takes
 // over with a new id under a new output prefix, so one set of outputs wins).
 //
-// Access paths and their indexes:
-//   a media item by id (posts, messages, playback)   _id
-//   an owner's media, newest first                   { owner, state, createdAt }
-import { Schema, type Connection } from 'mongoose';
+// Access path: a media item by id (posts, messages, playback), `_id`; no
+// other query reads the collection, so it has no other index.
 import { z } from 'zod';
-import { modelOn } from '../kernel/mongo.ts';
 
 export const MEDIA_COLLECTION = 'media';
 
@@ -107,19 +104,3 @@ export const mediaFields = z.object({
   deletedAt: z.date().nullable(),
 });
 export type MediaFields = z.output<typeof mediaFields>;
-
-const mediaSchema = new Schema(
-  {
-    _id: { type: String, required: true },
-    owner: { type: String, required: true },
-    state: { type: String, required: true, enum: MEDIA_STATES },
-    createdAt: { type: Date, required: true },
-  },
-  { collection: MEDIA_COLLECTION, versionKey: false, minimize: false, strict: false },
-);
-mediaSchema.index({ owner: 1, state: 1, createdAt: -1 });
-
-/** The collection's model, for its indexes; readers use the collection and parse with mediaFields; only MediaActor writes. */
-export function mediaModel(connection: Connection) {
-  return modelOn(connection, 'Media', mediaSchema);
-}

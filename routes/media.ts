@@ -4,6 +4,7 @@
 // <img> tags can fetch it. Playlists come back as text; segments, posters,
 // storyboards and image variants as redirects to presigned S3 URLs.
 import { FlockError } from '../kernel/errors.ts';
+import { mediaIdInput } from '../kernel/ids.ts';
 import { defineRoute } from './define.ts';
 
 export const mediaRoutes = [
@@ -17,7 +18,7 @@ export const mediaRoutes = [
     handler: async (request, ctx) => {
       const playback = ctx.services.playback;
       const { mediaId = '', token = '', file = '' } = request.params;
-      if (!playback || !/^m_[A-Za-z0-9_-]{6,40}$/.test(mediaId) || !/^[A-Za-z0-9._-]{1,100}$/.test(file)) throw new FlockError('MEDIA_NOT_FOUND');
+      if (!playback || !mediaIdInput.safeParse(mediaId).success || !/^[A-Za-z0-9._-]{1,100}$/.test(file)) throw new FlockError('MEDIA_NOT_FOUND');
       const answer = await playback.open(mediaId, token, file);
       const cache = ['Cache-Control', `private, max-age=${answer.maxAgeSeconds}`] as const;
       if (answer.kind === 'text') return { status: 200, text: answer.body, contentType: answer.contentType, headers: [cache] };

@@ -1,7 +1,7 @@
 // Media over a real two-node cluster: users with their access tokens (for
 // the HTTP upload routes), their personal streams read back, and the outputs
 // of processed media read back from the real S3.
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { StreamEvent } from '../../client/flock-client.ts';
 import { mediaFields, type MediaFields } from '../../models/media.ts';
-import { requireEnv } from './env.ts';
+import { readObject, s3Settings, testS3 } from './media.ts';
 import { eventually } from './node-process.ts';
 import { SocialCluster, streamOf, type SocialUser } from './social.ts';
 import type { TusTarget } from './tus.ts';
@@ -23,15 +23,8 @@ export interface MediaUser extends SocialUser {
 }
 
 export class MediaCluster extends SocialCluster {
-  readonly s3 = new S3Client({
-    endpoint: requireEnv('S3_ENDPOINT'),
-    region: process.env.S3_REGION ?? 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: requireEnv('S3_ACCESS_KEY_ID'), secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY') },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  readonly bucket = requireEnv('S3_BUCKET');
+  readonly s3 = testS3;
+  readonly bucket = s3Settings.bucket;
 
   async mediaUser(node = 0, name = 'm'): Promise<MediaUser> {
     const username = `${name}${randomBytes(5).toString('hex')}`.slice(0, 30);
@@ -72,8 +65,7 @@ export class MediaCluster extends SocialCluster {
   }
 
   async object(key: string): Promise<Buffer> {
-    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    return Buffer.from((await res.Body?.transformToByteArray()) ?? []);
+    return readObject(key);
   }
 
   /** Every object under `prefix`, written below `dir` by the part of its key after the prefix. */
