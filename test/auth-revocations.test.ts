@@ -145,7 +145,8 @@ test('revoking nothing publishes nothing', async (t) => {
   t.deepEqual(received, [[marker]]);
 });
 
-test('a revocation survives a Redis FLUSHALL: it is loaded back from MongoDB on the next check, on any node', async (t) => {
+// Both FLUSHALL tests empty the same private Redis: run one at a time, or one flushes under the other's checks.
+test.serial('a revocation survives a Redis FLUSHALL: it is loaded back from MongoDB on the next check, on any node', async (t) => {
   const space = `flush-${randomBytes(3).toString('hex')}`;
   const onFlushable = () => createRevocations({ redis: flushableClient(), connection, settings: { prefix: `${prefix}:${space}` } });
   const [a, b] = [onFlushable(), onFlushable()];
@@ -163,7 +164,7 @@ test('a revocation survives a Redis FLUSHALL: it is loaded back from MongoDB on 
   t.true(loaded > 0 && loaded <= LOADED_TTL_SECONDS, `the marks are trusted complete for a while: ${loaded}`);
 });
 
-test('after a Redis FLUSHALL, an access token of a revoked session is still AUTH_SESSION_REVOKED', async (t) => {
+test.serial('after a Redis FLUSHALL, an access token of a revoked session is still AUTH_SESSION_REVOKED', async (t) => {
   const space = `flush-token-${randomBytes(3).toString('hex')}`;
   const accounts = createAccountService({ connection });
   await accounts.init();
